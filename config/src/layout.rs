@@ -1,0 +1,28 @@
+//! Where things live on a berth node: the contract between the image
+//! builder, which writes these paths, and PID 1, which reads them.
+
+/// Present only in the initramfs; its presence selects boot stage 0
+/// (systemd's convention).
+pub const INITRD_RELEASE: &str = "/etc/initrd-release";
+/// The manifest inside the root image.
+pub const MANIFEST: &str = "/etc/berth/manifest.toml";
+/// One OCI bundle per container: `BUNDLES/NAME/config.json` and
+/// `BUNDLES/NAME/rootfs/`, read-only in the root image.
+pub const BUNDLES: &str = "/usr/lib/berth/containers";
+/// Where stage 0 mounts the real root before switching to it.
+pub const SYSROOT: &str = "/sysroot";
+/// Runtime state of berth (tmpfs).
+pub const RUN_DIR: &str = "/run/berth";
+/// libcontainer's state directory.
+pub const RUNTIME_STATE: &str = "/run/berth/runtime";
+/// cgroup2 parents: PID 1 lives in `INIT`, host containers under `SYSTEM`,
+/// workloads under `WORKLOADS` (paths below the cgroup2 mount).
+pub const CGROUP_ROOT: &str = "berth";
+pub const CGROUP_INIT: &str = "berth/init";
+pub const CGROUP_SYSTEM: &str = "berth/system";
+pub const CGROUP_WORKLOADS: &str = "berth/workloads";
+/// Modules stage 0 loads to reach the root image (virtio disk, EROFS).
+pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
+/// Modules stage 1 always loads (overlay for writable paths), before the
+/// manifest's own `system.modules`.
+pub const STAGE1_MODULES: &[&str] = &["overlay"];

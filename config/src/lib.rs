@@ -1,0 +1,21 @@
+//! berth's boot configuration as plain data: the container manifest (types,
+//! parsing, validation that reports every error at once with its TOML path),
+//! the `berth.*` kernel command-line options, and the kernel-module
+//! dependency model shared by the image builder (which picks modules) and
+//! PID 1 (which loads them). Pure: no syscalls, no I/O beyond `from_file`.
+
+pub mod cmdline;
+pub mod layout;
+pub mod manifest;
+mod manifest_container;
+mod manifest_parse;
+mod manifest_rules;
+mod manifest_system;
+pub mod modules;
+mod toml_walk;
+
+pub use manifest::{
+    BindMount, ConfigError, Container, Kind, LoadError, Manifest, ManifestErrors, RestartPolicy,
+    System,
+};
+pub use manifest_rules::validate_container_name;

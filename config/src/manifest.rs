@@ -1,0 +1,190 @@
+//! The declarative container manifest, version 1.
+//!
+//! Parsing walks the TOML tree by hand instead of using serde's
+//! `deny_unknown_fields`, because serde stops at the first problem while an
+//! operator wants to see every unknown key and bad value at once, each named
+//! by its TOML path (`container.web.restart`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest {
+    pub system: System,
+    /// Containers in the order the manifest declares them.
+    pub containers: Vec<Container>,
+}
+
+/// Node-wide settings, the `[system]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct System {
+    /// `system.hostname`; `None` keeps the kernel's default.
+    pub hostname: Option<String>,
+    /// `system.modules`: extra kernel modules loaded in stage 1.
+    pub modules: Vec<String>,
+    /// `system.sysctl`: (dotted key, value) in declaration order.
+    pub sysctl: Vec<(String, String)>,
+    /// `system.tmpfs`: extra absolute paths that get a fresh tmpfs.
+    pub tmpfs: Vec<String>,
+    /// `system.overlay`: extra absolute paths of the read-only root made
+    /// writable by an overlay with a tmpfs upper layer.
+    pub overlay: Vec<String>,
+}
+
+/// One `[container.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    pub kind: Kind,
+    /// `rootfs`: a folder on the build host, as written in the manifest
+    /// (relative paths are relative to the manifest's folder).
+    pub rootfs: PathBuf,
+    /// `command`: the executable and its first arguments (like an image's
+    /// Entrypoint).
+    pub command: Vec<String>,
+    /// `args`: appended to `command` (like an image's Cmd).
+    pub args: Vec<String>,
+    /// `env`: (name, value) in declaration order.
+    pub env: Vec<(String, String)>,
+    /// `workdir`: absolute path inside the container, default `/`.
+    pub workdir: String,
+    pub restart: RestartPolicy,
+    /// `mounts`: node paths bind-mounted into a host container.
+    pub mounts: Vec<BindMount>,
+}
+
+/// One `mounts` entry: a recursive bind mount of a node path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: String,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+impl Container {
+    /// The full argv: `command` followed by `args`.
+    pub fn argv(&self) -> Vec<String> {
+        self.command
+            .iter()
+            .chain(self.args.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// `kind`: how much of the host a container shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// Shares the host's network namespace; gets only what the manifest
+    /// grants beyond that.
+    Host,
+    /// Own namespaces, read-only root, default restrictions.
+    #[default]
+    Workload,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Host => "host",
+            Kind::Workload => "workload",
+        }
+    }
+}
+
+/// `restart`: what happens when the container's process exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Never => "never",
+        }
+    }
+}
+
+/// One problem in a manifest, named by its TOML path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted TOML path (`container.web.restart`, `system.modules[2]`);
+    /// empty for a syntax error, which names its line instead.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a manifest, in document order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
+/// Reading a manifest file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("read manifest {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("manifest {path} has {} error(s):\n{errors}", errors.0.len())]
+    Invalid {
+        path: PathBuf,
+        errors: ManifestErrors,
+    },
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    pub fn from_file(path: &Path) -> Result<Manifest, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Manifest::parse(&text).map_err(|errors| LoadError::Invalid {
+            path: path.to_owned(),
+            errors,
+        })
+    }
+
+    /// The container called `name`, if declared.
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+
+    /// Parses and validates manifest text, collecting every error.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
+        crate::manifest_parse::parse(text)
+    }
+}

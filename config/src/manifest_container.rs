@@ -1,0 +1,256 @@
+//! The `[container.NAME]` tables.
+
+use std::path::PathBuf;
+
+use toml::{Table, Value};
+
+use crate::manifest::{BindMount, Container, Kind, RestartPolicy};
+use crate::manifest_rules as rules;
+use crate::toml_walk::{key_path, quote, StrList, Walker};
+
+/// Every `[container.NAME]` table, in declaration order.
+pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Container> {
+    let Some(table) = w.table(path, value) else {
+        return Vec::new();
+    };
+    let mut containers = Vec::with_capacity(table.len());
+    for (name, value) in table {
+        let path = key_path(path, name);
+        let name_problem = rules::container_name_problem(name);
+        if let Some(problem) = &name_problem {
+            w.error(&path, problem.as_str());
+        }
+        // A badly named container is still walked so its other errors show.
+        let Some(table) = w.table(&path, value) else {
+            continue;
+        };
+        let container = walk(name, &path, table, w);
+        if name_problem.is_none() {
+            containers.push(container);
+        }
+    }
+    containers
+}
+
+/// One container table. The result is meaningful only if `w` recorded no
+/// error; missing or bad values are left at their defaults.
+fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
+    let mut container = Container {
+        name: name.to_owned(),
+        kind: Kind::default(),
+        rootfs: PathBuf::new(),
+        command: Vec::new(),
+        args: Vec::new(),
+        env: Vec::new(),
+        workdir: "/".to_owned(),
+        restart: RestartPolicy::default(),
+        mounts: Vec::new(),
+    };
+    let mut mounts_path = None;
+    let mut has_rootfs = false;
+    // None = present but not an array of strings (already reported).
+    let mut command = Some(StrList::empty());
+    let mut args = Some(StrList::empty());
+    for (key, value) in table {
+        let path = key_path(path, key);
+        match key.as_str() {
+            "kind" => {
+                if let Some(kind) = choice(&path, value, "kind", rules::KINDS, Kind::as_str, w) {
+                    container.kind = kind;
+                }
+            }
+            "rootfs" => {
+                has_rootfs = true;
+                if let Some(rootfs) = rootfs(&path, value, w) {
+                    container.rootfs = rootfs;
+                }
+            }
+            "command" => command = argv_part(&path, value, w),
+            "args" => args = argv_part(&path, value, w),
+            "env" => container.env = env(&path, value, w),
+            "workdir" => {
+                if let Some(workdir) = workdir(&path, value, w) {
+                    container.workdir = workdir;
+                }
+            }
+            "restart" => {
+                let spelling = RestartPolicy::as_str;
+                if let Some(restart) = choice(&path, value, "policy", rules::POLICIES, spelling, w)
+                {
+                    container.restart = restart;
+                }
+            }
+            "mounts" => {
+                container.mounts = mounts(&path, value, w);
+                mounts_path = Some(path);
+            }
+            _ => w.unknown_key(&path),
+        }
+    }
+    if let Some(mounts_path) = mounts_path {
+        if container.kind != Kind::Host && !container.mounts.is_empty() {
+            w.error(
+                &mounts_path,
+                "host mounts are only for kind = \"host\" (a workload sees only its own image)",
+            );
+        }
+    }
+    if !has_rootfs {
+        w.error(&key_path(path, "rootfs"), "missing required key");
+    }
+    if let (Some(command), Some(args)) = (&command, &args) {
+        check_argv(path, command, args, w);
+    }
+    let strings = |list: Option<StrList>| -> Vec<String> {
+        list.map(|l| l.items.into_iter().map(|(_, s)| s.to_owned()).collect())
+            .unwrap_or_default()
+    };
+    container.command = strings(command);
+    container.args = strings(args);
+    container
+}
+
+/// A string that must be one of `all`'s spellings.
+fn choice<T: Copy>(
+    path: &str,
+    value: &Value,
+    what: &str,
+    all: &[T],
+    spelling: fn(T) -> &'static str,
+    w: &mut Walker,
+) -> Option<T> {
+    let s = w.string(path, value)?;
+    let found = rules::pick(all, spelling, s);
+    if found.is_none() {
+        w.error(
+            path,
+            format!(
+                "unknown {what} {} (expected {})",
+                quote(s),
+                rules::spellings(all, spelling)
+            ),
+        );
+    }
+    found
+}
+
+fn rootfs(path: &str, value: &Value, w: &mut Walker) -> Option<PathBuf> {
+    let s = w.string(path, value)?;
+    if s.is_empty() {
+        w.error(path, "empty path (expected a folder on the build host)");
+        return None;
+    }
+    w.no_nul(path, s).then(|| PathBuf::from(s))
+}
+
+fn workdir(path: &str, value: &Value, w: &mut Walker) -> Option<String> {
+    let s = w.string(path, value)?;
+    if let Some(problem) = rules::abs_path_problem(s) {
+        w.error(path, problem);
+        return None;
+    }
+    Some(s.to_owned())
+}
+
+/// `command` or `args`: an array of strings without NUL bytes. `None`
+/// (or an incomplete list) tells `check_argv` to stay quiet.
+fn argv_part<'v>(path: &str, value: &'v Value, w: &mut Walker) -> Option<StrList<'v>> {
+    let mut list = w.strings(path, value)?;
+    for (element_path, s) in &list.items {
+        if !w.no_nul(element_path, s) {
+            list.complete = false;
+        }
+    }
+    Some(list)
+}
+
+/// `command` followed by `args` must name a program.
+fn check_argv(path: &str, command: &StrList, args: &StrList, w: &mut Walker) {
+    if !command.complete || !args.complete {
+        return;
+    }
+    match command.items.iter().chain(&args.items).next() {
+        None => w.error(
+            &key_path(path, "command"),
+            "no command: set command or args",
+        ),
+        Some((first_path, "")) => w.error(
+            first_path,
+            "empty program name (expected the program to run)",
+        ),
+        Some(_) => {}
+    }
+}
+
+fn env(path: &str, value: &Value, w: &mut Walker) -> Vec<(String, String)> {
+    let Some(table) = w.table(path, value) else {
+        return Vec::new();
+    };
+    let mut env = Vec::with_capacity(table.len());
+    for (name, value) in table {
+        let path = key_path(path, name);
+        let name_problem = rules::env_name_problem(name);
+        if let Some(problem) = &name_problem {
+            w.error(&path, problem.as_str());
+        }
+        let Some(s) = w.string(&path, value) else {
+            continue;
+        };
+        if w.no_nul(&path, s) && name_problem.is_none() {
+            env.push((name.clone(), s.to_owned()));
+        }
+    }
+    env
+}
+
+/// `mounts`: `"SOURCE:DESTINATION[:ro|rw]"` bind mounts of node paths.
+fn mounts(path: &str, value: &Value, w: &mut Walker) -> Vec<BindMount> {
+    let Some(list) = w.strings(path, value) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (element_path, s) in &list.items {
+        match parse_mount(s) {
+            Ok(m) => {
+                if out
+                    .iter()
+                    .any(|o: &BindMount| o.destination == m.destination)
+                {
+                    w.error(
+                        element_path,
+                        format!("destination {} mounted twice", quote(&m.destination)),
+                    );
+                } else {
+                    out.push(m);
+                }
+            }
+            Err(problem) => w.error(element_path, format!("bad mount {}: {problem}", quote(s))),
+        }
+    }
+    out
+}
+
+/// Parses `SOURCE:DESTINATION[:ro|rw]`; both paths absolute.
+pub(crate) fn parse_mount(s: &str) -> Result<BindMount, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (source, destination, readonly) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, false),
+        [src, dst, "ro"] => (*src, *dst, true),
+        [src, dst, "rw"] => (*src, *dst, false),
+        [_, _, opt] => return Err(format!("unknown option {} (expected ro, rw)", quote(opt))),
+        _ => return Err("expected SOURCE:DESTINATION[:ro|rw]".into()),
+    };
+    for (what, p) in [("source", source), ("destination", destination)] {
+        if let Some(problem) = rules::abs_path_problem(p) {
+            return Err(format!("{what}: {problem}"));
+        }
+    }
+    if destination == "/" {
+        return Err("destination: cannot mount over the container's /".into());
+    }
+    Ok(BindMount {
+        source: source.to_owned(),
+        destination: destination.to_owned(),
+        readonly,
+    })
+}

@@ -1,0 +1,710 @@
+//! Table-driven tests of `Manifest::parse`: each row is a manifest and
+//! either the whole expected `Manifest` or the exact list of error paths
+//! (in report order) with a key part of each message.
+
+use std::path::PathBuf;
+
+use berth_config::{BindMount, Container, Kind, Manifest, RestartPolicy, System};
+
+enum Want {
+    Ok(Manifest),
+    /// (path, fragment of the message), in the order they are reported.
+    Err(Vec<(&'static str, &'static str)>),
+}
+
+struct Case {
+    name: &'static str,
+    toml: &'static str,
+    want: Want,
+}
+
+fn case(name: &'static str, toml: &'static str, want: Want) -> Case {
+    Case { name, toml, want }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A container with every optional field at its default.
+fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
+    Container {
+        name: name.to_owned(),
+        kind: Kind::Workload,
+        rootfs: PathBuf::from(rootfs),
+        command: strings(command),
+        args: Vec::new(),
+        env: Vec::new(),
+        workdir: "/".to_owned(),
+        restart: RestartPolicy::Always,
+        mounts: Vec::new(),
+    }
+}
+
+fn bind(source: &str, destination: &str, readonly: bool) -> BindMount {
+    BindMount {
+        source: source.into(),
+        destination: destination.into(),
+        readonly,
+    }
+}
+
+fn containers(containers: Vec<Container>) -> Manifest {
+    Manifest {
+        system: System::default(),
+        containers,
+    }
+}
+
+fn system(system: System) -> Manifest {
+    Manifest {
+        system,
+        containers: Vec::new(),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        // ---- good manifests ----
+        case(
+            "host container with bind mounts",
+            r#"
+            [container.admin]
+            kind = "host"
+            rootfs = "r"
+            command = ["/bin/sh"]
+            mounts = ["/:/host", "/run/berth:/run/berth:ro", "/var/log:/logs:rw"]
+            "#,
+            Want::Ok(containers(vec![Container {
+                kind: Kind::Host,
+                mounts: vec![
+                    bind("/", "/host", false),
+                    bind("/run/berth", "/run/berth", true),
+                    bind("/var/log", "/logs", false),
+                ],
+                ..container("admin", "r", &["/bin/sh"])
+            }])),
+        ),
+        case(
+            "bind mounts are for host containers only",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/x"]
+            mounts = ["/etc:/host-etc"]
+            "#,
+            Want::Err(vec![("container.web.mounts", "only for kind = \"host\"")]),
+        ),
+        case(
+            "bad bind mounts",
+            r#"
+            [container.admin]
+            kind = "host"
+            rootfs = "r"
+            command = ["/x"]
+            mounts = ["/a:/b:rx", "relative:/c", "/d", "/e:/", "/f:/g", "/h:/g"]
+            "#,
+            Want::Err(vec![
+                ("container.admin.mounts[0]", "unknown option \"rx\""),
+                ("container.admin.mounts[1]", "source: invalid path \"relative\""),
+                ("container.admin.mounts[2]", "expected SOURCE:DESTINATION"),
+                ("container.admin.mounts[3]", "cannot mount over the container's /"),
+                ("container.admin.mounts[5]", "destination \"/g\" mounted twice"),
+            ]),
+        ),
+        case("empty document", "", Want::Ok(Manifest::default())),
+        case("version only", "version = 1\n", Want::Ok(Manifest::default())),
+        case(
+            "minimal container gets defaults",
+            r#"
+            [container.web]
+            rootfs = "rootfs/busybox"
+            command = ["/bin/httpd"]
+            "#,
+            Want::Ok(containers(vec![container("web", "rootfs/busybox", &["/bin/httpd"])])),
+        ),
+        case(
+            "every container key",
+            r#"
+            version = 1
+            [container.shell]
+            kind = "host"
+            rootfs = "/srv/rootfs/busybox"
+            command = ["/bin/sh", "-c"]
+            args = ["echo hi"]
+            env = { PATH = "/bin", _X1 = "a=b" }
+            workdir = "/home/user"
+            restart = "on-failure"
+            "#,
+            Want::Ok(containers(vec![Container {
+                kind: Kind::Host,
+                args: strings(&["echo hi"]),
+                env: pairs(&[("PATH", "/bin"), ("_X1", "a=b")]),
+                workdir: "/home/user".into(),
+                restart: RestartPolicy::OnFailure,
+                ..container("shell", "/srv/rootfs/busybox", &["/bin/sh", "-c"])
+            }])),
+        ),
+        case(
+            "containers keep declaration order",
+            r#"
+            [container.zeta]
+            rootfs = "z"
+            args = ["/z"]
+            [container.alpha]
+            rootfs = "a"
+            args = ["/a"]
+            restart = "never"
+            [container.mid-1_x]
+            rootfs = "m"
+            command = ["/m"]
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    args: strings(&["/z"]),
+                    ..container("zeta", "z", &[])
+                },
+                Container {
+                    args: strings(&["/a"]),
+                    restart: RestartPolicy::Never,
+                    ..container("alpha", "a", &[])
+                },
+                container("mid-1_x", "m", &["/m"]),
+            ])),
+        ),
+        case(
+            "env keeps declaration order",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/x"]
+            [container.web.env]
+            Z = "1"
+            A = ""
+            M = "multi word"
+            "#,
+            Want::Ok(containers(vec![Container {
+                env: pairs(&[("Z", "1"), ("A", ""), ("M", "multi word")]),
+                ..container("web", "r", &["/x"])
+            }])),
+        ),
+        case(
+            "container names at the limits",
+            r#"
+            [container.0]
+            rootfs = "r"
+            command = ["/x"]
+            [container.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]
+            rootfs = "r"
+            command = ["/x"]
+            "#,
+            Want::Ok(containers(vec![
+                container("0", "r", &["/x"]),
+                container(&"a".repeat(63), "r", &["/x"]),
+            ])),
+        ),
+        case(
+            "empty container table",
+            "[container]\n",
+            Want::Ok(Manifest::default()),
+        ),
+        case(
+            "full system table",
+            r#"
+            [system]
+            hostname = "node-1.example.com"
+            modules = ["veth", "dm-verity", "br_netfilter"]
+            tmpfs = ["/var/tmp", "/var/cache"]
+            overlay = ["/var/lib/x"]
+            [system.sysctl]
+            "net.ipv4.ip_forward" = 1
+            "kernel.sysrq" = false
+            "net.ipv4.tcp_syncookies" = true
+            "net.core.default_qdisc" = "fq"
+            "vm.min_free_kbytes" = -0
+            "#,
+            Want::Ok(system(System {
+                hostname: Some("node-1.example.com".into()),
+                modules: strings(&["veth", "dm-verity", "br_netfilter"]),
+                sysctl: pairs(&[
+                    ("net.ipv4.ip_forward", "1"),
+                    ("kernel.sysrq", "0"),
+                    ("net.ipv4.tcp_syncookies", "1"),
+                    ("net.core.default_qdisc", "fq"),
+                    ("vm.min_free_kbytes", "0"),
+                ]),
+                tmpfs: strings(&["/var/tmp", "/var/cache"]),
+                overlay: strings(&["/var/lib/x"]),
+            })),
+        ),
+        case(
+            "unquoted dotted sysctl keys are flattened",
+            r#"
+            [system.sysctl]
+            net.ipv4.ip_forward = 1
+            "net.ipv6.conf.all.forwarding" = 1
+            net.ipv4.conf.all.rp_filter = 2
+            "#,
+            Want::Ok(system(System {
+                sysctl: pairs(&[
+                    ("net.ipv4.ip_forward", "1"),
+                    ("net.ipv4.conf.all.rp_filter", "2"),
+                    ("net.ipv6.conf.all.forwarding", "1"),
+                ]),
+                ..System::default()
+            })),
+        ),
+        case(
+            "paths berth handles itself are accepted and dropped",
+            r#"
+            [system]
+            tmpfs = ["/run", "/var/tmp", "/tmp"]
+            overlay = ["/etc", "/etc/ssh"]
+            "#,
+            Want::Ok(system(System {
+                tmpfs: strings(&["/var/tmp"]),
+                overlay: strings(&["/etc/ssh"]),
+                ..System::default()
+            })),
+        ),
+        case(
+            "system and containers together",
+            r#"
+            version = 1
+            [system]
+            hostname = "n1"
+            [container.a]
+            rootfs = "a"
+            command = ["/a"]
+            "#,
+            Want::Ok(Manifest {
+                system: System {
+                    hostname: Some("n1".into()),
+                    ..System::default()
+                },
+                containers: vec![container("a", "a", &["/a"])],
+            }),
+        ),
+        // ---- bad manifests ----
+        case(
+            "syntax error names line and column",
+            "version = 1\n[container.web\nrootfs = \"x\"\n",
+            Want::Err(vec![("", "TOML syntax error at line 2, column")]),
+        ),
+        case(
+            "duplicate key is a syntax error",
+            "[system]\nhostname = \"a\"\nhostname = \"b\"\n",
+            Want::Err(vec![("", "TOML syntax error at line 3")]),
+        ),
+        case(
+            "unsupported version",
+            "version = 2\n",
+            Want::Err(vec![("version", "unsupported version 2 (expected 1)")]),
+        ),
+        case(
+            "version of the wrong type",
+            "version = \"1\"\n",
+            Want::Err(vec![("version", "expected an integer, found string")]),
+        ),
+        case(
+            "unknown keys at every level",
+            r#"
+            colour = "red"
+            [system]
+            colour = "red"
+            [container.web]
+            rootfs = "r"
+            command = ["/x"]
+            colour = "red"
+            [extra]
+            "#,
+            Want::Err(vec![
+                ("colour", "unknown key"),
+                ("system.colour", "unknown key"),
+                ("container.web.colour", "unknown key"),
+                ("extra", "unknown key"),
+            ]),
+        ),
+        case(
+            "system must be a table",
+            "system = 1\n",
+            Want::Err(vec![("system", "expected a table, found integer")]),
+        ),
+        case(
+            "bad hostnames",
+            r#"
+            [system]
+            hostname = "-node"
+            "#,
+            Want::Err(vec![("system.hostname", "invalid hostname \"-node\"")]),
+        ),
+        case(
+            "hostname over the kernel limit",
+            r#"
+            [system]
+            hostname = "a23456789.123456789.123456789.123456789.123456789.123456789.12345"
+            "#,
+            Want::Err(vec![("system.hostname", "expected 1-64 characters")]),
+        ),
+        case(
+            "module list problems",
+            r#"
+            [system]
+            modules = ["veth", 5, "bad name", "dm-verity", "dm_verity"]
+            "#,
+            Want::Err(vec![
+                ("system.modules[1]", "expected a string, found integer"),
+                ("system.modules[2]", "invalid module name \"bad name\""),
+                ("system.modules[4]", "duplicate module \"dm_verity\" (already listed at system.modules[3])"),
+            ]),
+        ),
+        case(
+            "modules must be an array",
+            "[system]\nmodules = \"veth\"\n",
+            Want::Err(vec![("system.modules", "expected an array, found string")]),
+        ),
+        case(
+            "bad mount points",
+            r#"
+            [system]
+            tmpfs = ["var/tmp", "/", "/proc/x", "/var/", "/a/../b", "/a//b", "/dev", "/sys"]
+            "#,
+            Want::Err(vec![
+                ("system.tmpfs[0]", "expected an absolute path"),
+                ("system.tmpfs[1]", "invalid mount point \"/\""),
+                ("system.tmpfs[2]", "/proc belongs to the kernel"),
+                ("system.tmpfs[3]", "expected no trailing '/'"),
+                ("system.tmpfs[4]", "expected no \".\" or \"..\" components"),
+                ("system.tmpfs[5]", "expected no empty components"),
+                ("system.tmpfs[6]", "/dev belongs to the kernel"),
+                ("system.tmpfs[7]", "/sys belongs to the kernel"),
+            ]),
+        ),
+        case(
+            "duplicate paths within and across tmpfs and overlay",
+            r#"
+            [system]
+            overlay = ["/var/lib/x", "/opt"]
+            tmpfs = ["/var/tmp", "/var/lib/x", "/var/tmp", "/run", "/run"]
+            "#,
+            Want::Err(vec![
+                ("system.tmpfs[1]", "duplicate path \"/var/lib/x\" (already listed at system.overlay[0])"),
+                ("system.tmpfs[2]", "duplicate path \"/var/tmp\" (already listed at system.tmpfs[0])"),
+                ("system.tmpfs[4]", "duplicate path \"/run\""),
+            ]),
+        ),
+        case(
+            "sysctl problems with quoted paths",
+            r#"
+            [system.sysctl]
+            "net..x" = 1
+            kernel = 1
+            "net.core.rmem" = 1.5
+            "net.ipv4.ip_forward" = 1
+            net.ipv4.ip_forward = 0
+            "vm.x" = [1]
+            "#,
+            Want::Err(vec![
+                ("system.sysctl.\"net..x\"", "invalid sysctl name \"net..x\""),
+                ("system.sysctl.kernel", "at least two dot-separated segments"),
+                ("system.sysctl.\"net.core.rmem\"", "expected a string, integer or boolean, found float"),
+                ("system.sysctl.net.ipv4.ip_forward", "duplicate sysctl \"net.ipv4.ip_forward\" (already set at system.sysctl.\"net.ipv4.ip_forward\")"),
+                ("system.sysctl.\"vm.x\"", "found array"),
+            ]),
+        ),
+        case(
+            "container must be a table of tables",
+            "container = 5\n",
+            Want::Err(vec![("container", "expected a table, found integer")]),
+        ),
+        case(
+            "array of container tables is refused",
+            "[[container]]\nrootfs = \"r\"\n",
+            Want::Err(vec![("container", "expected a table, found array")]),
+        ),
+        case(
+            "a container must be a table",
+            "[container]\nweb = \"r\"\n",
+            Want::Err(vec![("container.web", "expected a table, found string")]),
+        ),
+        case(
+            "bad container name; its contents are still checked",
+            r#"
+            [container.Web]
+            rootfs = "r"
+            command = ["/x"]
+            restart = "sometimes"
+            [container."my app"]
+            rootfs = "r"
+            command = ["/x"]
+            "#,
+            Want::Err(vec![
+                ("container.Web", "invalid container name \"Web\""),
+                ("container.Web.restart", "unknown policy \"sometimes\" (expected always, on-failure, never)"),
+                ("container.\"my app\"", "invalid container name \"my app\""),
+            ]),
+        ),
+        case(
+            "unknown kind and policy",
+            r#"
+            [container.web]
+            kind = "vm"
+            rootfs = "r"
+            command = ["/x"]
+            restart = "sometimes"
+            "#,
+            Want::Err(vec![
+                ("container.web.kind", "unknown kind \"vm\" (expected host, workload)"),
+                ("container.web.restart", "unknown policy \"sometimes\" (expected always, on-failure, never)"),
+            ]),
+        ),
+        case(
+            "wrong scalar types name the toml type",
+            r#"
+            [container.web]
+            kind = 1.5
+            rootfs = 1979-05-27
+            command = ["/x"]
+            restart = true
+            workdir = { a = 1 }
+            "#,
+            Want::Err(vec![
+                ("container.web.kind", "expected a string, found float"),
+                ("container.web.rootfs", "expected a string, found datetime"),
+                ("container.web.restart", "expected a string, found boolean"),
+                ("container.web.workdir", "expected a string, found table"),
+            ]),
+        ),
+        case(
+            "missing and empty rootfs",
+            r#"
+            [container.a]
+            command = ["/x"]
+            [container.b]
+            rootfs = ""
+            command = ["/x"]
+            "#,
+            Want::Err(vec![
+                ("container.a.rootfs", "missing required key"),
+                ("container.b.rootfs", "empty path"),
+            ]),
+        ),
+        case(
+            "no command",
+            r#"
+            [container.a]
+            rootfs = "r"
+            [container.b]
+            rootfs = "r"
+            command = []
+            args = []
+            "#,
+            Want::Err(vec![
+                ("container.a.command", "no command: set command or args"),
+                ("container.b.command", "no command: set command or args"),
+            ]),
+        ),
+        case(
+            "empty program name",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["", "x"]
+            [container.b]
+            rootfs = "r"
+            command = []
+            args = [""]
+            "#,
+            Want::Err(vec![
+                ("container.a.command[0]", "empty program name"),
+                ("container.b.args[0]", "empty program name"),
+            ]),
+        ),
+        case(
+            "bad command types report no extra no-command error",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = "/bin/sh"
+            [container.b]
+            rootfs = "r"
+            command = [1]
+            args = ["x", false]
+            "#,
+            Want::Err(vec![
+                ("container.a.command", "expected an array, found string"),
+                ("container.b.command[0]", "expected a string, found integer"),
+                ("container.b.args[1]", "expected a string, found boolean"),
+            ]),
+        ),
+        case(
+            "NUL bytes in arguments and env values",
+            "[container.a]\nrootfs = \"r\"\ncommand = [\"/x\", \"a\\u0000b\"]\nenv = { A = \"\\u0000\" }\n",
+            Want::Err(vec![
+                ("container.a.command[1]", "\"a\\0b\" contains a NUL byte"),
+                ("container.a.env.A", "contains a NUL byte"),
+            ]),
+        ),
+        case(
+            "env problems",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/x"]
+            env = { "1A" = "x", PORT = 8080, DEBUG = true, "A-B" = 1, OK = "y" }
+            "#,
+            Want::Err(vec![
+                ("container.web.env.1A", "invalid variable name \"1A\""),
+                ("container.web.env.PORT", "expected a string, found integer"),
+                ("container.web.env.DEBUG", "expected a string, found boolean"),
+                ("container.web.env.A-B", "invalid variable name \"A-B\""),
+                ("container.web.env.A-B", "expected a string, found integer"),
+            ]),
+        ),
+        case(
+            "env must be a table",
+            "[container.web]\nrootfs = \"r\"\ncommand = [\"/x\"]\nenv = [\"A=b\"]\n",
+            Want::Err(vec![("container.web.env", "expected a table, found array")]),
+        ),
+        case(
+            "relative and non-canonical workdir",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/x"]
+            workdir = "srv"
+            [container.b]
+            rootfs = "r"
+            command = ["/x"]
+            workdir = "/srv/./app"
+            "#,
+            Want::Err(vec![
+                ("container.a.workdir", "invalid path \"srv\" (expected an absolute path)"),
+                ("container.b.workdir", "invalid path \"/srv/./app\""),
+            ]),
+        ),
+        case(
+            "many errors at once, in document order",
+            r#"
+            version = 3
+            unknown = 1
+            [system]
+            hostname = "bad_host"
+            modules = ["ok", ""]
+            tmpfs = ["/proc"]
+            [system.sysctl]
+            "x" = 1
+            [container.web]
+            kind = "vm"
+            command = []
+            restart = "sometimes"
+            colour = "blue"
+            env = { "9" = "x" }
+            [container.Bad]
+            rootfs = "r"
+            args = ["/x"]
+            workdir = "relative"
+            "#,
+            Want::Err(vec![
+                ("version", "unsupported version 3"),
+                ("unknown", "unknown key"),
+                ("system.hostname", "invalid hostname \"bad_host\""),
+                ("system.modules[1]", "invalid module name \"\""),
+                ("system.tmpfs[0]", "/proc belongs to the kernel"),
+                ("system.sysctl.x", "invalid sysctl name \"x\""),
+                ("container.web.kind", "unknown kind \"vm\""),
+                ("container.web.restart", "unknown policy \"sometimes\""),
+                ("container.web.colour", "unknown key"),
+                ("container.web.env.9", "invalid variable name \"9\""),
+                ("container.web.rootfs", "missing required key"),
+                ("container.web.command", "no command"),
+                ("container.Bad", "invalid container name \"Bad\""),
+                ("container.Bad.workdir", "expected an absolute path"),
+            ]),
+        ),
+    ]
+}
+
+#[test]
+fn manifest_table() {
+    let cases = cases();
+    assert!(cases.len() >= 30, "only {} cases", cases.len());
+    for Case { name, toml, want } in cases {
+        let got = Manifest::parse(toml);
+        match (got, want) {
+            (Ok(got), Want::Ok(want)) => assert_eq!(got, want, "case {name:?}"),
+            (Err(errors), Want::Err(want)) => {
+                let paths: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
+                let want_paths: Vec<&str> = want.iter().map(|(p, _)| *p).collect();
+                assert_eq!(paths, want_paths, "case {name:?}: error paths\n{errors}");
+                for (error, (_, fragment)) in errors.0.iter().zip(&want) {
+                    assert!(
+                        error.message.contains(fragment),
+                        "case {name:?}: {error} does not contain {fragment:?}"
+                    );
+                }
+            }
+            (Ok(got), Want::Err(want)) => {
+                panic!("case {name:?}: parsed as {got:?}, expected errors {want:?}")
+            }
+            (Err(errors), Want::Ok(_)) => panic!("case {name:?}: unexpected errors:\n{errors}"),
+        }
+    }
+}
+
+#[test]
+fn error_display_format() {
+    let errors = match Manifest::parse("[container.web]\nrootfs = \"r\"\ncommand = [\"/x\"]\nrestart = \"sometimes\"\ncolour = 1\n") {
+        Err(errors) => errors,
+        Ok(m) => panic!("parsed: {m:?}"),
+    };
+    assert_eq!(
+        errors.to_string(),
+        "container.web.restart: unknown policy \"sometimes\" (expected always, on-failure, never)\n\
+         container.web.colour: unknown key"
+    );
+}
+
+/// The full example in docs/manifest.md must stay a valid manifest.
+#[test]
+fn documented_example_parses() {
+    let doc = include_str!("../../docs/manifest.md");
+    let example = doc
+        .split("## Full example")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|rest| rest.split("```").next());
+    let Some(example) = example else {
+        panic!("docs/manifest.md has no ```toml block under \"## Full example\"");
+    };
+    let manifest = match Manifest::parse(example) {
+        Ok(m) => m,
+        Err(errors) => panic!("documented example does not parse:\n{errors}"),
+    };
+    assert_eq!(manifest.system.hostname.as_deref(), Some("node-1"));
+    assert_eq!(
+        manifest.system.sysctl,
+        pairs(&[
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv4.conf.all.rp_filter", "2"),
+            ("kernel.sysrq", "0"),
+            ("net.core.default_qdisc", "fq"),
+        ])
+    );
+    let names: Vec<&str> = manifest
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["web", "shell"]);
+    let web = &manifest.containers[0];
+    assert_eq!(web.argv(), strings(&["/bin/httpd", "-f", "-p", "8080"]));
+    assert_eq!(web.env, pairs(&[("PORT", "8080")]));
+}

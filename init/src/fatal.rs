@@ -1,0 +1,93 @@
+//! What PID 1 does when it cannot go on: say why on the console, count down
+//! and reboot, halt or power off as `berth.panic=` says. PID 1 never exits
+//! (the kernel would panic with "Attempted to kill init!" and the reason
+//! would scroll away); the panic hook takes the same path.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use berth_config::cmdline::PanicAction;
+use nix::sys::reboot::{reboot, RebootMode};
+
+/// A fatal boot error, with the step that failed and its error chain.
+#[derive(Debug)]
+pub struct Fatal {
+    pub step: &'static str,
+    pub message: String,
+}
+
+impl Fatal {
+    pub fn new(step: &'static str, err: impl std::error::Error) -> Fatal {
+        Fatal {
+            step,
+            message: chain(&err),
+        }
+    }
+
+    pub fn msg(step: &'static str, message: impl Display) -> Fatal {
+        Fatal {
+            step,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// An error and all its sources, `outer: inner: root`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        cur = e.source();
+    }
+    s
+}
+
+/// Logs the failure and carries out `action` after a countdown. Never
+/// returns.
+pub fn die(fatal: &Fatal, action: PanicAction) -> ! {
+    log::error!("fatal: {} failed: {}", fatal.step, fatal.message);
+    finish(action)
+}
+
+/// The countdown and the final `reboot(2)`.
+pub fn finish(action: PanicAction) -> ! {
+    let (verb, mode) = match action {
+        PanicAction::Reboot => ("rebooting", RebootMode::RB_AUTOBOOT),
+        PanicAction::Halt => ("halting", RebootMode::RB_HALT_SYSTEM),
+        PanicAction::Poweroff => ("powering off", RebootMode::RB_POWER_OFF),
+    };
+    // The console lock may be held by the code that panicked: from here on
+    // write through a fresh descriptor and touch the queue only if free.
+    crate::console::try_drain(Duration::from_secs(1));
+    for left in (1..=5).rev() {
+        crate::console::emergency(&format!("{verb} in {left} s (berth.panic=)"));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    nix::unistd::sync();
+    loop {
+        let _ = reboot(mode);
+        // Only fails without CAP_SYS_BOOT, i.e. not as PID 1: stay alive.
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// Installs a panic hook that logs the message and location and then
+/// behaves like a fatal error, so a bug never takes PID 1 out.
+pub fn install_panic_hook(action: PanicAction) {
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown payload".into());
+        crate::console::emergency(&format!("panic{location}: {payload}"));
+        finish(action)
+    }));
+}

@@ -1,0 +1,71 @@
+//! `berth`: PID 1 of a berth node and its operator CLI, one static binary.
+//!
+//! Dispatch: a known verb first (`berth validate MANIFEST`, …); otherwise,
+//! as PID 1, boot. Which boot stage runs is told by `/etc/initrd-release`,
+//! which only the initramfs carries: present → stage 0 (find and enter the
+//! real root), absent → stage 1 (set up the node and supervise).
+
+mod cgroups;
+mod cli;
+mod console;
+mod fatal;
+mod modload;
+mod mounts;
+mod stage0;
+mod stage1;
+mod supervise;
+mod switch_root;
+mod sys;
+mod system;
+
+use std::path::Path;
+
+use berth_config::cmdline::KernelCmdline;
+use berth_config::layout;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = cli::dispatch(&args) {
+        std::process::exit(code);
+    }
+    if std::process::id() != 1 {
+        eprintln!("berth: not PID 1 and no verb given\n\n{}", cli::USAGE);
+        std::process::exit(2);
+    }
+    boot()
+}
+
+/// PID 1's path. Never returns: success supervises forever, failure ends in
+/// `berth.panic=`'s action.
+fn boot() -> ! {
+    let stage0 = Path::new(layout::INITRD_RELEASE).exists();
+    // Mount /proc, /sys and /dev first so the console and the command line
+    // exist; a failure here is reported once the console is open.
+    let mounted = stage0::early_mounts();
+    console::console().open();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let cmdline = KernelCmdline::parse(&cmdline);
+    console::init_logging(cmdline.debug);
+    fatal::install_panic_hook(cmdline.panic);
+    log::info!(
+        "berth {} starting stage {} (uptime {:.3} s)",
+        env!("CARGO_PKG_VERSION"),
+        if stage0 { 0 } else { 1 },
+        console::uptime().as_secs_f64()
+    );
+    for word in &cmdline.unknown {
+        log::warn!("unknown kernel option {word} ignored");
+    }
+    for msg in &cmdline.invalid {
+        log::warn!("{msg}");
+    }
+    if let Err(e) = mounted {
+        fatal::die(&fatal::Fatal::new("early mounts", e), cmdline.panic);
+    }
+    let failure = if stage0 {
+        stage0::run(&cmdline)
+    } else {
+        stage1::run()
+    };
+    fatal::die(&failure, cmdline.panic)
+}

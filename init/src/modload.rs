@@ -1,0 +1,109 @@
+//! Loads kernel modules from `/lib/modules/$(uname -r)` in dependency order
+//! (our own `modules.dep`/`modules.softdep` reading in `berth-config`, then
+//! `finit_module(2)`; no kmod).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use berth_config::modules::{ModuleFiles, ModuleIndex};
+use nix::errno::Errno;
+use nix::kmod::{finit_module, ModuleInitFlags};
+
+/// Loading modules failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModLoadError {
+    #[error("read {0}")]
+    Read(PathBuf, #[source] std::io::Error),
+    #[error("kernel release")]
+    Uname(#[source] nix::Error),
+    #[error("module index of {0}")]
+    Index(PathBuf, #[source] berth_config::modules::ModuleError),
+    #[error("load module {name} ({path})")]
+    Load {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// The module folder of the running kernel.
+pub fn modules_dir() -> Result<PathBuf, ModLoadError> {
+    let uts = nix::sys::utsname::uname().map_err(ModLoadError::Uname)?;
+    Ok(Path::new("/lib/modules").join(uts.release()))
+}
+
+/// Loads `names` and everything they need. Returns how many modules the
+/// kernel took. A module already loaded counts as done; an optional
+/// (softdep) module that fails is logged at debug level only, since an
+/// alias can name alternatives of which one is enough (crc32c_intel needs
+/// SSE4.2, crc32c_generic always works).
+pub fn load(dir: &Path, names: &[&str]) -> Result<usize, ModLoadError> {
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let start = Instant::now();
+    let read = |f: &str| -> Result<String, ModLoadError> {
+        let p = dir.join(f);
+        match std::fs::read_to_string(&p) {
+            Ok(s) => Ok(s),
+            // An image without softdeps or builtins may omit the file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && f != "modules.dep" => {
+                Ok(String::new())
+            }
+            Err(e) => Err(ModLoadError::Read(p, e)),
+        }
+    };
+    let (dep, softdep, alias, builtin) = (
+        read("modules.dep")?,
+        read("modules.softdep")?,
+        read("modules.alias")?,
+        read("modules.builtin")?,
+    );
+    let index = ModuleIndex::parse(&ModuleFiles {
+        dep: &dep,
+        softdep: &softdep,
+        alias: &alias,
+        builtin: &builtin,
+    })
+    .map_err(|e| ModLoadError::Index(dir.to_owned(), e))?;
+    let steps = index
+        .load_order(names)
+        .map_err(|e| ModLoadError::Index(dir.to_owned(), e))?;
+    let mut loaded = 0;
+    for step in &steps {
+        let path = dir.join(&step.path);
+        match load_one(&path) {
+            Ok(true) => loaded += 1,
+            Ok(false) => {}
+            Err(e) if step.optional => log::debug!("optional module {} not loaded: {e}", step.name),
+            Err(source) => {
+                return Err(ModLoadError::Load {
+                    name: step.name.clone(),
+                    path,
+                    source,
+                })
+            }
+        }
+    }
+    log::info!(
+        "loaded {loaded} kernel module(s) for {} in {} ms",
+        names.join(", "),
+        start.elapsed().as_millis()
+    );
+    Ok(loaded)
+}
+
+/// `Ok(true)` when loaded now, `Ok(false)` when it already was.
+fn load_one(path: &Path) -> Result<bool, nix::Error> {
+    let file =
+        File::open(path).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let params = CString::default();
+    match finit_module(&file, &params, ModuleInitFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(Errno::EEXIST) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

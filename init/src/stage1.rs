@@ -1,0 +1,91 @@
+//! Boot stage 1, on the real (read-only) root: writable areas, modules,
+//! cgroups, node settings, then the supervisor. Each step logs what it did
+//! and how long it took.
+
+use std::time::Instant;
+
+use berth_config::{layout, Manifest};
+
+use crate::fatal::Fatal;
+use crate::{cgroups, modload, mounts, supervise, system};
+
+/// Runs stage 1 and then supervises forever; returns only on a fatal error.
+pub fn run() -> Fatal {
+    let t = Instant::now();
+    match mounts::mount_table(mounts::STAGE1) {
+        Ok(n) => log::info!(
+            "stage 1: mounted {n} filesystem(s) in {} ms",
+            t.elapsed().as_millis()
+        ),
+        Err(e) => return Fatal::new("stage 1 mounts", e),
+    }
+    system::protect_pid1();
+
+    // The manifest decides what else to set up; a bad one must not stop the
+    // node from coming up far enough to say what is wrong with it.
+    let manifest = match Manifest::from_file(std::path::Path::new(layout::MANIFEST)) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            report_manifest_error(&e);
+            None
+        }
+    };
+    let sys = manifest
+        .as_ref()
+        .map(|m| m.system.clone())
+        .unwrap_or_default();
+
+    step("kernel modules", || {
+        let mut names: Vec<&str> = layout::STAGE1_MODULES.to_vec();
+        names.extend(sys.modules.iter().map(String::as_str));
+        match modload::modules_dir().and_then(|d| modload::load(&d, &names)) {
+            Ok(n) => format!("{n} loaded"),
+            Err(e) => {
+                log::error!("load kernel modules: {}", crate::fatal::chain(&e));
+                "failed".into()
+            }
+        }
+    });
+    step("writable paths", || {
+        format!("{} mounted", system::writable_paths(&sys))
+    });
+    step("cgroups", || match cgroups::setup() {
+        Ok(ctrls) => format!("controllers {}", ctrls.join(" ")),
+        Err(e) => {
+            log::error!("cgroup setup: {}", crate::fatal::chain(&e));
+            "failed".into()
+        }
+    });
+    step("node settings", || {
+        if let Some(h) = &sys.hostname {
+            system::hostname(h);
+        }
+        system::loopback();
+        format!("{} sysctl(s)", system::sysctls(&sys.sysctl))
+    });
+
+    let containers = manifest.map(|m| m.containers).unwrap_or_default();
+    supervise::run(containers)
+}
+
+fn step(name: &str, f: impl FnOnce() -> String) {
+    let t = Instant::now();
+    let what = f();
+    log::info!("stage 1: {name}: {what} ({} ms)", t.elapsed().as_millis());
+}
+
+fn report_manifest_error(e: &berth_config::LoadError) {
+    match e {
+        berth_config::LoadError::Invalid { path, errors } => {
+            log::error!(
+                "manifest {} is invalid ({} error(s)); starting no containers",
+                path.display(),
+                errors.0.len()
+            );
+            for err in &errors.0 {
+                log::error!("manifest: {err}");
+            }
+        }
+        other => log::error!("{}; starting no containers", crate::fatal::chain(other)),
+    }
+}

@@ -1,0 +1,424 @@
+//! `berth-image build`: a manifest in, a bootable set of files out.
+//!
+//! ```text
+//! OUT/vmlinuz          Debian's kernel, copied
+//! OUT/initramfs.img    stage 0 (newc cpio)
+//! OUT/root.img         the root image (EROFS)
+//! OUT/kernel-version   KERNEL_VERSION=…, KERNEL_PACKAGE=…, KERNEL_PACKAGE_VERSION=…
+//! ```
+//!
+//! The manifest is validated before anything slow happens. Everything is
+//! made in `OUT/.staging` and renamed into place at the end, so a failed
+//! build leaves the previous artifacts alone instead of a mix of old and
+//! new; the staging folder is removed either way.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use berth_config::{Manifest, ManifestErrors};
+
+use crate::berth_binary::{self, BinaryError};
+use crate::initramfs::{self, InitramfsError};
+use crate::kernel::{self, Kernel, KernelError};
+use crate::modules::{self, PackError};
+use crate::rootimg::{self, ErofsOptions, RootImageError, RootInputs};
+use crate::staging::{self, StagingError};
+
+pub const VMLINUZ: &str = "vmlinuz";
+pub const INITRAMFS: &str = "initramfs.img";
+pub const ROOT_IMAGE: &str = "root.img";
+pub const KERNEL_VERSION: &str = "kernel-version";
+
+/// What to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    pub manifest: PathBuf,
+    pub out: PathBuf,
+    /// Build even from an invalid manifest: it goes into the image as text
+    /// (for testing how PID 1 reports it), without container bundles.
+    pub skip_validation: bool,
+    /// Timestamp of every file in both images (SOURCE_DATE_EPOCH).
+    pub source_date_epoch: u64,
+}
+
+impl BuildOptions {
+    /// Validating, with `SOURCE_DATE_EPOCH` 0.
+    pub fn new(manifest: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        BuildOptions {
+            manifest: manifest.into(),
+            out: out.into(),
+            skip_validation: false,
+            source_date_epoch: 0,
+        }
+    }
+}
+
+/// The kernel and berth binary an image is built from. Resolving them is
+/// the slow part (download, cargo); VM tests resolve once and build many
+/// images with [`build_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    pub kernel: Kernel,
+    pub berth: PathBuf,
+}
+
+/// A build's artifacts and figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildReport {
+    pub out: PathBuf,
+    pub kernel: Kernel,
+    pub berth: PathBuf,
+    pub vmlinuz_bytes: u64,
+    pub initramfs_bytes: u64,
+    pub root_bytes: u64,
+    /// The root image's compressor, if any.
+    pub compression: Option<&'static str>,
+    /// Modules in each image, in load order.
+    pub stage0_modules: Vec<String>,
+    pub stage1_modules: Vec<String>,
+    /// Bundled containers, in manifest order.
+    pub containers: Vec<String>,
+    /// Things the operator should know that did not stop the build.
+    pub warnings: Vec<String>,
+}
+
+impl BuildReport {
+    pub fn vmlinuz(&self) -> PathBuf {
+        self.out.join(VMLINUZ)
+    }
+    pub fn initramfs(&self) -> PathBuf {
+        self.out.join(INITRAMFS)
+    }
+    pub fn root_image(&self) -> PathBuf {
+        self.out.join(ROOT_IMAGE)
+    }
+}
+
+/// Building failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("read manifest {path}")]
+    ReadManifest {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("validate manifest {path} ({} error(s); --skip-validation builds anyway)", errors.0.len())]
+    InvalidManifest {
+        path: PathBuf,
+        #[source]
+        errors: ManifestErrors,
+    },
+    #[error("SOURCE_DATE_EPOCH={value:?} is not a number of seconds")]
+    SourceDateEpoch { value: String },
+    #[error("get the kernel")]
+    Kernel(#[from] KernelError),
+    #[error("get the berth binary")]
+    Binary(#[from] BinaryError),
+    #[error("read the module index of kernel {version}")]
+    ModuleIndex {
+        version: String,
+        #[source]
+        source: PackError,
+    },
+    #[error("build the root image")]
+    RootImage(#[from] RootImageError),
+    #[error("build the initramfs")]
+    Initramfs(#[from] InitramfsError),
+    #[error("prepare the output folder")]
+    Staging(#[from] StagingError),
+    #[error("{step} {path}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_owned();
+    move |source| BuildError::Io { step, path, source }
+}
+
+/// `SOURCE_DATE_EPOCH` from the environment, 0 when unset
+/// (reproducible-builds.org/specs/source-date-epoch).
+pub fn source_date_epoch_from_env() -> Result<u64, BuildError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(0),
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| BuildError::SourceDateEpoch { value }),
+    }
+}
+
+/// The manifest as read: its text, and the parse result.
+struct Loaded {
+    text: String,
+    manifest: Option<Manifest>,
+    warnings: Vec<String>,
+}
+
+fn load(opts: &BuildOptions) -> Result<Loaded, BuildError> {
+    let text =
+        std::fs::read_to_string(&opts.manifest).map_err(|source| BuildError::ReadManifest {
+            path: opts.manifest.clone(),
+            source,
+        })?;
+    match Manifest::parse(&text) {
+        Ok(manifest) => Ok(Loaded {
+            text,
+            manifest: Some(manifest),
+            warnings: Vec::new(),
+        }),
+        Err(errors) if opts.skip_validation => {
+            let mut warnings = vec![format!(
+                "manifest {} is invalid; built without containers as asked:",
+                opts.manifest.display()
+            )];
+            warnings.extend(errors.0.iter().map(|e| format!("  {e}")));
+            Ok(Loaded {
+                text,
+                manifest: None,
+                warnings,
+            })
+        }
+        Err(errors) => Err(BuildError::InvalidManifest {
+            path: opts.manifest.clone(),
+            errors,
+        }),
+    }
+}
+
+/// Resolves the kernel (cache or download) and the berth binary (build).
+pub fn resolve_inputs() -> Result<Inputs, BuildError> {
+    let kernel = kernel::kernel()?;
+    let berth = berth_binary::berth_binary()?;
+    Ok(Inputs { kernel, berth })
+}
+
+/// Validates the manifest, resolves the inputs and builds.
+pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    let loaded = load(opts)?;
+    let inputs = resolve_inputs()?;
+    build_loaded(opts, loaded, &inputs)
+}
+
+/// Builds with inputs resolved earlier.
+pub fn build_with(opts: &BuildOptions, inputs: &Inputs) -> Result<BuildReport, BuildError> {
+    let loaded = load(opts)?;
+    build_loaded(opts, loaded, inputs)
+}
+
+fn build_loaded(
+    opts: &BuildOptions,
+    loaded: Loaded,
+    inputs: &Inputs,
+) -> Result<BuildReport, BuildError> {
+    std::fs::create_dir_all(&opts.out).map_err(io("create the output folder", &opts.out))?;
+    let staging_dir = opts.out.join(".staging");
+    staging::remove(&staging_dir)?;
+    staging::create_dirs(&staging_dir)?;
+    let result = build_in(opts, loaded, inputs, &staging_dir);
+    let cleanup = staging::remove(&staging_dir);
+    let report = result?;
+    cleanup?;
+    Ok(report)
+}
+
+fn build_in(
+    opts: &BuildOptions,
+    loaded: Loaded,
+    inputs: &Inputs,
+    staging_dir: &Path,
+) -> Result<BuildReport, BuildError> {
+    let Inputs { kernel, berth } = inputs;
+    let mut warnings = loaded.warnings;
+    let index =
+        modules::read_index(&kernel.modules_dir).map_err(|source| BuildError::ModuleIndex {
+            version: kernel.version.clone(),
+            source,
+        })?;
+    let manifest_dir = opts.manifest.parent().unwrap_or(Path::new("."));
+    let manifest_dir = if manifest_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        manifest_dir
+    };
+
+    eprintln!("berth-image: staging the root image");
+    let tree = staging_dir.join("root");
+    let staged = rootimg::stage(
+        &tree,
+        &RootInputs {
+            manifest_text: &loaded.text,
+            manifest: loaded.manifest.as_ref(),
+            manifest_dir,
+            kernel,
+            index: &index,
+            berth,
+        },
+    )?;
+    for (name, bundled) in &staged.bundles {
+        for path in &bundled.skipped {
+            warnings.push(format!(
+                "container {name}: left out {} (not a file, folder or symlink)",
+                path.display()
+            ));
+        }
+    }
+
+    let config = std::fs::read_to_string(kernel.config_path()).unwrap_or_default();
+    let compression = rootimg::erofs_compression(&config);
+    if config.is_empty() {
+        warnings.push(format!(
+            "no {}: root image left uncompressed",
+            kernel.config_path().display()
+        ));
+    }
+    let berth_bytes = std::fs::read(berth).map_err(io("read", berth))?;
+    let epoch = opts.source_date_epoch.to_string();
+    let erofs = ErofsOptions {
+        timestamp: opts.source_date_epoch,
+        uuid: rootimg::derived_uuid(&[
+            loaded.text.as_bytes(),
+            kernel.version.as_bytes(),
+            kernel.package_version.as_bytes(),
+            epoch.as_bytes(),
+            &berth_bytes,
+        ]),
+        compression,
+    };
+    eprintln!("berth-image: making the root image (mkfs.erofs)");
+    let root_img = staging_dir.join(ROOT_IMAGE);
+    rootimg::make_image(&tree, &root_img, &erofs)?;
+
+    let (initrd_tree, stage0) = initramfs::tree(kernel, &index, berth)?;
+    let initrd = staging_dir.join(INITRAMFS);
+    let initramfs_bytes = initramfs::write(&initrd_tree, &initrd, opts.source_date_epoch)?;
+
+    let vmlinuz = staging_dir.join(VMLINUZ);
+    let vmlinuz_bytes =
+        std::fs::copy(&kernel.vmlinuz, &vmlinuz).map_err(io("copy the kernel", &kernel.vmlinuz))?;
+    let version_file = staging_dir.join(KERNEL_VERSION);
+    std::fs::write(&version_file, kernel_version_file(kernel))
+        .map_err(io("write", &version_file))?;
+
+    let root_bytes = std::fs::metadata(&root_img)
+        .map_err(io("measure", &root_img))?
+        .len();
+    for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE, KERNEL_VERSION] {
+        let to = opts.out.join(name);
+        std::fs::rename(staging_dir.join(name), &to)
+            .map_err(io("move the artifact into place:", &to))?;
+    }
+    let names =
+        |steps: &[berth_config::modules::LoadStep]| steps.iter().map(|s| s.name.clone()).collect();
+    Ok(BuildReport {
+        out: opts.out.clone(),
+        kernel: kernel.clone(),
+        berth: berth.clone(),
+        vmlinuz_bytes,
+        initramfs_bytes,
+        root_bytes,
+        compression,
+        stage0_modules: names(&stage0.steps),
+        stage1_modules: names(&staged.modules.steps),
+        containers: staged.bundles.into_iter().map(|(name, _)| name).collect(),
+        warnings,
+    })
+}
+
+/// `OUT/kernel-version`, shell-sourceable like os-release.
+pub fn kernel_version_file(k: &Kernel) -> String {
+    format!(
+        "KERNEL_VERSION={}\nKERNEL_PACKAGE={}\nKERNEL_PACKAGE_VERSION={}\n",
+        k.version, k.package, k.package_version
+    )
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+impl fmt::Display for BuildReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        let k = &self.kernel;
+        writeln!(f, "built {}", self.out.display())?;
+        writeln!(
+            f,
+            "  kernel         {} ({} {})",
+            k.version, k.package, k.package_version
+        )?;
+        writeln!(f, "  {VMLINUZ:<14} {:>10}", mib(self.vmlinuz_bytes))?;
+        writeln!(
+            f,
+            "  {INITRAMFS:<14} {:>10}  cpio, {} modules: {}",
+            mib(self.initramfs_bytes),
+            self.stage0_modules.len(),
+            self.stage0_modules.join(" ")
+        )?;
+        writeln!(
+            f,
+            "  {ROOT_IMAGE:<14} {:>10}  erofs{}, {} modules, containers: {}",
+            mib(self.root_bytes),
+            self.compression
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+            self.stage1_modules.len(),
+            if self.containers.is_empty() {
+                "none".to_owned()
+            } else {
+                self.containers.join(" ")
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_version_file_is_key_value() {
+        let k = Kernel {
+            version: "6.1.0-56-amd64".into(),
+            package: "linux-image-6.1.0-56-amd64".into(),
+            package_version: "6.1.192-2".into(),
+            root: PathBuf::from("/k"),
+            vmlinuz: PathBuf::from("/k/boot/vmlinuz-6.1.0-56-amd64"),
+            modules_dir: PathBuf::from("/k/lib/modules/6.1.0-56-amd64"),
+        };
+        assert_eq!(
+            kernel_version_file(&k),
+            "KERNEL_VERSION=6.1.0-56-amd64\nKERNEL_PACKAGE=linux-image-6.1.0-56-amd64\nKERNEL_PACKAGE_VERSION=6.1.192-2\n"
+        );
+    }
+
+    #[test]
+    fn invalid_manifest_fails_unless_skipped() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("m.toml");
+        std::fs::write(&path, "[container.web]\nrestart = \"sometimes\"\n").expect("write");
+        let mut opts = BuildOptions::new(&path, tmp.path().join("out"));
+        let err = load(&opts).err().expect("invalid");
+        assert!(matches!(err, BuildError::InvalidManifest { .. }), "{err}");
+        opts.skip_validation = true;
+        let loaded = load(&opts).expect("skipped");
+        assert!(loaded.manifest.is_none());
+        assert!(loaded.text.contains("sometimes"));
+        assert!(loaded.warnings.len() >= 2, "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn missing_manifest_names_it() {
+        let err = load(&BuildOptions::new("/nonexistent/m.toml", "/tmp/x"))
+            .err()
+            .expect("missing");
+        assert_eq!(err.to_string(), "read manifest /nonexistent/m.toml");
+    }
+}

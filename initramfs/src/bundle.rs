@@ -1,0 +1,310 @@
+//! OCI bundles in the root image: `BUNDLES/NAME/config.json` and
+//! `BUNDLES/NAME/rootfs/`, one per manifest container.
+//!
+//! The rootfs is copied from the build host as is (symlinks stay symlinks,
+//! permission bits are kept, owners are not: the root image is built with
+//! every file owned by root). Because the image is read-only, every
+//! directory the runtime mounts onto must already exist in it; those are
+//! created here, resolving symlinks inside the rootfs the way the runtime
+//! will (an absolute link points into the container, never at the build
+//! host).
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use berth_config::Container;
+use berth_supervisor::spec::{build_spec, rootfs_mount_points, SpecError};
+
+/// Symlinks followed while creating one mount point, as the kernel's
+/// `MAXSYMLINKS` (path_resolution(7)).
+const MAX_SYMLINKS: u32 = 40;
+
+/// Bundling a container failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("container.{name}.rootfs: {} is not a folder", path.display())]
+    MissingRootfs { name: String, path: PathBuf },
+    #[error("build the runtime spec of container {name}")]
+    Spec {
+        name: String,
+        #[source]
+        source: SpecError,
+    },
+    #[error("write {path}")]
+    WriteSpec {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("copy {from} to {to}")]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("create mount point /{point} in container {name}")]
+    MountPoint {
+        name: String,
+        point: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What bundling one container did, for the build report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bundled {
+    /// Files of the host rootfs left out: device nodes, fifos and sockets,
+    /// which the runtime provides itself (a tmpfs `/dev`) and which a
+    /// non-root build could not create anyway.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Writes the bundle of `container` into `bundles/NAME`. A relative
+/// `rootfs` is taken relative to `manifest_dir`.
+pub fn bundle(
+    container: &Container,
+    manifest_dir: &Path,
+    bundles: &Path,
+) -> Result<Bundled, BundleError> {
+    let source = manifest_dir.join(&container.rootfs);
+    if !source.is_dir() {
+        return Err(BundleError::MissingRootfs {
+            name: container.name.clone(),
+            path: source,
+        });
+    }
+    let spec = build_spec(container).map_err(|source| BundleError::Spec {
+        name: container.name.clone(),
+        source,
+    })?;
+    let dir = bundles.join(&container.name);
+    let rootfs = dir.join("rootfs");
+    let mut bundled = Bundled::default();
+    copy_tree(&source, &rootfs, &mut bundled.skipped)?;
+    for point in rootfs_mount_points(&spec) {
+        ensure_dir_in_root(&rootfs, &point).map_err(|source| BundleError::MountPoint {
+            name: container.name.clone(),
+            point: point.clone(),
+            source,
+        })?;
+    }
+    let config = dir.join("config.json");
+    let json = serde_json::to_vec_pretty(&spec).map_err(|e| BundleError::WriteSpec {
+        path: config.clone(),
+        source: e.into(),
+    })?;
+    std::fs::write(&config, json).map_err(|source| BundleError::WriteSpec {
+        path: config,
+        source,
+    })?;
+    Ok(bundled)
+}
+
+/// Copies the tree at `from` to `to` (which must not exist yet), keeping
+/// symlinks and permission bits. A directory's mode is set after its
+/// contents are copied, so read-only directories can be copied too.
+pub fn copy_tree(from: &Path, to: &Path, skipped: &mut Vec<PathBuf>) -> Result<(), BundleError> {
+    let err = |source| BundleError::Copy {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        source,
+    };
+    let meta = std::fs::symlink_metadata(from).map_err(err)?;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let target = std::fs::read_link(from).map_err(err)?;
+        symlink(target, to).map_err(err)?;
+    } else if kind.is_dir() {
+        std::fs::create_dir_all(to).map_err(err)?;
+        let mut entries: Vec<_> = std::fs::read_dir(from)
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            copy_tree(&entry.path(), &to.join(entry.file_name()), skipped)?;
+        }
+        set_mode(to, meta.permissions().mode()).map_err(err)?;
+    } else if kind.is_file() {
+        std::fs::copy(from, to).map_err(err)?;
+        set_mode(to, meta.permissions().mode()).map_err(err)?;
+    } else {
+        skipped.push(from.to_owned());
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+}
+
+/// Creates the directory `rel` inside `root`, following symlinks as if
+/// `root` were `/`: an absolute target restarts at `root`, `..` stops at
+/// it. Like `mkdir -p` inside a chroot.
+pub fn ensure_dir_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
+    let mut resolved = PathBuf::new();
+    let mut pending: Vec<PathBuf> = rel
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.components().next() {
+            Some(Component::Normal(name)) => {
+                let next = resolved.join(name);
+                let host = root.join(&next);
+                match std::fs::symlink_metadata(&host) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::create_dir(&host)?;
+                        set_mode(&host, 0o755)?;
+                        resolved = next;
+                    }
+                    Err(e) => return Err(e),
+                    Ok(m) if m.is_dir() => resolved = next,
+                    Ok(m) if m.file_type().is_symlink() => {
+                        links += 1;
+                        if links > MAX_SYMLINKS {
+                            return Err(std::io::Error::other(format!(
+                                "too many levels of symbolic links at /{}",
+                                next.display()
+                            )));
+                        }
+                        let target = std::fs::read_link(&host)?;
+                        if target.is_absolute() {
+                            resolved = PathBuf::new();
+                        }
+                        pending.extend(
+                            target
+                                .components()
+                                .rev()
+                                .map(|c| PathBuf::from(c.as_os_str())),
+                        );
+                    }
+                    Ok(_) => {
+                        return Err(std::io::Error::other(format!(
+                            "/{} exists and is not a directory",
+                            next.display()
+                        )))
+                    }
+                }
+            }
+            Some(Component::ParentDir) => {
+                resolved.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_config::{Kind, RestartPolicy};
+
+    fn container(name: &str, rootfs: &str) -> Container {
+        Container {
+            name: name.into(),
+            kind: Kind::Workload,
+            rootfs: PathBuf::from(rootfs),
+            command: vec!["/bin/sh".into()],
+            args: vec![],
+            env: vec![],
+            workdir: "/srv/app".into(),
+            restart: RestartPolicy::Never,
+            mounts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn copies_rootfs_and_writes_spec() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("manifests/rootfs");
+        std::fs::create_dir_all(src.join("bin")).expect("mkdir");
+        std::fs::write(src.join("bin/tool"), b"#!").expect("write");
+        set_mode(&src.join("bin/tool"), 0o750).expect("chmod");
+        symlink("tool", src.join("bin/alias")).expect("symlink");
+        // /dev/shm -> /run/shm: the runtime's /dev mount point resolves
+        // inside the rootfs, so its target must too.
+        symlink("/run", src.join("var")).expect("symlink");
+        std::fs::create_dir(src.join("ro")).expect("mkdir");
+        set_mode(&src.join("ro"), 0o555).expect("chmod");
+
+        let bundles = tmp.path().join("bundles");
+        let out = bundle(
+            &container("app", "rootfs"),
+            &tmp.path().join("manifests"),
+            &bundles,
+        )
+        .expect("bundle");
+        assert!(out.skipped.is_empty());
+        let rootfs = bundles.join("app/rootfs");
+        assert_eq!(std::fs::read(rootfs.join("bin/tool")).expect("read"), b"#!");
+        let mode = std::fs::metadata(rootfs.join("bin/tool"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o750);
+        assert_eq!(
+            std::fs::read_link(rootfs.join("bin/alias")).expect("link"),
+            Path::new("tool")
+        );
+        assert_eq!(
+            std::fs::read_link(rootfs.join("var")).expect("link"),
+            Path::new("/run")
+        );
+        let ro = std::fs::metadata(rootfs.join("ro"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(ro & 0o7777, 0o555);
+        for point in ["proc", "sys", "dev", "tmp", "srv/app"] {
+            assert!(rootfs.join(point).is_dir(), "mount point {point}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(bundles.join("app/config.json")).expect("read"))
+                .expect("json");
+        assert_eq!(json["process"]["args"][0], "/bin/sh");
+        assert_eq!(json["process"]["cwd"], "/srv/app");
+        // Let the tempdir cleanup remove the read-only folder.
+        set_mode(&rootfs.join("ro"), 0o755).expect("chmod");
+        set_mode(&src.join("ro"), 0o755).expect("chmod");
+    }
+
+    #[test]
+    fn missing_rootfs_names_the_key() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let err = bundle(&container("web", "nope"), tmp.path(), &tmp.path().join("b"))
+            .expect_err("missing");
+        let msg = err.to_string();
+        assert!(msg.starts_with("container.web.rootfs: "), "{msg}");
+        assert!(
+            msg.contains(&tmp.path().join("nope").display().to_string()),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn mount_points_resolve_symlinks_inside_the_root() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("real")).expect("mkdir");
+        symlink("/real", root.join("abs")).expect("symlink");
+        symlink("../../real", root.join("rel")).expect("symlink");
+        symlink("loop", root.join("loop")).expect("symlink");
+        std::fs::write(root.join("file"), b"").expect("write");
+
+        ensure_dir_in_root(&root, Path::new("abs/a/b")).expect("abs");
+        assert!(root.join("real/a/b").is_dir());
+        ensure_dir_in_root(&root, Path::new("rel/c")).expect("rel");
+        assert!(root.join("real/c").is_dir());
+        ensure_dir_in_root(&root, Path::new("../../escape")).expect("dotdot");
+        assert!(root.join("escape").is_dir());
+        assert!(!tmp.path().join("escape").exists());
+        assert!(ensure_dir_in_root(&root, Path::new("loop/x")).is_err());
+        assert!(ensure_dir_in_root(&root, Path::new("file/x")).is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! Test images: a manifest written to a temporary folder and built with
+//! `berth-image`, containers made from Debian's busybox-static.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use berth_image::build::{build, BuildOptions};
+
+/// A built image in a temporary folder, removed when dropped.
+#[derive(Debug)]
+pub struct TestImage {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestImage {
+    /// Builds an image from `manifest` (TOML). `@BUSYBOX@` in the text is
+    /// replaced by the path of the shared busybox rootfs. Panics with the
+    /// builder's error chain on failure.
+    pub fn build(name: &str, manifest: &str) -> TestImage {
+        TestImage::build_opts(name, manifest, false)
+    }
+
+    /// As [`TestImage::build`], but puts the manifest in unvalidated
+    /// (`--skip-validation`), for testing how the node handles bad input.
+    pub fn build_unvalidated(name: &str, manifest: &str) -> TestImage {
+        TestImage::build_opts(name, manifest, true)
+    }
+
+    fn build_opts(name: &str, manifest: &str, skip_validation: bool) -> TestImage {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-{name}-"))
+            .tempdir()
+            .expect("create a temporary folder");
+        let text = manifest.replace("@BUSYBOX@", &busybox_rootfs().display().to_string());
+        let manifest_path = dir.path().join("manifest.toml");
+        std::fs::write(&manifest_path, text).expect("write the manifest");
+        let opts = BuildOptions {
+            manifest: manifest_path,
+            out: dir.path().join("out"),
+            skip_validation,
+            ..BuildOptions::default()
+        };
+        if let Err(e) = build(&opts) {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            panic!("{name}: build image: {msg}");
+        }
+        TestImage {
+            name: name.to_owned(),
+            dir,
+        }
+    }
+
+    /// The folder with `vmlinuz`, `initramfs.img` and `root.img`.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A busybox rootfs shared by every test of this process, made once under
+/// the workspace's `target/`.
+pub fn busybox_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir =
+            berth_image::berth_binary::workspace_root().join("target/qemu-tests/busybox-rootfs");
+        // Made afresh: a folder left by an older run may be incomplete.
+        let _ = std::fs::remove_dir_all(&dir);
+        berth_image::busybox::make_rootfs(&dir)
+            .unwrap_or_else(|e| panic!("busybox rootfs at {}: {e}", dir.display()));
+        dir
+    })
+}

@@ -1,0 +1,180 @@
+//! A running QEMU guest with its serial console captured.
+
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use berth_image::qemu::{qemu_command, QemuOptions, Serial};
+
+use crate::image::TestImage;
+
+/// A booted guest. Dropping it kills QEMU and, if the test is failing,
+/// prints the console and QEMU's stderr.
+#[derive(Debug)]
+pub struct Vm {
+    child: Option<Child>,
+    console: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    started: Instant,
+    name: String,
+}
+
+impl Vm {
+    /// Boots `image` with its console on a pipe.
+    pub fn boot(image: &TestImage) -> Vm {
+        Vm::boot_with(image, "")
+    }
+
+    /// Boots `image`, appending `cmdline` to the kernel command line.
+    pub fn boot_with(image: &TestImage, cmdline: &str) -> Vm {
+        let opts = QemuOptions {
+            extra_cmdline: cmdline.to_owned(),
+            serial: Serial::Pipe,
+            ..QemuOptions::new(image.dir())
+        };
+        let mut cmd = qemu_command(&opts);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn qemu ({cmd:?}): {e}"));
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(collect(out, console.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(collect(err, stderr.clone()));
+        }
+        Vm {
+            child: Some(child),
+            console,
+            stderr,
+            readers,
+            started,
+            name: image.name().to_owned(),
+        }
+    }
+
+    /// The console output so far, lossily decoded.
+    pub fn console(&self) -> String {
+        let bytes = self.console.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).replace('\r', "")
+    }
+
+    /// Time since QEMU was spawned.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Waits until the console contains `needle`; panics (with the console
+    /// printed by `Drop`) at the deadline or if QEMU exits first. Returns
+    /// the console line that contains it.
+    pub fn wait_for(&mut self, needle: &str, deadline: Duration) -> String {
+        let until = Instant::now() + deadline;
+        loop {
+            let text = self.console();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Some(status) = self.exited() {
+                panic!(
+                    "{}: qemu exited ({status}) before the console showed {needle:?}",
+                    self.name
+                );
+            }
+            if Instant::now() >= until {
+                panic!(
+                    "{}: console did not show {needle:?} within {deadline:?}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for QEMU to exit by itself (guest poweroff or reboot with
+    /// `-no-reboot`); panics at the deadline.
+    pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            if Instant::now() >= until {
+                panic!("{}: qemu still running after {deadline:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// QEMU's exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    fn kill(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if child.try_wait().ok().flatten().is_none() {
+            // SIGTERM lets QEMU exit cleanly; SIGKILL if it does not.
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let until = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let stderr = self
+                .stderr
+                .lock()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            eprintln!(
+                "===== {}: serial console ({:.1} s) =====\n{}\n===== {}: qemu stderr =====\n{}\n===== end =====",
+                self.name,
+                self.started.elapsed().as_secs_f64(),
+                self.console(),
+                self.name,
+                stderr
+            );
+        }
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(&buf[..n]);
+        }
+    })
+}

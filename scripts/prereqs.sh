@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building and booting berth images needs on Debian 12, as
+# root: QEMU, EROFS tools, busybox-static (test and example container
+# content), libseccomp (linked statically into berth), kmod (depmod for the
+# kernel's module index), cpio and file (checks). Idempotent and quiet when
+# everything is already there.
+set -euo pipefail
+
+packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "berth: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The kernel comes with `apt-get download`, which needs current package lists.
+if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+  apt-get update -qq
+fi
+
+command -v cargo >/dev/null || { echo "berth: cargo not found: install Rust (rustup) first" >&2; exit 1; }
+# berth is built for this explicit target (static glibc); it is the host's
+# own target, present with any rustup toolchain, but add it if missing.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx x86_64-unknown-linux-gnu; then
+  rustup target add x86_64-unknown-linux-gnu
+fi

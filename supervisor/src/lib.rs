@@ -1,0 +1,11 @@
+//! berth's container lifecycle: the OCI runtime spec built from a manifest
+//! entry (pure, shared with the image builder), exit-status decoding, log
+//! line capture and, behind the `runtime` feature, the adapter that launches
+//! bundles in-process through youki's `libcontainer`.
+
+pub mod exit;
+pub mod lines;
+pub mod spec;
+
+#[cfg(feature = "runtime")]
+pub mod runtime;

@@ -1,0 +1,149 @@
+//! Launches OCI bundles in-process through youki's `libcontainer`: no runc,
+//! no shim, no daemon. The container's init process becomes a direct child
+//! of the caller, which reaps it from its own loop and then calls
+//! [`Runtime::remove`].
+//!
+//! libcontainer's `build()` forks an intermediate process and waits for it
+//! itself, so the caller must not reap (`waitpid(-1)`) while a launch runs.
+//! It also writes `/proc/self/oom_score_adj` and clears the dumpable flag of
+//! the calling process; the caller (PID 1) restores its own values after
+//! each launch.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+
+/// libcontainer's handle of a created container.
+pub type Handle = Container;
+use libcontainer::error::LibcontainerError;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::fcntl::OFlag;
+use nix::unistd::{pipe2, Pid};
+
+/// A launch or removal step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("create output pipes for {0}")]
+    Pipe(String, #[source] nix::Error),
+    #[error("open /dev/null for {0}")]
+    DevNull(String, #[source] std::io::Error),
+    #[error("prepare state directory {0}")]
+    StateDir(PathBuf, #[source] std::io::Error),
+    #[error("create container {0}")]
+    Create(String, #[source] LibcontainerError),
+    #[error("start container {0}")]
+    Start(String, #[source] LibcontainerError),
+    #[error("container {0} has no pid after start")]
+    NoPid(String),
+    #[error("delete container {0}")]
+    Delete(String, #[source] LibcontainerError),
+}
+
+/// A running container: its libcontainer handle, its init pid and the read
+/// ends of its stdout and stderr pipes.
+#[derive(Debug)]
+pub struct Launched {
+    pub container: Container,
+    pub pid: Pid,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// libcontainer with berth's settings.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    state_dir: PathBuf,
+}
+
+impl Runtime {
+    /// `state_dir` holds libcontainer's per-container state (on tmpfs).
+    pub fn new(state_dir: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            state_dir: state_dir.into(),
+        }
+    }
+
+    /// Creates and starts the container `id` from `bundle`, its stdin on
+    /// `/dev/null` and its stdout/stderr on fresh non-blocking pipes.
+    pub fn launch(&self, id: &str, bundle: &Path) -> Result<Launched, RuntimeError> {
+        std::fs::create_dir_all(&self.state_dir)
+            .map_err(|e| RuntimeError::StateDir(self.state_dir.clone(), e))?;
+        self.clear_stale(id)?;
+
+        // The read ends stay with us and never block the loop; the write ends
+        // go to the container and are closed here once it holds them.
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
+        clear_nonblock(&out_w);
+        clear_nonblock(&err_w);
+        let null: File = OpenOptions::new()
+            .read(true)
+            .open("/dev/null")
+            .map_err(|e| RuntimeError::DevNull(id.into(), e))?;
+
+        let mut container = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+            .with_root_path(&self.state_dir)
+            .map_err(|e| RuntimeError::Create(id.into(), e))?
+            .with_stdin(OwnedFd::from(null))
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| RuntimeError::Create(id.into(), e))?;
+        container
+            .start()
+            .map_err(|e| RuntimeError::Start(id.into(), e))?;
+        let pid = container
+            .pid()
+            .ok_or_else(|| RuntimeError::NoPid(id.into()))?;
+        Ok(Launched {
+            container,
+            pid,
+            stdout: out_r,
+            stderr: err_r,
+        })
+    }
+
+    /// Removes a container whose process has been reaped: its state
+    /// directory and its cgroup.
+    pub fn remove(&self, id: &str, container: &mut Container) -> Result<(), RuntimeError> {
+        container
+            .delete(true)
+            .map_err(|e| RuntimeError::Delete(id.into(), e))
+    }
+
+    /// A state directory left by an earlier run of the same container (for
+    /// example one whose removal failed) would make `build()` refuse with
+    /// "already exists": force-delete it first.
+    fn clear_stale(&self, id: &str) -> Result<(), RuntimeError> {
+        let dir = self.state_dir.join(id);
+        if !dir.exists() {
+            return Ok(());
+        }
+        if let Ok(mut old) = Container::load(dir.clone()) {
+            if old.delete(true).is_ok() {
+                return Ok(());
+            }
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| RuntimeError::StateDir(dir, e))
+    }
+}
+
+/// The container's ends of its pipes must block: programs do not expect
+/// EAGAIN on stdout.
+fn clear_nonblock(fd: &OwnedFd) {
+    use nix::fcntl::{fcntl, FcntlArg};
+    if let Ok(flags) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+        // Failure leaves the pipe non-blocking; the container then sees
+        // EAGAIN when PID 1 falls behind, which is no worse than a full pipe.
+        let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags));
+    }
+}

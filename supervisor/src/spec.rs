@@ -1,0 +1,320 @@
+//! The OCI runtime spec (`config.json`) of a container, from its manifest
+//! entry.
+//!
+//! Starts from oci-spec's defaults (the runc-style mount set, masked and
+//! read-only `/proc` paths, default capabilities, `no_new_privs`) and applies
+//! the manifest: argv, env, working dir, and the namespace set of the
+//! container's kind. The image builder writes the result into the bundle at
+//! build time; PID 1 only reads it.
+
+use std::path::{Component, Path, PathBuf};
+
+use berth_config::layout;
+use berth_config::{BindMount, Container, Kind};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, MountBuilder, Spec};
+
+/// The default `PATH` inside containers.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Building a spec failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("build mount {destination} of container {container}")]
+    Mount {
+        container: String,
+        destination: String,
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    #[error("container {0}: the default spec lacks a {1} section")]
+    MissingSection(String, &'static str),
+}
+
+/// The cgroup (absolute, below the cgroup2 root) a container runs in.
+/// Absolute, because libcontainer reads a relative path as a systemd slice
+/// name when a user namespace is involved.
+pub fn cgroup_path(c: &Container) -> String {
+    let parent = match c.kind {
+        Kind::Host => layout::CGROUP_SYSTEM,
+        Kind::Workload => layout::CGROUP_WORKLOADS,
+    };
+    format!("/{parent}/{}", c.name)
+}
+
+/// The runtime spec for one container.
+pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
+    let mut spec = Spec::default();
+
+    let process = spec
+        .process_mut()
+        .as_mut()
+        .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "process"))?;
+    process.set_args(Some(c.argv()));
+    let mut env = vec![DEFAULT_PATH.to_owned()];
+    if !c.env.iter().any(|(k, _)| k == "HOME") {
+        env.push("HOME=/root".to_owned());
+    }
+    // A later PATH from the manifest replaces the default one.
+    env.retain(|e| !(e.starts_with("PATH=") && c.env.iter().any(|(k, _)| k == "PATH")));
+    env.extend(c.env.iter().map(|(k, v)| format!("{k}={v}")));
+    process.set_env(Some(env));
+    process.set_cwd(PathBuf::from(&c.workdir));
+    // Containers must not inherit PID 1's -1000: the OOM killer has to be
+    // able to pick a container over the init.
+    process.set_oom_score_adj(Some(0));
+
+    let linux = spec
+        .linux_mut()
+        .as_mut()
+        .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "linux"))?;
+    linux.set_cgroups_path(Some(PathBuf::from(cgroup_path(c))));
+    if c.kind == Kind::Host {
+        // Host containers share the node's network and UTS namespaces.
+        if let Some(ns) = linux.namespaces_mut() {
+            ns.retain(|n| {
+                !matches!(
+                    n.typ(),
+                    LinuxNamespaceType::Network | LinuxNamespaceType::Uts
+                )
+            });
+        }
+    }
+
+    match c.kind {
+        Kind::Host => spec.set_hostname(None),
+        Kind::Workload => spec.set_hostname(Some(c.name.clone())),
+    };
+
+    // `/` is read-only; give every container a writable, size-bounded /tmp.
+    let tmp = tmpfs_mount(
+        &c.name,
+        "/tmp",
+        &["nosuid", "nodev", "mode=1777", "size=65536k"],
+    )?;
+    let mut extra = vec![tmp];
+    for b in &c.mounts {
+        extra.push(bind_mount(&c.name, b)?);
+    }
+    if let Some(mounts) = spec.mounts_mut() {
+        mounts.extend(extra);
+    }
+    Ok(spec)
+}
+
+/// A recursive bind mount of a node path (host containers only; the
+/// manifest validator refuses them for workloads).
+fn bind_mount(container: &str, b: &BindMount) -> Result<Mount, SpecError> {
+    let mode = if b.readonly { "ro" } else { "rw" };
+    MountBuilder::default()
+        .destination(&b.destination)
+        .typ("bind")
+        .source(&b.source)
+        .options(vec!["rbind".to_owned(), mode.to_owned()])
+        .build()
+        .map_err(|source| SpecError::Mount {
+            container: container.to_owned(),
+            destination: b.destination.clone(),
+            source,
+        })
+}
+
+fn tmpfs_mount(container: &str, destination: &str, options: &[&str]) -> Result<Mount, SpecError> {
+    MountBuilder::default()
+        .destination(destination)
+        .typ("tmpfs")
+        .source("tmpfs")
+        .options(options.iter().map(|o| (*o).to_owned()).collect::<Vec<_>>())
+        .build()
+        .map_err(|source| SpecError::Mount {
+            container: container.to_owned(),
+            destination: destination.to_owned(),
+            source,
+        })
+}
+
+/// Directories that must already exist in a container's rootfs, relative to
+/// it: every mount destination not nested in another mount (those appear at
+/// run time inside their parent's filesystem) and the working directory. The
+/// rootfs is read-only in the root image, so nothing can create them later.
+pub fn rootfs_mount_points(spec: &Spec) -> Vec<PathBuf> {
+    let destinations: Vec<&Path> = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.destination().as_path())
+        .collect();
+    let mut out: Vec<PathBuf> = destinations
+        .iter()
+        .filter(|d| !destinations.iter().any(|p| p != *d && d.starts_with(p)))
+        .map(|d| relative(d))
+        .collect();
+    if let Some(p) = spec.process() {
+        out.push(relative(p.cwd()));
+    }
+    out.retain(|p| !p.as_os_str().is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn relative(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_config::RestartPolicy;
+
+    fn container(kind: Kind) -> Container {
+        Container {
+            name: "web".into(),
+            kind,
+            rootfs: PathBuf::from("rootfs"),
+            command: vec!["/bin/httpd".into(), "-f".into()],
+            args: vec!["-p".into(), "80".into()],
+            env: vec![("MODE".into(), "prod".into())],
+            workdir: "/srv/www".into(),
+            restart: RestartPolicy::Always,
+            mounts: Vec::new(),
+        }
+    }
+
+    fn namespaces(spec: &Spec) -> Vec<LinuxNamespaceType> {
+        let linux = spec.linux().as_ref().expect("linux section");
+        linux
+            .namespaces()
+            .as_ref()
+            .expect("namespaces")
+            .iter()
+            .map(|n| n.typ())
+            .collect()
+    }
+
+    #[test]
+    fn workload_gets_own_namespaces_and_cgroup() {
+        let spec = build_spec(&container(Kind::Workload)).expect("spec");
+        let ns = namespaces(&spec);
+        for t in [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Ipc,
+        ] {
+            assert!(ns.contains(&t), "missing {t:?}");
+        }
+        assert_eq!(spec.hostname().as_deref(), Some("web"));
+        let linux = spec.linux().as_ref().expect("linux");
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/berth/workloads/web"))
+        );
+    }
+
+    #[test]
+    fn host_shares_network_and_uts() {
+        let spec = build_spec(&container(Kind::Host)).expect("spec");
+        let ns = namespaces(&spec);
+        assert!(!ns.contains(&LinuxNamespaceType::Network));
+        assert!(!ns.contains(&LinuxNamespaceType::Uts));
+        assert!(ns.contains(&LinuxNamespaceType::Pid));
+        assert_eq!(spec.hostname(), &None);
+        let linux = spec.linux().as_ref().expect("linux");
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(Path::new("/berth/system/web"))
+        );
+    }
+
+    #[test]
+    fn process_comes_from_manifest() {
+        let spec = build_spec(&container(Kind::Workload)).expect("spec");
+        let p = spec.process().as_ref().expect("process");
+        assert_eq!(
+            p.args().as_deref(),
+            Some(&["/bin/httpd", "-f", "-p", "80"].map(String::from)[..])
+        );
+        let env = p.env().as_ref().expect("env");
+        assert!(env.contains(&"MODE=prod".to_owned()));
+        assert!(env.iter().any(|e| e.starts_with("PATH=")));
+        assert_eq!(p.cwd(), Path::new("/srv/www"));
+        assert_eq!(p.oom_score_adj(), Some(0));
+        assert!(spec
+            .root()
+            .as_ref()
+            .expect("root")
+            .readonly()
+            .unwrap_or(false));
+    }
+
+    #[test]
+    fn manifest_path_replaces_default_path() {
+        let mut c = container(Kind::Workload);
+        c.env.push(("PATH".into(), "/opt/bin".into()));
+        let spec = build_spec(&c).expect("spec");
+        let env = spec
+            .process()
+            .as_ref()
+            .expect("process")
+            .env()
+            .clone()
+            .expect("env");
+        let paths: Vec<_> = env.iter().filter(|e| e.starts_with("PATH=")).collect();
+        assert_eq!(paths, vec!["PATH=/opt/bin"]);
+    }
+
+    #[test]
+    fn host_bind_mounts_are_recursive_binds() {
+        let mut c = container(Kind::Host);
+        c.mounts = vec![
+            BindMount {
+                source: "/".into(),
+                destination: "/host".into(),
+                readonly: false,
+            },
+            BindMount {
+                source: "/run/berth".into(),
+                destination: "/run/berth".into(),
+                readonly: true,
+            },
+        ];
+        let spec = build_spec(&c).expect("spec");
+        let mounts = spec.mounts().as_ref().expect("mounts");
+        let host = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/host"))
+            .expect("/host");
+        assert_eq!(host.typ().as_deref(), Some("bind"));
+        assert_eq!(host.source().as_deref(), Some(Path::new("/")));
+        assert_eq!(
+            host.options().as_deref(),
+            Some(&["rbind".to_owned(), "rw".to_owned()][..])
+        );
+        let run = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/run/berth"))
+            .expect("/run/berth");
+        assert_eq!(
+            run.options().as_deref(),
+            Some(&["rbind".to_owned(), "ro".to_owned()][..])
+        );
+        let points = rootfs_mount_points(&spec);
+        assert!(points.contains(&PathBuf::from("host")));
+        assert!(points.contains(&PathBuf::from("run/berth")));
+    }
+
+    #[test]
+    fn mount_points_are_top_level_destinations_and_cwd() {
+        let spec = build_spec(&container(Kind::Workload)).expect("spec");
+        let points = rootfs_mount_points(&spec);
+        let want: Vec<PathBuf> = ["dev", "proc", "srv/www", "sys", "tmp"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(points, want);
+    }
+}
