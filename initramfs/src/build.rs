@@ -240,12 +240,9 @@ fn build_in(
             version: kernel.version.clone(),
             source,
         })?;
-    let manifest_dir = opts.manifest.parent().unwrap_or(Path::new("."));
-    let manifest_dir = if manifest_dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        manifest_dir
-    };
+    // Absolute, so error messages name the rootfs folder unambiguously.
+    let manifest = std::path::absolute(&opts.manifest).map_err(io("resolve", &opts.manifest))?;
+    let manifest_dir = manifest.parent().unwrap_or(Path::new("/"));
 
     eprintln!("berth-image: staging the root image");
     let tree = staging_dir.join("root");

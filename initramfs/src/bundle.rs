@@ -91,15 +91,45 @@ pub fn bundle(
         })?;
     }
     let config = dir.join("config.json");
-    let json = serde_json::to_vec_pretty(&spec).map_err(|e| BundleError::WriteSpec {
-        path: config.clone(),
-        source: e.into(),
-    })?;
+    let json = serde_json::to_value(&spec)
+        .map(canonical)
+        .and_then(|v| serde_json::to_vec_pretty(&v))
+        .map_err(|e| BundleError::WriteSpec {
+            path: config.clone(),
+            source: e.into(),
+        })?;
     std::fs::write(&config, json).map_err(|source| BundleError::WriteSpec {
         path: config,
         source,
     })?;
     Ok(bundled)
+}
+
+/// The spec as canonical JSON: oci-spec keeps capability sets (and maps
+/// such as annotations) in hash collections, whose order changes from one
+/// process to the next; sorting them makes the same manifest give the same
+/// image, byte for byte.
+fn canonical(mut v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    /// `is_capabilities`: `v` is `process.capabilities`, whose arrays are
+    /// sets; every other array (args, env, mounts) keeps its order.
+    fn walk(v: &mut Value, is_capabilities: bool) {
+        match v {
+            Value::Object(map) => {
+                map.sort_keys();
+                for (key, child) in map.iter_mut() {
+                    if let (true, Value::Array(set)) = (is_capabilities, &mut *child) {
+                        set.sort_by_key(|item| item.to_string());
+                    }
+                    walk(child, key == "capabilities");
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| walk(item, false)),
+            _ => {}
+        }
+    }
+    walk(&mut v, false);
+    v
 }
 
 /// Copies the tree at `from` to `to` (which must not exist yet), keeping
@@ -272,6 +302,38 @@ mod tests {
         // Let the tempdir cleanup remove the read-only folder.
         set_mode(&rootfs.join("ro"), 0o755).expect("chmod");
         set_mode(&src.join("ro"), 0o755).expect("chmod");
+    }
+
+    #[test]
+    fn canonical_json_sorts_sets_and_keys_only() {
+        let v = serde_json::json!({
+            "process": {
+                "args": ["b", "a"],
+                "capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN"], "ambient": []},
+            },
+            "annotations": {"z": "1", "a": "2"},
+        });
+        let text = serde_json::to_string(&canonical(v)).expect("json");
+        assert_eq!(
+            text,
+            r#"{"annotations":{"a":"2","z":"1"},"process":{"args":["b","a"],"capabilities":{"ambient":[],"bounding":["CAP_CHOWN","CAP_KILL"]}}}"#
+        );
+    }
+
+    #[test]
+    fn spec_bytes_are_reproducible() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(tmp.path().join("rootfs")).expect("mkdir");
+        let c = container("app", "rootfs");
+        // Each spec gets hash sets with fresh random keys.
+        let texts: Vec<Vec<u8>> = (0..4)
+            .map(|i| {
+                let bundles = tmp.path().join(format!("b{i}"));
+                bundle(&c, tmp.path(), &bundles).expect("bundle");
+                std::fs::read(bundles.join("app/config.json")).expect("read")
+            })
+            .collect();
+        assert!(texts.windows(2).all(|w| w[0] == w[1]));
     }
 
     #[test]

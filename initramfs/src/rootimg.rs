@@ -60,6 +60,8 @@ const MOUNT_POINTS: &[(&str, u32)] = &[
 pub enum RootImageError {
     #[error("stage the root image")]
     Staging(#[from] StagingError),
+    #[error("system.modules: kernel {kernel} has no module {}", quoted(names))]
+    UnknownModules { names: Vec<String>, kernel: String },
     #[error("system.modules: module {name:?} cannot be loaded from kernel {kernel}")]
     ManifestModule {
         name: String,
@@ -161,21 +163,32 @@ pub fn stage(root: &Path, inputs: &RootInputs<'_>) -> Result<RootStaged, RootIma
 }
 
 fn stage_modules(root: &Path, inputs: &RootInputs<'_>) -> Result<ModulePack, RootImageError> {
-    // Check the manifest's modules one by one first, so an unknown name is
-    // reported against the manifest key rather than as a kernel problem.
+    // Check the manifest's modules one by one first, so unknown names are
+    // reported together and against the manifest key rather than as a
+    // kernel problem.
+    let mut unknown = Vec::new();
     for name in inputs
         .manifest
         .map(|m| m.system.modules.as_slice())
         .unwrap_or_default()
     {
-        inputs
-            .index
-            .load_order(&[name.as_str()])
-            .map_err(|source| RootImageError::ManifestModule {
-                name: name.clone(),
-                kernel: inputs.kernel.version.clone(),
-                source,
-            })?;
+        match inputs.index.load_order(&[name.as_str()]) {
+            Ok(_) => {}
+            Err(ModuleError::Unknown(_)) => unknown.push(name.clone()),
+            Err(source) => {
+                return Err(RootImageError::ManifestModule {
+                    name: name.clone(),
+                    kernel: inputs.kernel.version.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(RootImageError::UnknownModules {
+            names: unknown,
+            kernel: inputs.kernel.version.clone(),
+        });
     }
     let names = stage1_module_names(inputs.manifest);
     let pack = modules::pack(&inputs.kernel.modules_dir, inputs.index, &names)
@@ -188,6 +201,14 @@ fn stage_modules(root: &Path, inputs: &RootInputs<'_>) -> Result<ModulePack, Roo
         staging::write(&dir.join(name), text.as_bytes(), 0o644)?;
     }
     Ok(pack)
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `/etc/os-release` of the root image (os-release(5)).

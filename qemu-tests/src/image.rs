@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use berth_image::build::{build, BuildOptions};
+use berth_image::build::{build_with, resolve_inputs, BuildOptions, Inputs};
 
 /// A built image in a temporary folder, removed when dropped.
 #[derive(Debug)]
@@ -36,12 +36,10 @@ impl TestImage {
         let manifest_path = dir.path().join("manifest.toml");
         std::fs::write(&manifest_path, text).expect("write the manifest");
         let opts = BuildOptions {
-            manifest: manifest_path,
-            out: dir.path().join("out"),
             skip_validation,
-            ..BuildOptions::default()
+            ..BuildOptions::new(manifest_path, dir.path().join("out"))
         };
-        if let Err(e) = build(&opts) {
+        if let Err(e) = build_with(&opts, inputs()) {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
@@ -76,8 +74,17 @@ pub fn busybox_rootfs() -> &'static Path {
             berth_image::berth_binary::workspace_root().join("target/qemu-tests/busybox-rootfs");
         // Made afresh: a folder left by an older run may be incomplete.
         let _ = std::fs::remove_dir_all(&dir);
-        berth_image::busybox::make_rootfs(&dir)
+        berth_image::busybox::busybox_rootfs(Path::new(berth_image::busybox::HOST_BUSYBOX), &dir)
             .unwrap_or_else(|e| panic!("busybox rootfs at {}: {e}", dir.display()));
         dir
+    })
+}
+
+/// The kernel and the static berth binary, resolved once per test process
+/// (the download and the cargo build are the slow part).
+fn inputs() -> &'static Inputs {
+    static INPUTS: OnceLock<Inputs> = OnceLock::new();
+    INPUTS.get_or_init(|| {
+        resolve_inputs().unwrap_or_else(|e| panic!("kernel and berth binary: {e:?}"))
     })
 }

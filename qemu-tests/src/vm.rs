@@ -127,10 +127,12 @@ impl Vm {
         };
         if child.try_wait().ok().flatten().is_none() {
             // SIGTERM lets QEMU exit cleanly; SIGKILL if it does not.
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
             let until = Instant::now() + Duration::from_secs(5);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(50));
