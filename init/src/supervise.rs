@@ -24,7 +24,7 @@ use crate::fatal::{chain, Fatal};
 use crate::system;
 
 /// One output stream of a running container.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Stream {
     fd: Option<OwnedFd>,
     lines: LineSplitter,
@@ -53,14 +53,8 @@ pub fn run(containers: Vec<Container>) -> Fatal {
         Err(e) => return Fatal::new("create the signal pipe", e),
     };
     let _ = wake_r.set_nonblocking(true);
-    for sig in [signal_hook::consts::SIGCHLD] {
-        let w = match wake_w.try_clone() {
-            Ok(w) => w,
-            Err(e) => return Fatal::new("clone the signal pipe", e),
-        };
-        if let Err(e) = signal_hook::low_level::pipe::register(sig, w) {
-            return Fatal::new("register signal handlers", e);
-        }
+    if let Err(e) = signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, wake_w) {
+        return Fatal::new("register the SIGCHLD handler", e);
     }
 
     let runtime = Runtime::new(layout::RUNTIME_STATE);
@@ -79,6 +73,12 @@ pub fn run(containers: Vec<Container>) -> Fatal {
     for slot in &mut slots {
         start(&runtime, slot);
     }
+    let running = slots.iter().filter(|s| s.running.is_some()).count();
+    log::info!(
+        "supervising {running} of {} container(s); PID 1 RSS {} KiB",
+        slots.len(),
+        rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
+    );
 
     let mut wake_r = wake_r;
     loop {
@@ -98,15 +98,6 @@ pub fn run(containers: Vec<Container>) -> Fatal {
             let mut buf = [0u8; 64];
             while matches!(wake_r.read(&mut buf), Ok(n) if n > 0) {}
             reap(&runtime, &mut slots);
-        }
-    }
-}
-
-impl Default for Stream {
-    fn default() -> Self {
-        Stream {
-            fd: None,
-            lines: LineSplitter::default(),
         }
     }
 }
@@ -142,6 +133,13 @@ fn start(runtime: &Runtime, slot: &mut Slot) {
 struct Ready {
     wake: bool,
     streams: Vec<(usize, usize)>,
+}
+
+/// PID 1's resident set size, from `/proc/self/status`.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Polls the signal pipe, every open output stream and, when lines wait,

@@ -266,27 +266,7 @@ fn build_in(
         }
     }
 
-    let config = std::fs::read_to_string(kernel.config_path()).unwrap_or_default();
-    let compression = rootimg::erofs_compression(&config);
-    if config.is_empty() {
-        warnings.push(format!(
-            "no {}: root image left uncompressed",
-            kernel.config_path().display()
-        ));
-    }
-    let berth_bytes = std::fs::read(berth).map_err(io("read", berth))?;
-    let epoch = opts.source_date_epoch.to_string();
-    let erofs = ErofsOptions {
-        timestamp: opts.source_date_epoch,
-        uuid: rootimg::derived_uuid(&[
-            loaded.text.as_bytes(),
-            kernel.version.as_bytes(),
-            kernel.package_version.as_bytes(),
-            epoch.as_bytes(),
-            &berth_bytes,
-        ]),
-        compression,
-    };
+    let erofs = erofs_options(opts, &loaded.text, inputs, &mut warnings)?;
     eprintln!("berth-image: making the root image (mkfs.erofs)");
     let root_img = staging_dir.join(ROOT_IMAGE);
     rootimg::make_image(&tree, &root_img, &erofs)?;
@@ -319,11 +299,42 @@ fn build_in(
         vmlinuz_bytes,
         initramfs_bytes,
         root_bytes,
-        compression,
+        compression: erofs.compression,
         stage0_modules: names(&stage0.steps),
         stage1_modules: names(&staged.modules.steps),
         containers: staged.bundles.into_iter().map(|(name, _)| name).collect(),
         warnings,
+    })
+}
+
+/// mkfs.erofs settings: compressed if the kernel can read it, a UUID
+/// derived from everything that goes into the image.
+fn erofs_options(
+    opts: &BuildOptions,
+    manifest_text: &str,
+    inputs: &Inputs,
+    warnings: &mut Vec<String>,
+) -> Result<ErofsOptions, BuildError> {
+    let Inputs { kernel, berth } = inputs;
+    let config = std::fs::read_to_string(kernel.config_path()).unwrap_or_default();
+    if config.is_empty() {
+        warnings.push(format!(
+            "no {}: root image left uncompressed",
+            kernel.config_path().display()
+        ));
+    }
+    let berth_bytes = std::fs::read(berth).map_err(io("read", berth))?;
+    let epoch = opts.source_date_epoch.to_string();
+    Ok(ErofsOptions {
+        timestamp: opts.source_date_epoch,
+        uuid: rootimg::derived_uuid(&[
+            manifest_text.as_bytes(),
+            kernel.version.as_bytes(),
+            kernel.package_version.as_bytes(),
+            epoch.as_bytes(),
+            &berth_bytes,
+        ]),
+        compression: rootimg::erofs_compression(&config),
     })
 }
 

@@ -25,6 +25,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::tool::{ToolError, APT_CACHE, APT_GET, DEPMOD, DPKG_DEB};
 
@@ -221,8 +222,7 @@ fn download(cache: &Path, package: &str, version: &str) -> Result<PathBuf, Kerne
     if let Some(deb) = find_deb(&debs, &prefix)? {
         return Ok(deb);
     }
-    let work = debs.join(format!(".download-{}", std::process::id()));
-    remove_if_exists(&work)?;
+    let work = debs.join(private_name("download"));
     std::fs::create_dir_all(&work).map_err(io_err("create", &work))?;
     eprintln!(
         "berth-image: downloading {package} {version} into {}",
@@ -254,6 +254,17 @@ fn download(cache: &Path, package: &str, version: &str) -> Result<PathBuf, Kerne
     Ok(deb)
 }
 
+/// A work folder name no other build uses at the same time: other
+/// processes differ in pid, threads of this one in the counter.
+fn private_name(step: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        ".{step}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn find_deb(dir: &Path, prefix: &str) -> Result<Option<PathBuf>, KernelError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -273,8 +284,7 @@ fn find_deb(dir: &Path, prefix: &str) -> Result<Option<PathBuf>, KernelError> {
 
 fn unpack(deb: &Path, tree: &Path, package: &str, version: &str) -> Result<(), KernelError> {
     let parent = tree.parent().unwrap_or(Path::new("."));
-    let work = parent.join(format!(".unpack-{}", std::process::id()));
-    remove_if_exists(&work)?;
+    let work = parent.join(private_name("unpack"));
     std::fs::create_dir_all(&work).map_err(io_err("create", &work))?;
     eprintln!("berth-image: unpacking {}", deb.display());
     DPKG_DEB
@@ -290,8 +300,9 @@ fn unpack(deb: &Path, tree: &Path, package: &str, version: &str) -> Result<(), K
     depmod(&work, &release)?;
     let marker = format!("package={package}\npackage-version={version}\nversion={release}\n");
     std::fs::write(work.join(MARKER), marker).map_err(io_err("write", &work.join(MARKER)))?;
-    // A tree without its marker is debris of a crashed older layout; a tree
-    // with one was finished by a concurrent build, which we then use.
+    // Only complete trees are renamed into place, so one without a marker
+    // was not made by this code and is replaced; one with a marker was
+    // finished by a concurrent build meanwhile, and is used.
     if tree.exists() && !tree.join(MARKER).is_file() {
         remove_if_exists(tree)?;
     }

@@ -7,7 +7,7 @@
 //! The pieces, each in its own module: [`cpio`] writes newc archives,
 //! [`initramfs`] lays out stage 0, [`rootimg`] and [`bundle`] stage the
 //! root image, [`modules`] picks kernel modules with the same index PID 1
-//! reads, [`kernel`] and [`berth_binary`] get the inputs, [`build`] ties
+//! reads, [`mod@kernel`] and [`berth_binary`] get the inputs, [`mod@build`] ties
 //! them together, [`qemu`] runs the output.
 //!
 //! Decisions worth knowing:

@@ -262,33 +262,20 @@ mod tests {
     #[test]
     fn default_command_line() {
         let a = args(&QemuOptions::new("/out"), false);
-        let want: Vec<String> = [
-            "-nodefaults",
-            "-no-user-config",
-            "-no-reboot",
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-display",
-            "none",
-            "-kernel",
-            "/out/vmlinuz",
-            "-initrd",
-            "/out/initramfs.img",
-            "-append",
-            "console=ttyS0 quiet panic=-1 berth.root=/dev/vda",
-            "-drive",
-            "file=/out/root.img,if=virtio,format=raw,readonly=on",
-            "-netdev",
-            "user,id=net0,restrict=on",
-            "-device",
-            "virtio-net-pci,netdev=net0",
-            "-serial",
-            "stdio",
-        ]
-        .map(String::from)
-        .to_vec();
+        #[rustfmt::skip]
+        let want = [
+            "-nodefaults", "-no-user-config", "-no-reboot",
+            "-accel", "tcg",
+            "-m", "512",
+            "-display", "none",
+            "-kernel", "/out/vmlinuz",
+            "-initrd", "/out/initramfs.img",
+            "-append", "console=ttyS0 quiet panic=-1 berth.root=/dev/vda",
+            "-drive", "file=/out/root.img,if=virtio,format=raw,readonly=on",
+            "-netdev", "user,id=net0,restrict=on",
+            "-device", "virtio-net-pci,netdev=net0",
+            "-serial", "stdio",
+        ];
         assert_eq!(a, want);
         assert!(!a.iter().any(|x| x.contains("kvm")));
     }

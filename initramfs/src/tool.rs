@@ -2,7 +2,6 @@
 //! mkfs.erofs, busybox), with errors that name the tool, its Debian package
 //! and what it printed.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -123,13 +122,4 @@ impl Tool {
             source,
         }
     }
-}
-
-/// `cmd`'s arguments joined for messages.
-pub fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(OsStr::to_string_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -79,10 +79,16 @@ fn render(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// (chunks fed, lines produced, rest at end of stream)
+    type Row = (
+        &'static [&'static [u8]],
+        &'static [&'static str],
+        Option<&'static str>,
+    );
+
     #[test]
     fn split_table() {
-        // (chunks, lines, rest at end)
-        let table: &[(&[&[u8]], &[&str], Option<&str>)] = &[
+        let table: &[Row] = &[
             (&[b"hello\n"], &["hello"], None),
             (&[b"a\nb\n"], &["a", "b"], None),
             (&[b"par", b"tial\n"], &["partial"], None),
