@@ -139,6 +139,13 @@ pub fn stage(root: &Path, inputs: &RootInputs<'_>) -> Result<RootStaged, RootIma
     for (dir, mode) in MOUNT_POINTS {
         staging::dir(&root.join(dir), *mode)?;
     }
+    // The manifest's writable paths are mounted over at boot, so they must
+    // exist in the read-only image (possibly empty).
+    if let Some(m) = inputs.manifest {
+        for path in m.system.tmpfs.iter().chain(&m.system.overlay) {
+            staging::create_dirs(&root.join(path.trim_start_matches('/')))?;
+        }
+    }
 
     let modules = stage_modules(root, inputs)?;
 

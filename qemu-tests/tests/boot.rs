@@ -40,13 +40,21 @@ fn root_is_read_only_while_etc_and_tmp_are_writable() {
     let image = TestImage::build(
         "rootfs",
         r#"
+[system]
+tmpfs = ["/var/cache"]
+overlay = ["/var/lib"]
+
 [container.probe]
 kind = "host"
 rootfs = "@BUSYBOX@"
 mounts = ["/:/host"]
 restart = "never"
 command = ["/bin/sh", "-c", """
-for d in / /etc /tmp /run; do
+echo "os-release through the /etc overlay: $(grep ^ID= /host/etc/os-release)"
+echo "cgroups under berth/system: $(ls /host/sys/fs/cgroup/berth/system | tr '\n' ' ')"
+echo "workload controllers: $(cat /host/sys/fs/cgroup/berth/workloads/cgroup.subtree_control)"
+echo "processes in berth/init: $(wc -l < /host/sys/fs/cgroup/berth/init/cgroup.procs)"
+for d in / /usr /var /etc /tmp /var/cache /var/lib /run; do
   if touch /host$d/probe 2>/dev/null; then echo "probe $d writable"; else echo "probe $d read-only"; fi
 done
 """]
