@@ -23,6 +23,7 @@ pub const CGROUP_SYSTEM: &str = "berth/system";
 pub const CGROUP_WORKLOADS: &str = "berth/workloads";
 /// Modules stage 0 loads to reach the root image (virtio disk, EROFS).
 pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
-/// Modules stage 1 always loads (overlay for writable paths), before the
+/// Modules stage 1 always loads (overlay for writable paths; the ACPI power
+/// button and evdev, so a power-button press can be read), before the
 /// manifest's own `system.modules`.
-pub const STAGE1_MODULES: &[&str] = &["overlay"];
+pub const STAGE1_MODULES: &[&str] = &["overlay", "button", "evdev"];

@@ -8,6 +8,7 @@ pub mod cmdline;
 pub mod layout;
 pub mod manifest;
 mod manifest_container;
+mod manifest_lifecycle;
 mod manifest_parse;
 mod manifest_rules;
 mod manifest_system;
@@ -15,7 +16,7 @@ pub mod modules;
 mod toml_walk;
 
 pub use manifest::{
-    BindMount, ConfigError, Container, Kind, LoadError, Manifest, ManifestErrors, RestartPolicy,
-    System,
+    Backoff, BindMount, ConfigError, Container, Kind, LoadError, Manifest, ManifestErrors,
+    RestartPolicy, System,
 };
 pub use manifest_rules::validate_container_name;

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A validated manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,6 +53,39 @@ pub struct Container {
     pub restart: RestartPolicy,
     /// `mounts`: node paths bind-mounted into a host container.
     pub mounts: Vec<BindMount>,
+    /// `backoff-initial`, `backoff-max`, `backoff-reset`: the restart delay.
+    pub backoff: Backoff,
+    /// `stop-signal`: sent first when the container is stopped.
+    pub stop_signal: i32,
+    /// `stop-grace`: how long after the stop signal before SIGKILL.
+    pub stop_grace: Duration,
+    /// `host-pid`: a host container in the node's PID namespace (it can
+    /// then signal PID 1, e.g. busybox `poweroff`).
+    pub host_pid: bool,
+}
+
+/// SIGTERM.
+pub const DEFAULT_STOP_SIGNAL: i32 = 15;
+/// The grace period between the stop signal and SIGKILL.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Restart delays: `initial`, doubled after each restart up to `max`, back
+/// to `initial` once the container has run for `reset` without exiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub reset: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            reset: Duration::from_secs(60),
+        }
+    }
 }
 
 /// One `mounts` entry: a recursive bind mount of a node path.

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use toml::{Table, Value};
 
-use crate::manifest::{BindMount, Container, Kind, RestartPolicy};
+use crate::manifest::{
+    Backoff, BindMount, Container, Kind, RestartPolicy, DEFAULT_STOP_GRACE, DEFAULT_STOP_SIGNAL,
+};
+use crate::manifest_lifecycle as lifecycle;
 use crate::manifest_rules as rules;
 use crate::toml_walk::{key_path, quote, StrList, Walker};
 
@@ -45,8 +48,13 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
         workdir: "/".to_owned(),
         restart: RestartPolicy::default(),
         mounts: Vec::new(),
+        backoff: Backoff::default(),
+        stop_signal: DEFAULT_STOP_SIGNAL,
+        stop_grace: DEFAULT_STOP_GRACE,
+        host_pid: false,
     };
     let mut mounts_path = None;
+    let mut host_pid_path = None;
     let mut has_rootfs = false;
     // None = present but not an array of strings (already reported).
     let mut command = Some(StrList::empty());
@@ -84,6 +92,24 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                 container.mounts = mounts(&path, value, w);
                 mounts_path = Some(path);
             }
+            "backoff-initial" => set_duration(&path, value, w, &mut container.backoff.initial),
+            "backoff-max" => set_duration(&path, value, w, &mut container.backoff.max),
+            "backoff-reset" => set_duration(&path, value, w, &mut container.backoff.reset),
+            "stop-grace" => set_duration(&path, value, w, &mut container.stop_grace),
+            "stop-signal" => {
+                if let Some(s) = w.string(&path, value) {
+                    match lifecycle::parse_signal(s) {
+                        Ok(n) => container.stop_signal = n,
+                        Err(e) => w.error(&path, e),
+                    }
+                }
+            }
+            "host-pid" => {
+                if let Some(b) = w.boolean(&path, value) {
+                    container.host_pid = b;
+                    host_pid_path = Some(path);
+                }
+            }
             _ => w.unknown_key(&path),
         }
     }
@@ -94,6 +120,21 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                 "host mounts are only for kind = \"host\" (a workload sees only its own image)",
             );
         }
+    }
+    if let Some(p) = host_pid_path {
+        if container.host_pid && container.kind != Kind::Host {
+            w.error(&p, "the node's PID namespace is only for kind = \"host\"");
+        }
+    }
+    if container.backoff.max < container.backoff.initial {
+        w.error(
+            &key_path(path, "backoff-max"),
+            format!(
+                "{} ms is less than backoff-initial ({} ms)",
+                container.backoff.max.as_millis(),
+                container.backoff.initial.as_millis()
+            ),
+        );
     }
     if !has_rootfs {
         w.error(&key_path(path, "rootfs"), "missing required key");
@@ -253,4 +294,14 @@ pub(crate) fn parse_mount(s: &str) -> Result<BindMount, String> {
         destination: destination.to_owned(),
         readonly,
     })
+}
+
+/// A duration key (`"100ms"`, `"30s"`): sets `slot` when valid.
+fn set_duration(path: &str, value: &Value, w: &mut Walker, slot: &mut std::time::Duration) {
+    if let Some(s) = w.string(path, value) {
+        match lifecycle::parse_duration(s) {
+            Ok(d) => *slot = d,
+            Err(e) => w.error(path, e),
+        }
+    }
 }

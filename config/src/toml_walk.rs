@@ -76,6 +76,16 @@ impl Walker {
         }
     }
 
+    pub fn boolean(&mut self, path: &str, value: &Value) -> Option<bool> {
+        match value {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(path, "a boolean", other);
+                None
+            }
+        }
+    }
+
     /// An array of strings. Elements of another type are reported and
     /// left out; `None` means the value was not an array at all.
     pub fn strings<'v>(&mut self, path: &str, value: &'v Value) -> Option<StrList<'v>> {

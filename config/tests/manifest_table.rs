@@ -3,8 +3,9 @@
 //! (in report order) with a key part of each message.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use berth_config::{BindMount, Container, Kind, Manifest, RestartPolicy, System};
+use berth_config::{Backoff, BindMount, Container, Kind, Manifest, RestartPolicy, System};
 
 enum Want {
     Ok(Manifest),
@@ -45,6 +46,10 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         workdir: "/".to_owned(),
         restart: RestartPolicy::Always,
         mounts: Vec::new(),
+        backoff: berth_config::Backoff::default(),
+        stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
+        stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
+        host_pid: false,
     }
 }
 
@@ -73,6 +78,54 @@ fn system(system: System) -> Manifest {
 fn cases() -> Vec<Case> {
     vec![
         // ---- good manifests ----
+        case(
+            "lifecycle keys",
+            r#"
+            [container.svc]
+            kind = "host"
+            rootfs = "r"
+            command = ["/x"]
+            backoff-initial = "250ms"
+            backoff-max = "1m"
+            backoff-reset = "2.5s"
+            stop-signal = "SIGINT"
+            stop-grace = "3s"
+            host-pid = true
+            "#,
+            Want::Ok(containers(vec![Container {
+                kind: Kind::Host,
+                backoff: Backoff {
+                    initial: Duration::from_millis(250),
+                    max: Duration::from_secs(60),
+                    reset: Duration::from_millis(2500),
+                },
+                stop_signal: 2,
+                stop_grace: Duration::from_secs(3),
+                host_pid: true,
+                ..container("svc", "r", &["/x"])
+            }])),
+        ),
+        case(
+            "bad lifecycle keys",
+            r#"
+            [container.svc]
+            rootfs = "r"
+            command = ["/x"]
+            backoff-initial = "5s"
+            backoff-max = "1s"
+            backoff-reset = 60
+            stop-signal = "SIGSTOP"
+            stop-grace = "10"
+            host-pid = true
+            "#,
+            Want::Err(vec![
+                ("container.svc.backoff-reset", "expected a string, found integer"),
+                ("container.svc.stop-signal", "unknown stop signal \"SIGSTOP\""),
+                ("container.svc.stop-grace", "\"10\" has no unit"),
+                ("container.svc.host-pid", "only for kind = \"host\""),
+                ("container.svc.backoff-max", "1000 ms is less than backoff-initial (5000 ms)"),
+            ]),
+        ),
         case(
             "host container with bind mounts",
             r#"

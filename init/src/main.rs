@@ -11,6 +11,8 @@ mod console;
 mod fatal;
 mod modload;
 mod mounts;
+mod powerbutton;
+mod shutdown;
 mod stage0;
 mod stage1;
 mod supervise;

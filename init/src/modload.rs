@@ -36,7 +36,8 @@ pub fn modules_dir() -> Result<PathBuf, ModLoadError> {
 }
 
 /// Loads `names` and everything they need. Returns how many modules the
-/// kernel took. A module already loaded counts as done; an optional
+/// kernel took, or the first failure after trying every name (each failure
+/// is logged). A module already loaded counts as done; an optional
 /// (softdep) module that fails is logged at debug level only, since an
 /// alias can name alternatives of which one is enough (crc32c_intel needs
 /// SSE4.2, crc32c_generic always works).
@@ -69,8 +70,30 @@ pub fn load(dir: &Path, names: &[&str]) -> Result<usize, ModLoadError> {
         builtin: &builtin,
     })
     .map_err(|e| ModLoadError::Index(dir.to_owned(), e))?;
+    let mut loaded = 0;
+    let mut failures = Vec::new();
+    // Each requested module on its own, so one that fails (or that the
+    // image lacks) does not keep the others out.
+    for name in names {
+        match load_with_deps(dir, &index, name) {
+            Ok(n) => loaded += n,
+            Err(e) => failures.push(e),
+        }
+    }
+    log::info!(
+        "loaded {loaded} kernel module(s) for {} in {} ms",
+        names.join(", "),
+        start.elapsed().as_millis()
+    );
+    match failures.into_iter().next() {
+        None => Ok(loaded),
+        Some(first) => Err(first),
+    }
+}
+
+fn load_with_deps(dir: &Path, index: &ModuleIndex, name: &str) -> Result<usize, ModLoadError> {
     let steps = index
-        .load_order(names)
+        .load_order(&[name])
         .map_err(|e| ModLoadError::Index(dir.to_owned(), e))?;
     let mut loaded = 0;
     for step in &steps {
@@ -80,19 +103,15 @@ pub fn load(dir: &Path, names: &[&str]) -> Result<usize, ModLoadError> {
             Ok(false) => {}
             Err(e) if step.optional => log::debug!("optional module {} not loaded: {e}", step.name),
             Err(source) => {
+                log::error!("load module {} ({}): {source}", step.name, path.display());
                 return Err(ModLoadError::Load {
                     name: step.name.clone(),
                     path,
                     source,
-                })
+                });
             }
         }
     }
-    log::info!(
-        "loaded {loaded} kernel module(s) for {} in {} ms",
-        names.join(", "),
-        start.elapsed().as_millis()
-    );
     Ok(loaded)
 }
 

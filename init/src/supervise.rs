@@ -1,27 +1,38 @@
 //! The supervisor loop: starts the manifest's containers, copies their
-//! output line by line to the console, reaps every child and reports each
-//! exit. One thread; signals only wake `poll` through a self-pipe
-//! (signal-hook), and reaping happens only here, never while libcontainer
-//! runs a launch (it waits on its own intermediate process).
+//! output line by line to the console, reaps every child, and carries out
+//! what each container's [`Lifecycle`] decides (restart with backoff, stop
+//! with a grace period). Shutdown requests — signals to PID 1 and the
+//! power button — stop every container and then end in
+//! [`shutdown::finish`].
+//!
+//! One thread; signals only wake `poll` through a self-pipe (signal-hook),
+//! and reaping happens only here, never while libcontainer runs a launch
+//! (it waits on its own intermediate process).
 
-use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use berth_config::{layout, Container};
-use berth_supervisor::exit::ExitStatus;
+use berth_supervisor::exit::{signal_name, ExitStatus};
+use berth_supervisor::lifecycle::{Action, Event, Lifecycle};
 use berth_supervisor::lines::LineSplitter;
-use berth_supervisor::runtime::{Launched, Runtime};
+use berth_supervisor::power::{self, PowerAction};
+use berth_supervisor::runtime::{Handle, Launched, Runtime};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::console::console;
+use crate::console::{console, uptime};
 use crate::fatal::{chain, Fatal};
-use crate::system;
+use crate::{powerbutton, shutdown, system};
 
 /// One output stream of a running container.
 #[derive(Debug, Default)]
@@ -33,7 +44,7 @@ struct Stream {
 /// The live part of a started container.
 #[derive(Debug)]
 struct Running {
-    container: berth_supervisor::runtime::Handle,
+    container: Handle,
     pid: Pid,
 }
 
@@ -41,97 +52,363 @@ struct Running {
 #[derive(Debug)]
 struct Slot {
     spec: Container,
+    lifecycle: Lifecycle,
     running: Option<Running>,
     streams: [Stream; 2],
-    last_exit: Option<ExitStatus>,
 }
 
-/// Runs forever; returns only if the loop itself cannot go on.
+/// A shutdown in progress.
+#[derive(Debug, Clone, Copy)]
+struct Shutdown {
+    action: PowerAction,
+    started: Instant,
+}
+
+/// The loop's state.
+#[derive(Debug)]
+struct Supervisor {
+    runtime: Runtime,
+    slots: Vec<Slot>,
+    wake: UnixStream,
+    /// Set by the signal handlers, one per power signal.
+    requested: Vec<(i32, Arc<AtomicBool>)>,
+    buttons: Vec<File>,
+    shutdown: Option<Shutdown>,
+}
+
+/// Runs forever; returns only if the loop cannot be set up.
 pub fn run(containers: Vec<Container>) -> Fatal {
-    let (wake_r, wake_w) = match UnixStream::pair() {
-        Ok(p) => p,
-        Err(e) => return Fatal::new("create the signal pipe", e),
+    let mut sup = match Supervisor::new(containers) {
+        Ok(s) => s,
+        Err(f) => return f,
     };
-    let _ = wake_r.set_nonblocking(true);
-    if let Err(e) = signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, wake_w) {
-        return Fatal::new("register the SIGCHLD handler", e);
-    }
+    sup.start_all();
+    sup.run()
+}
 
-    let runtime = Runtime::new(layout::RUNTIME_STATE);
-    let mut slots: Vec<Slot> = containers
-        .into_iter()
-        .map(|spec| Slot {
-            spec,
-            running: None,
-            streams: [Stream::default(), Stream::default()],
-            last_exit: None,
+impl Supervisor {
+    fn new(containers: Vec<Container>) -> Result<Supervisor, Fatal> {
+        let (wake_r, wake_w) =
+            UnixStream::pair().map_err(|e| Fatal::new("create the signal pipe", e))?;
+        let _ = wake_r.set_nonblocking(true);
+        let _ = wake_w.set_nonblocking(true);
+        let mut requested = Vec::new();
+        for &sig in power::SIGNALS.iter().chain(&[libc::SIGCHLD]) {
+            let w = wake_w
+                .try_clone()
+                .map_err(|e| Fatal::new("clone the signal pipe", e))?;
+            signal_hook::low_level::pipe::register(sig, w)
+                .map_err(|e| Fatal::new("register signal handlers", e))?;
+            if sig != libc::SIGCHLD {
+                let flag = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register(sig, flag.clone())
+                    .map_err(|e| Fatal::new("register signal handlers", e))?;
+                requested.push((sig, flag));
+            }
+        }
+        // ctrl-alt-del then arrives as SIGINT instead of an immediate reboot.
+        if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+            log::warn!("disable the kernel's ctrl-alt-del reboot: {e}");
+        }
+        let slots = containers
+            .into_iter()
+            .map(|spec| Slot {
+                lifecycle: Lifecycle::new(&spec),
+                spec,
+                running: None,
+                streams: [Stream::default(), Stream::default()],
+            })
+            .collect();
+        Ok(Supervisor {
+            runtime: Runtime::new(layout::RUNTIME_STATE),
+            slots,
+            wake: wake_r,
+            requested,
+            buttons: powerbutton::open_all(),
+            shutdown: None,
         })
-        .collect();
-    if slots.is_empty() {
-        log::info!("no containers to start");
     }
-    for slot in &mut slots {
-        start(&runtime, slot);
-    }
-    let running = slots.iter().filter(|s| s.running.is_some()).count();
-    log::info!(
-        "supervising {running} of {} container(s); PID 1 RSS {} KiB",
-        slots.len(),
-        rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
-    );
 
-    let mut wake_r = wake_r;
-    loop {
-        let ready = match wait(&wake_r, &slots) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("poll: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                continue;
+    fn start_all(&mut self) {
+        if self.slots.is_empty() {
+            log::info!("no containers to start");
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].lifecycle.wants_start() {
+                self.launch(i);
+            }
+        }
+        let running = self.slots.iter().filter(|s| s.running.is_some()).count();
+        log::info!(
+            "supervising {running} of {} container(s); PID 1 RSS {} KiB",
+            self.slots.len(),
+            rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
+        );
+    }
+
+    fn run(mut self) -> Fatal {
+        loop {
+            let ready = match self.wait() {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("poll: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            console().flush();
+            for (i, s) in ready.streams {
+                pump(&mut self.slots[i], s, false);
+            }
+            if ready.wake {
+                let mut buf = [0u8; 256];
+                while matches!(self.wake.read(&mut buf), Ok(n) if n > 0) {}
+                self.check_signals();
+                self.reap();
+            }
+            if ready.button {
+                self.check_buttons();
+            }
+            self.tick();
+            if let Some(sd) = self.shutdown {
+                if self.slots.iter().all(|s| s.lifecycle.settled()) {
+                    log::info!(
+                        "shutdown: containers stopped ({} ms)",
+                        sd.started.elapsed().as_millis()
+                    );
+                    shutdown::finish(sd.action, sd.started);
+                }
+            }
+        }
+    }
+
+    /// Launches slot `i` and feeds the outcome to its lifecycle.
+    fn launch(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let name = slot.spec.name.clone();
+        let bundle = Path::new(layout::BUNDLES).join(&name);
+        let t = Instant::now();
+        let result = self.runtime.launch(&name, &bundle);
+        // libcontainer touched PID 1's own oom_score_adj and dumpable flag.
+        system::protect_pid1();
+        let event = match result {
+            Ok(Launched {
+                container,
+                pid,
+                stdout,
+                stderr,
+            }) => {
+                log::info!(
+                    "started {name} ({}, pid {pid}) in {} ms",
+                    slot.spec.kind.as_str(),
+                    t.elapsed().as_millis()
+                );
+                slot.streams[0].fd = Some(stdout);
+                slot.streams[1].fd = Some(stderr);
+                slot.running = Some(Running { container, pid });
+                Event::Launched { at: uptime() }
+            }
+            Err(e) => Event::LaunchFailed {
+                at: uptime(),
+                error: chain(&e),
+            },
+        };
+        self.feed(i, event);
+    }
+
+    /// Gives slot `i`'s lifecycle an event and carries out its actions.
+    fn feed(&mut self, i: usize, event: Event) {
+        let actions = self.slots[i].lifecycle.next(event);
+        for action in actions {
+            match action {
+                Action::Log(line) => log::info!("{line}"),
+                Action::Launch => self.launch(i),
+                Action::Signal(sig) => {
+                    if let Some(r) = &self.slots[i].running {
+                        let sent = Signal::try_from(sig)
+                            .map_err(|e| e.to_string())
+                            .and_then(|s| kill(r.pid, s).map_err(|e| e.to_string()));
+                        if let Err(e) = sent {
+                            log::warn!(
+                                "signal {} to {}: {e}",
+                                signal_name(sig),
+                                self.slots[i].spec.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lets every lifecycle see the time (restart delays, grace periods).
+    fn tick(&mut self) {
+        let now = uptime();
+        for i in 0..self.slots.len() {
+            if self.slots[i].lifecycle.wake_at().is_some_and(|t| t <= now) {
+                self.feed(i, Event::Tick { now });
+            }
+        }
+    }
+
+    fn check_signals(&mut self) {
+        let mut hits = Vec::new();
+        for (sig, flag) in &self.requested {
+            if flag.swap(false, Ordering::SeqCst) {
+                hits.push(*sig);
+            }
+        }
+        for sig in hits {
+            if let Some(action) = power::action_for_signal(sig) {
+                self.request_shutdown(action, &format!("received {}", signal_name(sig)));
+            }
+        }
+    }
+
+    fn check_buttons(&mut self) {
+        let mut pressed = false;
+        for b in &mut self.buttons {
+            let mut buf = [0u8; power::INPUT_EVENT_SIZE * 16];
+            while let Ok(n) = b.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                pressed |= power::has_power_press(&buf[..n]);
+            }
+        }
+        if pressed {
+            self.request_shutdown(PowerAction::Poweroff, "power button pressed");
+        }
+    }
+
+    /// Starts an orderly shutdown: every container gets its stop signal, in
+    /// reverse manifest order; the loop goes on reaping and logging until
+    /// all have stopped.
+    fn request_shutdown(&mut self, action: PowerAction, why: &str) {
+        if let Some(sd) = self.shutdown {
+            log::info!("{why}: already shutting down ({})", sd.action.as_str());
+            return;
+        }
+        log::info!("{why}: {} requested; stopping containers", action.as_str());
+        self.shutdown = Some(Shutdown {
+            action,
+            started: Instant::now(),
+        });
+        let now = uptime();
+        for i in (0..self.slots.len()).rev() {
+            self.feed(i, Event::Stop { now });
+        }
+    }
+
+    /// Polls the signal pipe, every open output stream, the power buttons
+    /// and, when lines wait, the console, until the next lifecycle deadline.
+    fn wait(&self) -> Result<Ready, Errno> {
+        let console = console();
+        let mut fds = vec![PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
+        let mut owners = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            for (s, stream) in slot.streams.iter().enumerate() {
+                if let Some(fd) = &stream.fd {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    owners.push((i, s));
+                }
+            }
+        }
+        let buttons_at = fds.len();
+        for b in &self.buttons {
+            fds.push(PollFd::new(b.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(fd) = console.pending().then(|| console.fd()).flatten() {
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+        }
+        let timeout = match self
+            .slots
+            .iter()
+            .filter_map(|s| s.lifecycle.wake_at())
+            .min()
+        {
+            None => PollTimeout::NONE,
+            Some(t) => {
+                let ms = t.saturating_sub(uptime()).as_millis().saturating_add(1);
+                PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
             }
         };
-        console().flush();
-        for (i, s) in ready.streams {
-            pump(&mut slots[i], s, false);
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => return Ok(Ready::default()),
+            Err(e) => return Err(e),
         }
-        if ready.wake {
-            let mut buf = [0u8; 64];
-            while matches!(wake_r.read(&mut buf), Ok(n) if n > 0) {}
-            reap(&runtime, &mut slots);
+        let hit = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let mut ready = Ready {
+            wake: hit(&fds[0]),
+            button: fds[buttons_at..buttons_at + self.buttons.len()]
+                .iter()
+                .any(hit),
+            streams: Vec::new(),
+        };
+        for (k, owner) in owners.iter().enumerate() {
+            if hit(&fds[k + 1]) {
+                ready.streams.push(*owner);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Reaps every exited child and routes it to its container; logs
+    /// orphans at debug level.
+    fn reap(&mut self) {
+        loop {
+            let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, core)) => (
+                    pid,
+                    ExitStatus::Signal {
+                        signal: sig as i32,
+                        core_dumped: core,
+                    },
+                ),
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    log::error!("waitpid: {e}");
+                    return;
+                }
+            };
+            match self
+                .slots
+                .iter()
+                .position(|s| s.running.as_ref().is_some_and(|r| r.pid == pid))
+            {
+                Some(i) => self.exited(i, status),
+                None => log::debug!("reaped orphan pid {pid}: {status}"),
+            }
         }
     }
-}
 
-fn start(runtime: &Runtime, slot: &mut Slot) {
-    let name = slot.spec.name.clone();
-    let bundle = Path::new(layout::BUNDLES).join(&name);
-    let t = std::time::Instant::now();
-    let result = runtime.launch(&name, &bundle);
-    // libcontainer touched PID 1's own oom_score_adj and dumpable flag.
-    system::protect_pid1();
-    match result {
-        Ok(Launched {
-            container,
-            pid,
-            stdout,
-            stderr,
-        }) => {
-            log::info!(
-                "started {name} ({}, pid {pid}) in {} ms",
-                slot.spec.kind.as_str(),
-                t.elapsed().as_millis()
-            );
-            slot.streams[0].fd = Some(stdout);
-            slot.streams[1].fd = Some(stderr);
-            slot.running = Some(Running { container, pid });
+    fn exited(&mut self, i: usize, status: ExitStatus) {
+        let slot = &mut self.slots[i];
+        // Print what the process wrote before it died ahead of its exit line.
+        pump(slot, 0, true);
+        pump(slot, 1, true);
+        if let Some(mut running) = slot.running.take() {
+            if let Err(e) = self.runtime.remove(&slot.spec.name, &mut running.container) {
+                log::warn!("clean up {}: {}", slot.spec.name, chain(&e));
+            }
         }
-        Err(e) => log::error!("start {name}: {}", chain(&e)),
+        self.feed(
+            i,
+            Event::Exited {
+                at: uptime(),
+                status,
+            },
+        );
     }
 }
 
 #[derive(Debug, Default)]
 struct Ready {
     wake: bool,
+    button: bool,
     streams: Vec<(usize, usize)>,
 }
 
@@ -140,46 +417,6 @@ fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Polls the signal pipe, every open output stream and, when lines wait,
-/// the console.
-fn wait(wake: &UnixStream, slots: &[Slot]) -> Result<Ready, Errno> {
-    let console = console();
-    let mut fds = vec![PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
-    let mut owners = Vec::new();
-    for (i, slot) in slots.iter().enumerate() {
-        for (s, stream) in slot.streams.iter().enumerate() {
-            if let Some(fd) = &stream.fd {
-                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-                owners.push((i, s));
-            }
-        }
-    }
-    let console_fd = if console.pending() {
-        console.fd()
-    } else {
-        None
-    };
-    if let Some(fd) = console_fd {
-        fds.push(PollFd::new(fd, PollFlags::POLLOUT));
-    }
-    match poll(&mut fds, PollTimeout::NONE) {
-        Ok(_) => {}
-        Err(Errno::EINTR) => return Ok(Ready::default()),
-        Err(e) => return Err(e),
-    }
-    let hit = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-    let mut ready = Ready {
-        wake: hit(&fds[0]),
-        streams: Vec::new(),
-    };
-    for (k, owner) in owners.iter().enumerate() {
-        if hit(&fds[k + 1]) {
-            ready.streams.push(*owner);
-        }
-    }
-    Ok(ready)
 }
 
 /// Reads what a stream has and prints its complete lines; at end of file
@@ -217,53 +454,7 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
             console().line(&name, &rest);
         }
     }
-    if eof {
+    if eof || all {
         stream.fd = None;
-    }
-}
-
-/// Reaps every exited child and routes it to its container; logs orphans.
-fn reap(runtime: &Runtime, slots: &mut [Slot]) {
-    let pids: BTreeMap<Pid, usize> = slots
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.running.as_ref().map(|r| (r.pid, i)))
-        .collect();
-    loop {
-        let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
-            Ok(WaitStatus::Signaled(pid, sig, core)) => (
-                pid,
-                ExitStatus::Signal {
-                    signal: sig as i32,
-                    core_dumped: core,
-                },
-            ),
-            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(e) => {
-                log::error!("waitpid: {e}");
-                return;
-            }
-        };
-        match pids.get(&pid) {
-            Some(&i) => exited(runtime, &mut slots[i], status),
-            None => log::debug!("reaped orphan pid {pid}: {status}"),
-        }
-    }
-}
-
-fn exited(runtime: &Runtime, slot: &mut Slot, status: ExitStatus) {
-    // Print what the process wrote before it died ahead of its exit line.
-    pump(slot, 0, true);
-    pump(slot, 1, true);
-    let name = slot.spec.name.clone();
-    log::info!("{name} {status}");
-    slot.last_exit = Some(status);
-    if let Some(mut running) = slot.running.take() {
-        if let Err(e) = runtime.remove(&name, &mut running.container) {
-            log::warn!("clean up {name}: {}", chain(&e));
-        }
     }
 }

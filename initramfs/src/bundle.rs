@@ -246,6 +246,10 @@ mod tests {
             workdir: "/srv/app".into(),
             restart: RestartPolicy::Never,
             mounts: Vec::new(),
+            backoff: berth_config::Backoff::default(),
+            stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
+            stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
+            host_pid: false,
         }
     }
 

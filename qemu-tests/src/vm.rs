@@ -20,6 +20,8 @@ pub struct Vm {
     readers: Vec<JoinHandle<()>>,
     started: Instant,
     name: String,
+    /// Holds the monitor socket; removed with the Vm.
+    scratch: tempfile::TempDir,
 }
 
 impl Vm {
@@ -30,9 +32,14 @@ impl Vm {
 
     /// Boots `image`, appending `cmdline` to the kernel command line.
     pub fn boot_with(image: &TestImage, cmdline: &str) -> Vm {
+        let scratch = tempfile::Builder::new()
+            .prefix("berth-vm-")
+            .tempdir()
+            .expect("create a temporary folder");
         let opts = QemuOptions {
             extra_cmdline: cmdline.to_owned(),
             serial: Serial::Pipe,
+            monitor_socket: Some(scratch.path().join("monitor.sock")),
             ..QemuOptions::new(image.dir())
         };
         let mut cmd = qemu_command(&opts);
@@ -59,7 +66,38 @@ impl Vm {
             readers,
             started,
             name: image.name().to_owned(),
+            scratch,
         }
+    }
+
+    /// Sends one command to QEMU's human monitor (`system_powerdown`,
+    /// `sendkey ctrl-alt-delete`) and returns what it answered.
+    pub fn monitor(&mut self, command: &str) -> String {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let path = self.scratch.path().join("monitor.sock");
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut sock = loop {
+            match UnixStream::connect(&path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= until => {
+                    panic!("{}: connect to the QEMU monitor: {e}", self.name)
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
+        sock.write_all(format!("{command}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("{}: write to the QEMU monitor: {e}", self.name));
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
     }
 
     /// The console output so far, lossily decoded.

@@ -3,8 +3,11 @@
 //! line capture and, behind the `runtime` feature, the adapter that launches
 //! bundles in-process through youki's `libcontainer`.
 
+pub mod backoff;
 pub mod exit;
+pub mod lifecycle;
 pub mod lines;
+pub mod power;
 pub mod spec;
 
 #[cfg(feature = "runtime")]

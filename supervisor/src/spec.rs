@@ -69,13 +69,15 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
         .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "linux"))?;
     linux.set_cgroups_path(Some(PathBuf::from(cgroup_path(c))));
     if c.kind == Kind::Host {
-        // Host containers share the node's network and UTS namespaces.
+        // Host containers share the node's network and UTS namespaces;
+        // `host-pid` adds the PID namespace: the container then sees (and,
+        // with CAP_KILL, may signal) PID 1, as busybox `poweroff` does.
+        let host_pid = c.host_pid;
         if let Some(ns) = linux.namespaces_mut() {
-            ns.retain(|n| {
-                !matches!(
-                    n.typ(),
-                    LinuxNamespaceType::Network | LinuxNamespaceType::Uts
-                )
+            ns.retain(|n| match n.typ() {
+                LinuxNamespaceType::Network | LinuxNamespaceType::Uts => false,
+                LinuxNamespaceType::Pid => !host_pid,
+                _ => true,
             });
         }
     }
@@ -180,6 +182,10 @@ mod tests {
             workdir: "/srv/www".into(),
             restart: RestartPolicy::Always,
             mounts: Vec::new(),
+            backoff: berth_config::Backoff::default(),
+            stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
+            stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
+            host_pid: false,
         }
     }
 
@@ -228,6 +234,15 @@ mod tests {
             linux.cgroups_path().as_deref(),
             Some(Path::new("/berth/system/web"))
         );
+    }
+
+    #[test]
+    fn host_pid_shares_the_pid_namespace() {
+        let mut c = container(Kind::Host);
+        c.host_pid = true;
+        let ns = namespaces(&build_spec(&c).expect("spec"));
+        assert!(!ns.contains(&LinuxNamespaceType::Pid));
+        assert!(ns.contains(&LinuxNamespaceType::Mount));
     }
 
     #[test]

@@ -1,0 +1,427 @@
+//! Transition table of the lifecycle: each row is a starting state, an
+//! event, the state after and the actions (log lines compared by a
+//! fragment).
+
+use super::*;
+use berth_config::Kind;
+use std::path::PathBuf;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn container(policy: RestartPolicy) -> Container {
+    Container {
+        name: "web".into(),
+        kind: Kind::Workload,
+        rootfs: PathBuf::from("r"),
+        command: vec!["/x".into()],
+        args: vec![],
+        env: vec![],
+        workdir: "/".into(),
+        restart: policy,
+        mounts: vec![],
+        backoff: Backoff::default(),
+        stop_signal: 15,
+        stop_grace: Duration::from_secs(10),
+        host_pid: false,
+    }
+}
+
+fn code(c: i32) -> ExitStatus {
+    ExitStatus::Code(c)
+}
+
+fn killed(s: i32) -> ExitStatus {
+    ExitStatus::Signal {
+        signal: s,
+        core_dumped: false,
+    }
+}
+
+/// Expected action: a launch, a signal, or a log line containing the text.
+#[derive(Debug)]
+enum Want {
+    Launch,
+    Signal(i32),
+    Log(&'static str),
+}
+
+struct Row {
+    name: &'static str,
+    policy: RestartPolicy,
+    restarts: u32,
+    from: State,
+    event: Event,
+    to: State,
+    actions: Vec<Want>,
+}
+
+fn running(since: u64) -> State {
+    State::Running { since: ms(since) }
+}
+
+fn stopping(since: u64, deadline: u64, killed: bool) -> State {
+    State::Stopping {
+        since: ms(since),
+        deadline: ms(deadline),
+        killed,
+    }
+}
+
+fn rows() -> Vec<Row> {
+    use RestartPolicy::*;
+    let exited = |at: u64, status| Event::Exited { at: ms(at), status };
+    let tick = |now: u64| Event::Tick { now: ms(now) };
+    vec![
+        Row {
+            name: "launch from idle runs",
+            policy: Always,
+            restarts: 0,
+            from: State::Idle,
+            event: Event::Launched { at: ms(1000) },
+            to: running(1000),
+            actions: vec![],
+        },
+        Row {
+            name: "always restarts after exit 0 with the initial delay",
+            policy: Always,
+            restarts: 0,
+            from: running(1000),
+            event: exited(1500, code(0)),
+            to: State::Backoff { until: ms(1600) },
+            actions: vec![Want::Log("web exited with code 0 after 0.500 s; restarting in 100 ms (restart 1, restart = always)")],
+        },
+        Row {
+            name: "always doubles the delay on a quick crash",
+            policy: Always,
+            restarts: 3,
+            from: running(1000),
+            event: exited(1200, code(1)),
+            to: State::Backoff { until: ms(2000) },
+            actions: vec![Want::Log("restarting in 800 ms (restart 4")],
+        },
+        Row {
+            name: "delay is capped",
+            policy: Always,
+            restarts: 12,
+            from: running(1000),
+            event: exited(1200, code(1)),
+            to: State::Backoff { until: ms(31_200) },
+            actions: vec![Want::Log("restarting in 30000 ms (restart 13")],
+        },
+        Row {
+            name: "a stable run resets the delay",
+            policy: Always,
+            restarts: 7,
+            from: running(1000),
+            event: exited(61_000, code(1)),
+            to: State::Backoff { until: ms(61_100) },
+            actions: vec![Want::Log("after 60.000 s; restarting in 100 ms (restart 1,")],
+        },
+        Row {
+            name: "just short of the reset period keeps counting",
+            policy: Always,
+            restarts: 2,
+            from: running(1000),
+            event: exited(60_999, code(1)),
+            to: State::Backoff { until: ms(61_399) },
+            actions: vec![Want::Log("restarting in 400 ms (restart 3")],
+        },
+        Row {
+            name: "always restarts after a signal death",
+            policy: Always,
+            restarts: 0,
+            from: running(0),
+            event: exited(10, killed(9)),
+            to: State::Backoff { until: ms(110) },
+            actions: vec![Want::Log("web killed by signal SIGKILL (9) after 0.010 s; restarting in 100 ms")],
+        },
+        Row {
+            name: "on-failure stays down after exit 0",
+            policy: OnFailure,
+            restarts: 0,
+            from: running(0),
+            event: exited(100, code(0)),
+            to: State::Done,
+            actions: vec![Want::Log("web exited with code 0 after 0.100 s; not restarting (restart = on-failure)")],
+        },
+        Row {
+            name: "on-failure restarts after exit 1",
+            policy: OnFailure,
+            restarts: 0,
+            from: running(0),
+            event: exited(100, code(1)),
+            to: State::Backoff { until: ms(200) },
+            actions: vec![Want::Log("restarting in 100 ms (restart 1, restart = on-failure)")],
+        },
+        Row {
+            name: "on-failure restarts after a signal death",
+            policy: OnFailure,
+            restarts: 1,
+            from: running(0),
+            event: exited(100, killed(11)),
+            to: State::Backoff { until: ms(300) },
+            actions: vec![Want::Log("SIGSEGV (11) after 0.100 s; restarting in 200 ms")],
+        },
+        Row {
+            name: "never stays down after a failure",
+            policy: Never,
+            restarts: 0,
+            from: running(0),
+            event: exited(100, code(3)),
+            to: State::Done,
+            actions: vec![Want::Log("web exited with code 3 after 0.100 s; not restarting (restart = never)")],
+        },
+        Row {
+            name: "never stays down after success",
+            policy: Never,
+            restarts: 0,
+            from: running(0),
+            event: exited(100, code(0)),
+            to: State::Done,
+            actions: vec![Want::Log("not restarting (restart = never)")],
+        },
+        Row {
+            name: "a failed launch is retried with backoff",
+            policy: Always,
+            restarts: 1,
+            from: State::Backoff { until: ms(500) },
+            event: Event::LaunchFailed {
+                at: ms(600),
+                error: "no such bundle".into(),
+            },
+            to: State::Backoff { until: ms(800) },
+            actions: vec![Want::Log("start web failed: no such bundle; restarting in 200 ms (restart 2")],
+        },
+        Row {
+            name: "a failed launch under never is final",
+            policy: Never,
+            restarts: 0,
+            from: State::Idle,
+            event: Event::LaunchFailed {
+                at: ms(600),
+                error: "boom".into(),
+            },
+            to: State::Done,
+            actions: vec![Want::Log("start web failed: boom; not restarting")],
+        },
+        Row {
+            name: "tick before the delay is over does nothing",
+            policy: Always,
+            restarts: 1,
+            from: State::Backoff { until: ms(500) },
+            event: tick(499),
+            to: State::Backoff { until: ms(500) },
+            actions: vec![],
+        },
+        Row {
+            name: "tick at the end of the delay launches",
+            policy: Always,
+            restarts: 1,
+            from: State::Backoff { until: ms(500) },
+            event: tick(500),
+            to: State::Backoff { until: ms(500) },
+            actions: vec![Want::Launch],
+        },
+        Row {
+            name: "launch after backoff runs",
+            policy: Always,
+            restarts: 1,
+            from: State::Backoff { until: ms(500) },
+            event: Event::Launched { at: ms(700) },
+            to: running(700),
+            actions: vec![],
+        },
+        Row {
+            name: "tick while running does nothing",
+            policy: Always,
+            restarts: 0,
+            from: running(0),
+            event: tick(5000),
+            to: running(0),
+            actions: vec![],
+        },
+        Row {
+            name: "stop sends the stop signal and arms the grace period",
+            policy: Always,
+            restarts: 0,
+            from: running(0),
+            event: Event::Stop { now: ms(1000) },
+            to: stopping(1000, 11_000, false),
+            actions: vec![Want::Log("stopping web: SIGTERM, SIGKILL after 10.000 s"), Want::Signal(15)],
+        },
+        Row {
+            name: "stop during backoff cancels the restart",
+            policy: Always,
+            restarts: 2,
+            from: State::Backoff { until: ms(5000) },
+            event: Event::Stop { now: ms(1000) },
+            to: State::Stopped,
+            actions: vec![],
+        },
+        Row {
+            name: "stop of a finished container",
+            policy: Never,
+            restarts: 0,
+            from: State::Done,
+            event: Event::Stop { now: ms(1000) },
+            to: State::Stopped,
+            actions: vec![],
+        },
+        Row {
+            name: "stop of a never-started container",
+            policy: Always,
+            restarts: 0,
+            from: State::Idle,
+            event: Event::Stop { now: ms(1000) },
+            to: State::Stopped,
+            actions: vec![],
+        },
+        Row {
+            name: "exit while stopping is final, whatever the policy",
+            policy: Always,
+            restarts: 0,
+            from: stopping(1000, 11_000, false),
+            event: exited(1200, killed(15)),
+            to: State::Stopped,
+            actions: vec![Want::Log("web stopped: killed by signal SIGTERM (15) after 0.200 s")],
+        },
+        Row {
+            name: "grace period over: SIGKILL",
+            policy: Always,
+            restarts: 0,
+            from: stopping(1000, 11_000, false),
+            event: tick(11_000),
+            to: stopping(1000, 11_000, true),
+            actions: vec![Want::Log("web did not stop within 10.000 s: SIGKILL"), Want::Signal(9)],
+        },
+        Row {
+            name: "tick before the grace period ends does nothing",
+            policy: Always,
+            restarts: 0,
+            from: stopping(1000, 11_000, false),
+            event: tick(10_999),
+            to: stopping(1000, 11_000, false),
+            actions: vec![],
+        },
+        Row {
+            name: "SIGKILL is sent once",
+            policy: Always,
+            restarts: 0,
+            from: stopping(1000, 11_000, true),
+            event: tick(20_000),
+            to: stopping(1000, 11_000, true),
+            actions: vec![],
+        },
+        Row {
+            name: "exit after SIGKILL",
+            policy: Always,
+            restarts: 0,
+            from: stopping(1000, 11_000, true),
+            event: exited(11_050, killed(9)),
+            to: State::Stopped,
+            actions: vec![Want::Log("web stopped: killed by signal SIGKILL (9) after 10.050 s")],
+        },
+        Row {
+            name: "a second stop request changes nothing",
+            policy: Always,
+            restarts: 0,
+            from: stopping(1000, 11_000, false),
+            event: Event::Stop { now: ms(2000) },
+            to: stopping(1000, 11_000, false),
+            actions: vec![],
+        },
+        Row {
+            name: "stopped stays stopped on tick",
+            policy: Always,
+            restarts: 0,
+            from: State::Stopped,
+            event: tick(99_000),
+            to: State::Stopped,
+            actions: vec![],
+        },
+        Row {
+            name: "done ignores ticks",
+            policy: OnFailure,
+            restarts: 0,
+            from: State::Done,
+            event: tick(99_000),
+            to: State::Done,
+            actions: vec![],
+        },
+    ]
+}
+
+#[test]
+fn transition_table() {
+    let rows = rows();
+    assert!(rows.len() >= 30, "{} rows", rows.len());
+    for row in rows {
+        let mut lc = Lifecycle::new(&container(row.policy));
+        lc.state = row.from;
+        lc.restarts = row.restarts;
+        let got = lc.next(row.event.clone());
+        assert_eq!(lc.state(), row.to, "{}: state", row.name);
+        assert_eq!(
+            got.len(),
+            row.actions.len(),
+            "{}: actions {got:?}",
+            row.name
+        );
+        for (g, w) in got.iter().zip(&row.actions) {
+            let ok = match (g, w) {
+                (Action::Launch, Want::Launch) => true,
+                (Action::Signal(a), Want::Signal(b)) => a == b,
+                (Action::Log(text), Want::Log(fragment)) => text.contains(fragment),
+                _ => false,
+            };
+            assert!(ok, "{}: got {g:?}, want {w:?}", row.name);
+        }
+    }
+}
+
+#[test]
+fn crash_loop_follows_the_schedule() {
+    // A container that dies 10 ms after every start: the delays double
+    // from 100 ms and stop at the 30 s cap.
+    let mut lc = Lifecycle::new(&container(RestartPolicy::Always));
+    let mut now = ms(0);
+    let mut delays = Vec::new();
+    assert_eq!(lc.next(Event::Launched { at: now }), vec![]);
+    for _ in 0..11 {
+        now += ms(10);
+        lc.next(Event::Exited {
+            at: now,
+            status: code(1),
+        });
+        let until = lc.wake_at().expect("a restart is scheduled");
+        delays.push((until - now).as_millis());
+        assert_eq!(lc.next(Event::Tick { now: until }), vec![Action::Launch]);
+        now = until;
+        lc.next(Event::Launched { at: now });
+    }
+    assert_eq!(
+        delays,
+        vec![100, 200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000]
+    );
+}
+
+#[test]
+fn wake_and_settled() {
+    let mut lc = Lifecycle::new(&container(RestartPolicy::Always));
+    assert!(lc.wants_start() && lc.settled());
+    lc.next(Event::Launched { at: ms(0) });
+    assert!(!lc.settled());
+    assert_eq!(lc.wake_at(), None);
+    lc.next(Event::Stop { now: ms(100) });
+    assert_eq!(lc.wake_at(), Some(ms(10_100)));
+    lc.next(Event::Tick { now: ms(10_100) });
+    assert_eq!(lc.wake_at(), None, "no wake after SIGKILL");
+    assert!(!lc.settled());
+    lc.next(Event::Exited {
+        at: ms(10_200),
+        status: killed(9),
+    });
+    assert!(lc.settled());
+}
