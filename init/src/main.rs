@@ -37,6 +37,17 @@ fn main() {
     boot()
 }
 
+/// Rust's runtime sets SIGPIPE to "ignore" before `main`, and an ignored
+/// signal stays ignored across `execve`: every container would inherit it.
+/// A (no-op) handler instead gives PID 1 the same EPIPE on writes, while
+/// `execve` resets handled signals to their default in the children.
+fn unignore_sigpipe() {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(libc::SIGPIPE, flag) {
+        log::warn!("replace the ignored SIGPIPE disposition: {e}");
+    }
+}
+
 /// PID 1's path. Never returns: success supervises forever, failure ends in
 /// `berth.panic=`'s action.
 fn boot() -> ! {
@@ -49,6 +60,7 @@ fn boot() -> ! {
     let cmdline = KernelCmdline::parse(&cmdline);
     console::init_logging(cmdline.debug);
     fatal::install_panic_hook(cmdline.panic);
+    unignore_sigpipe();
     log::info!(
         "berth {} starting stage {} (uptime {:.3} s)",
         env!("CARGO_PKG_VERSION"),

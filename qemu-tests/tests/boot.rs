@@ -20,7 +20,7 @@ hostname = "spine"
 
 [container.hello]
 rootfs = "@BUSYBOX@"
-command = ["/bin/sh", "-c", "echo hello from $(hostname)"]
+command = ["/bin/sh", "-c", "echo hello from $(hostname); grep -E '^Sig(Ign|Blk)' /proc/self/status"]
 restart = "never"
 "#,
     );
@@ -30,6 +30,16 @@ restart = "never"
     assert!(line.starts_with('['), "no timestamp: {line:?}");
     vm.wait_for("berth | hello exited with code 0", BOOT);
     let console = vm.console();
+    // A container starts with no ignored and no blocked signals, whatever
+    // PID 1 (a Rust program, which ignores SIGPIPE) has.
+    assert!(
+        console.contains("hello | SigBlk:\t0000000000000000"),
+        "blocked signals leaked"
+    );
+    assert!(
+        console.contains("hello | SigIgn:\t0000000000000000"),
+        "ignored signals leaked"
+    );
     assert!(console.contains("starting stage 0"), "stage 0 did not log");
     assert!(console.contains("starting stage 1"), "stage 1 did not log");
 }

@@ -1,0 +1,103 @@
+//! Lifecycle benchmark under QEMU (TCG). Prints figures; asserts nothing.
+//!
+//! 1. Restart latency: a container that exits at once with `restart =
+//!    "always"` and no backoff delay; each run prints the node's uptime
+//!    (`/proc/uptime`, 10 ms resolution) when it starts and just before it
+//!    exits. Latency = next start − previous exit: reaping, cleanup and a
+//!    full libcontainer launch.
+//! 2. Shutdown: the example manifest running, QEMU's `system_powerdown`,
+//!    time until QEMU exits (the host's wall clock).
+//!
+//! Usage: cargo run --release -p qemu-tests --bin lifecycle-bench [RESTARTS]
+
+use std::time::{Duration, Instant};
+
+use qemu_tests::{busybox_rootfs, TestImage, Vm};
+
+fn main() {
+    let cycles: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
+    restart_latency(cycles);
+    powerdown();
+}
+
+fn restart_latency(cycles: usize) {
+    let image = TestImage::build(
+        "restart-bench",
+        r#"
+[container.flap]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo up $(cut -d' ' -f1 /proc/uptime); echo down $(cut -d' ' -f1 /proc/uptime); exit 1"]
+restart = "always"
+backoff-initial = "0ms"
+backoff-max = "0ms"
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    let mut last = String::new();
+    for n in 1..=cycles + 1 {
+        last = format!("restart {n},");
+        vm.wait_for(&last, Duration::from_secs(120));
+    }
+    let _ = last;
+    let console = vm.console();
+    let value = |l: &str, tag: &str| -> Option<f64> {
+        l.split(&format!("flap | {tag} "))
+            .nth(1)?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ups: Vec<f64> = console.lines().filter_map(|l| value(l, "up")).collect();
+    let downs: Vec<f64> = console.lines().filter_map(|l| value(l, "down")).collect();
+    let mut lat: Vec<f64> = downs
+        .iter()
+        .zip(ups.iter().skip(1))
+        .map(|(d, u)| (u - d) * 1000.0)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    if lat.is_empty() {
+        println!("restart latency: no samples");
+        return;
+    }
+    println!(
+        "restart latency (exit → next run's first line, {} samples): median {:.0} ms, min {:.0} ms, max {:.0} ms",
+        lat.len(),
+        lat[lat.len() / 2],
+        lat[0],
+        lat[lat.len() - 1]
+    );
+}
+
+fn powerdown() {
+    let root = berth_image::berth_binary::workspace_root();
+    let example = std::fs::read_to_string(root.join("examples/hello.toml"))
+        .expect("read examples/hello.toml");
+    let manifest = example.replace(
+        "\"rootfs/busybox\"",
+        &format!("{:?}", busybox_rootfs().display().to_string()),
+    );
+    let image = TestImage::build("powerdown-bench", &manifest);
+    for n in 1..=3 {
+        let mut vm = Vm::boot(&image);
+        vm.wait_for("admin | admin container", Duration::from_secs(120));
+        vm.wait_for("hello | my cgroup", Duration::from_secs(120));
+        let t = Instant::now();
+        vm.monitor("system_powerdown");
+        vm.wait_exit(Duration::from_secs(120));
+        let console = vm.console();
+        let steps: Vec<&str> = console
+            .lines()
+            .filter(|l| l.contains("shutdown:") || l.contains("stopped:"))
+            .collect();
+        println!(
+            "powerdown {n}: system_powerdown → QEMU exit {:.0} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        for s in steps {
+            println!("    {s}");
+        }
+    }
+}
