@@ -2,11 +2,12 @@
 # Installs what building and booting berth images needs on Debian 12, as
 # root: QEMU, EROFS tools, busybox-static (test and example container
 # content), libseccomp (linked statically into berth), kmod (depmod for the
-# kernel's module index), cpio and file (checks). Idempotent and quiet when
+# kernel's module index), cpio and file (checks), tini (the reference the
+# `berth init` tests also run against), util-linux (unshare) and perl. Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc)
+packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,3 +27,9 @@ pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
 /// button and evdev, so a power-button press can be read), before the
 /// manifest's own `system.modules`.
 pub const STAGE1_MODULES: &[&str] = &["overlay", "button", "evdev"];
+/// A folder in the root image holding berth (a hard link of `/sbin/init`),
+/// bind-mounted read-only into containers with `init = true`.
+pub const BERTH_BIN_DIR: &str = "/usr/lib/berth/bin";
+/// Where that folder appears inside such a container; the command runs as
+/// `/.berth/berth init -- ARGV`.
+pub const CONTAINER_BERTH_DIR: &str = "/.berth";

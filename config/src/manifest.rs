@@ -62,6 +62,9 @@ pub struct Container {
     /// `host-pid`: a host container in the node's PID namespace (it can
     /// then signal PID 1, e.g. busybox `poweroff`).
     pub host_pid: bool,
+    /// `init`: run the command under `berth init`, which reaps zombies and
+    /// forwards signals, as PID 1 of the container.
+    pub init: bool,
 }
 
 /// SIGTERM.

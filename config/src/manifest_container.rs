@@ -52,6 +52,7 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
         stop_signal: DEFAULT_STOP_SIGNAL,
         stop_grace: DEFAULT_STOP_GRACE,
         host_pid: false,
+        init: false,
     };
     let mut mounts_path = None;
     let mut host_pid_path = None;
@@ -102,6 +103,11 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                         Ok(n) => container.stop_signal = n,
                         Err(e) => w.error(&path, e),
                     }
+                }
+            }
+            "init" => {
+                if let Some(b) = w.boolean(&path, value) {
+                    container.init = b;
                 }
             }
             "host-pid" => {

@@ -50,6 +50,7 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
         stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
         host_pid: false,
+        init: false,
     }
 }
 
@@ -104,6 +105,29 @@ fn cases() -> Vec<Case> {
                 host_pid: true,
                 ..container("svc", "r", &["/x"])
             }])),
+        ),
+        case(
+            "init wraps the command",
+            r#"
+            [container.app]
+            rootfs = "r"
+            command = ["/app"]
+            init = true
+            "#,
+            Want::Ok(containers(vec![Container {
+                init: true,
+                ..container("app", "r", &["/app"])
+            }])),
+        ),
+        case(
+            "init must be a boolean",
+            r#"
+            [container.app]
+            rootfs = "r"
+            command = ["/app"]
+            init = "yes"
+            "#,
+            Want::Err(vec![("container.app.init", "expected a boolean, found string")]),
         ),
         case(
             "bad lifecycle keys",

@@ -6,6 +6,9 @@ use berth_config::Manifest;
 
 pub const USAGE: &str = "usage:
   berth validate MANIFEST   check a manifest and print every error
+  berth init [-g] [-s] -- CMD [ARG...]
+                            run CMD as a container's init: reap, forward
+                            signals, exit with CMD's status
   berth help                this text
   berth version             print the version
 As PID 1 with no verb, berth boots the node.";
@@ -19,6 +22,11 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
             Some([path]) => validate(Path::new(path)),
             _ => usage_error("validate takes one MANIFEST"),
         },
+        // A bare `init` word on the kernel command line reaches the node's
+        // PID 1 as an argument: boot rather than run `berth init` without
+        // a command.
+        "init" if args.len() == 2 && std::process::id() == 1 => return None,
+        "init" => crate::container_init::run(args.get(2..).unwrap_or_default()),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             0

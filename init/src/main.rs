@@ -8,6 +8,7 @@
 mod cgroups;
 mod cli;
 mod console;
+mod container_init;
 mod fatal;
 mod modload;
 mod mounts;

@@ -250,6 +250,7 @@ mod tests {
             stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
             stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
             host_pid: false,
+            init: false,
         }
     }
 

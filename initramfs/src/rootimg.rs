@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! /sbin/init                       the static berth binary (stage 1)
+//! /usr/lib/berth/bin/berth         the same file (hard link), for `init = true`
 //! /etc/berth/manifest.toml         the manifest, byte for byte as given
 //! /etc/os-release
 //! /lib/modules/KVER/               stage-1 modules + their depmod subset
@@ -133,6 +134,16 @@ pub fn stage1_module_names(manifest: Option<&Manifest>) -> Vec<&str> {
 pub fn stage(root: &Path, inputs: &RootInputs<'_>) -> Result<RootStaged, RootImageError> {
     staging::dir(root, 0o755)?;
     staging::copy(inputs.berth, &root.join("sbin/init"), 0o755)?;
+    // The same binary for containers with `init = true`, as a hard link:
+    // mkfs.erofs stores it once.
+    let bin_dir = root.join(layout::BERTH_BIN_DIR.trim_start_matches('/'));
+    staging::create_dirs(&bin_dir)?;
+    let link = bin_dir.join("berth");
+    std::fs::hard_link(root.join("sbin/init"), &link).map_err(|source| StagingError::Io {
+        step: "hard-link berth as",
+        path: link.clone(),
+        source,
+    })?;
     let manifest_path = root.join(layout::MANIFEST.trim_start_matches('/'));
     staging::write(&manifest_path, inputs.manifest_text.as_bytes(), 0o644)?;
     staging::write(&root.join("etc/os-release"), os_release().as_bytes(), 0o644)?;
@@ -364,11 +375,18 @@ mod tests {
         let mut m = Manifest::default();
         m.system.modules = vec!["wireguard".into(), "veth".into(), "overlay".into()];
         let names = stage1_module_names(Some(&m));
-        assert_eq!(names[0], "overlay");
-        assert_eq!(&names[1..=DEFAULT_MODULES.len()], DEFAULT_MODULES);
-        assert_eq!(names.last(), Some(&"wireguard"));
-        assert_eq!(names.len(), 1 + DEFAULT_MODULES.len() + 1);
-        assert_eq!(stage1_module_names(None).len(), 1 + DEFAULT_MODULES.len());
+        // STAGE1_MODULES first, then the defaults not already named, then
+        // the manifest's, each once.
+        let mut want: Vec<&str> = layout::STAGE1_MODULES.to_vec();
+        for d in DEFAULT_MODULES {
+            if !want.contains(d) {
+                want.push(d);
+            }
+        }
+        let without_manifest = want.clone();
+        want.push("wireguard");
+        assert_eq!(names, want);
+        assert_eq!(stage1_module_names(None), without_manifest);
     }
 
     #[test]

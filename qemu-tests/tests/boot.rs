@@ -20,7 +20,13 @@ hostname = "spine"
 
 [container.hello]
 rootfs = "@BUSYBOX@"
-command = ["/bin/sh", "-c", "echo hello from $(hostname); grep -E '^Sig(Ign|Blk)' /proc/self/status"]
+command = ["/bin/sh", "-c", "echo hello from $(hostname)"]
+restart = "never"
+
+# Not a shell: busybox ash itself ignores SIGQUIT, and its children with it.
+[container.sigs]
+rootfs = "@BUSYBOX@"
+command = ["/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]
 restart = "never"
 "#,
     );
@@ -29,15 +35,16 @@ restart = "never"
     // Stamped with the time since boot, kernel style: "[   2.345] hello | …".
     assert!(line.starts_with('['), "no timestamp: {line:?}");
     vm.wait_for("berth | hello exited with code 0", BOOT);
-    let console = vm.console();
     // A container starts with no ignored and no blocked signals, whatever
     // PID 1 (a Rust program, which ignores SIGPIPE) has.
+    vm.wait_for("berth | sigs exited with code 0", BOOT);
+    let console = vm.console();
     assert!(
-        console.contains("hello | SigBlk:\t0000000000000000"),
+        console.contains("sigs | SigBlk:\t0000000000000000"),
         "blocked signals leaked"
     );
     assert!(
-        console.contains("hello | SigIgn:\t0000000000000000"),
+        console.contains("sigs | SigIgn:\t0000000000000000"),
         "ignored signals leaked"
     );
     assert!(console.contains("starting stage 0"), "stage 0 did not log");
@@ -151,4 +158,32 @@ colour = "blue"
     let console = vm.console();
     assert!(!console.contains("Kernel panic"), "kernel panic");
     assert!(!console.contains("panic at"), "berth panicked");
+}
+
+#[test]
+fn fatal_boot_error_counts_down_and_carries_out_berth_panic() {
+    let image = TestImage::build(
+        "fatal",
+        r#"
+[container.never-starts]
+rootfs = "@BUSYBOX@"
+command = ["/bin/true"]
+"#,
+    );
+    // No such disk: stage 0 gives up after a second and, as told, powers
+    // the machine off (QEMU exits) instead of leaving it hanging.
+    let mut vm = Vm::boot_with(
+        &image,
+        "berth.root=/dev/vdz berth.rootwait=1 berth.panic=poweroff berth.bogus=1",
+    );
+    vm.wait_for("unknown kernel option berth.bogus=1 ignored", BOOT);
+    vm.wait_for(
+        "fatal: wait for the root device failed: root device /dev/vdz did not appear within 1.0 s",
+        BOOT,
+    );
+    vm.wait_for("powering off in 5 s (berth.panic=)", BOOT);
+    vm.wait_for("powering off in 1 s (berth.panic=)", BOOT);
+    let status = vm.wait_exit(BOOT);
+    assert!(status.success(), "qemu: {status}");
+    assert!(!vm.console().contains("Kernel panic"), "PID 1 died instead");
 }

@@ -49,7 +49,7 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
         .process_mut()
         .as_mut()
         .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "process"))?;
-    process.set_args(Some(c.argv()));
+    process.set_args(Some(argv(c)));
     let mut env = vec![DEFAULT_PATH.to_owned()];
     if !c.env.iter().any(|(k, _)| k == "HOME") {
         env.push("HOME=/root".to_owned());
@@ -94,6 +94,16 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
         &["nosuid", "nodev", "mode=1777", "size=65536k"],
     )?;
     let mut extra = vec![tmp];
+    if c.init {
+        extra.push(bind_mount(
+            &c.name,
+            &BindMount {
+                source: layout::BERTH_BIN_DIR.to_owned(),
+                destination: layout::CONTAINER_BERTH_DIR.to_owned(),
+                readonly: true,
+            },
+        )?);
+    }
     for b in &c.mounts {
         extra.push(bind_mount(&c.name, b)?);
     }
@@ -101,6 +111,23 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
         mounts.extend(extra);
     }
     Ok(spec)
+}
+
+/// The container's argv: the manifest's, under `berth init` when `init =
+/// true` (berth itself, bind-mounted read-only from the root image, then
+/// reaps the command's orphans and forwards signals to it).
+fn argv(c: &Container) -> Vec<String> {
+    let argv = c.argv();
+    if !c.init {
+        return argv;
+    }
+    let mut wrapped = vec![
+        format!("{}/berth", layout::CONTAINER_BERTH_DIR),
+        "init".to_owned(),
+        "--".to_owned(),
+    ];
+    wrapped.extend(argv);
+    wrapped
 }
 
 /// A recursive bind mount of a node path (host containers only; the
@@ -186,6 +213,7 @@ mod tests {
             stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
             stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
             host_pid: false,
+            init: false,
         }
     }
 
@@ -234,6 +262,42 @@ mod tests {
             linux.cgroups_path().as_deref(),
             Some(Path::new("/berth/system/web"))
         );
+    }
+
+    #[test]
+    fn init_wraps_the_command_and_mounts_berth() {
+        let mut c = container(Kind::Workload);
+        c.init = true;
+        let spec = build_spec(&c).expect("spec");
+        let args = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().clone())
+            .expect("args");
+        assert_eq!(
+            args,
+            [
+                "/.berth/berth",
+                "init",
+                "--",
+                "/bin/httpd",
+                "-f",
+                "-p",
+                "80"
+            ]
+            .map(String::from)
+        );
+        let mounts = spec.mounts().as_ref().expect("mounts");
+        let m = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/.berth"))
+            .expect("/.berth");
+        assert_eq!(m.source().as_deref(), Some(Path::new("/usr/lib/berth/bin")));
+        assert_eq!(
+            m.options().as_deref(),
+            Some(&["rbind".to_owned(), "ro".to_owned()][..])
+        );
+        assert!(rootfs_mount_points(&spec).contains(&PathBuf::from(".berth")));
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn container(policy: RestartPolicy) -> Container {
         stop_signal: 15,
         stop_grace: Duration::from_secs(10),
         host_pid: false,
+        init: false,
     }
 }
 
