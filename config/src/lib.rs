@@ -16,7 +16,7 @@ pub mod modules;
 mod toml_walk;
 
 pub use manifest::{
-    Backoff, BindMount, ConfigError, Container, Kind, LoadError, Manifest, ManifestErrors,
-    RestartPolicy, System,
+    Backoff, BindMount, ConfigError, Container, CrashLoop, Kind, LoadError, Manifest,
+    ManifestErrors, Phase, RestartPolicy, System,
 };
 pub use manifest_rules::validate_container_name;

@@ -62,9 +62,33 @@ pub struct Container {
     /// `host-pid`: a host container in the node's PID namespace (it can
     /// then signal PID 1, e.g. busybox `poweroff`).
     pub host_pid: bool,
+    /// `phase`: when the container runs.
+    pub phase: Phase,
+    /// `essential`: whether an `onboot` container's failure halts the boot.
+    pub essential: bool,
+    /// `crash-loop-starts`, `crash-loop-window`: when to give up.
+    pub crash_loop: CrashLoop,
     /// `init`: run the command under `berth init`, which reaps zombies and
     /// forwards signals, as PID 1 of the container.
     pub init: bool,
+}
+
+/// Crash-loop protection: a container that started `starts` times within
+/// `window` and exits again is marked failed instead of restarted.
+/// `starts = 0` turns the protection off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashLoop {
+    pub starts: u32,
+    pub window: Duration,
+}
+
+impl Default for CrashLoop {
+    fn default() -> Self {
+        CrashLoop {
+            starts: 5,
+            window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// SIGTERM.
@@ -100,6 +124,30 @@ pub struct BindMount {
 }
 
 impl Container {
+    /// A container with every optional key at its default (a workload,
+    /// `restart = "always"`, workdir `/`, no command yet).
+    pub fn new(name: &str, rootfs: impl Into<PathBuf>) -> Container {
+        Container {
+            name: name.to_owned(),
+            kind: Kind::default(),
+            rootfs: rootfs.into(),
+            command: Vec::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            workdir: "/".to_owned(),
+            restart: RestartPolicy::default(),
+            mounts: Vec::new(),
+            backoff: Backoff::default(),
+            stop_signal: DEFAULT_STOP_SIGNAL,
+            stop_grace: DEFAULT_STOP_GRACE,
+            host_pid: false,
+            init: false,
+            crash_loop: CrashLoop::default(),
+            phase: Phase::default(),
+            essential: true,
+        }
+    }
+
     /// The full argv: `command` followed by `args`.
     pub fn argv(&self) -> Vec<String> {
         self.command
@@ -126,6 +174,28 @@ impl Kind {
         match self {
             Kind::Host => "host",
             Kind::Workload => "workload",
+        }
+    }
+}
+
+/// `phase`: when a container runs, as LinuxKit has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Once, to completion, one after another, before any service.
+    OnBoot,
+    /// Supervised for as long as the node runs.
+    #[default]
+    Service,
+    /// Once, during an orderly shutdown, after the services stopped.
+    OnShutdown,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::OnBoot => "onboot",
+            Phase::Service => "service",
+            Phase::OnShutdown => "onshutdown",
         }
     }
 }

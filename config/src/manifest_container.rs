@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use toml::{Table, Value};
 
-use crate::manifest::{
-    Backoff, BindMount, Container, Kind, RestartPolicy, DEFAULT_STOP_GRACE, DEFAULT_STOP_SIGNAL,
-};
+use crate::manifest::{BindMount, Container, Kind, Phase, RestartPolicy};
 use crate::manifest_lifecycle as lifecycle;
 use crate::manifest_rules as rules;
 use crate::toml_walk::{key_path, quote, StrList, Walker};
@@ -38,24 +36,11 @@ pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Contain
 /// One container table. The result is meaningful only if `w` recorded no
 /// error; missing or bad values are left at their defaults.
 fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
-    let mut container = Container {
-        name: name.to_owned(),
-        kind: Kind::default(),
-        rootfs: PathBuf::new(),
-        command: Vec::new(),
-        args: Vec::new(),
-        env: Vec::new(),
-        workdir: "/".to_owned(),
-        restart: RestartPolicy::default(),
-        mounts: Vec::new(),
-        backoff: Backoff::default(),
-        stop_signal: DEFAULT_STOP_SIGNAL,
-        stop_grace: DEFAULT_STOP_GRACE,
-        host_pid: false,
-        init: false,
-    };
+    let mut container = Container::new(name, PathBuf::new());
     let mut mounts_path = None;
     let mut host_pid_path = None;
+    let mut restart_path = None;
+    let mut essential_path = None;
     let mut has_rootfs = false;
     // None = present but not an array of strings (already reported).
     let mut command = Some(StrList::empty());
@@ -82,7 +67,20 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                     container.workdir = workdir;
                 }
             }
+            "phase" => {
+                if let Some(phase) = choice(&path, value, "phase", rules::PHASES, Phase::as_str, w)
+                {
+                    container.phase = phase;
+                }
+            }
+            "essential" => {
+                if let Some(b) = w.boolean(&path, value) {
+                    container.essential = b;
+                    essential_path = Some(path.clone());
+                }
+            }
             "restart" => {
+                restart_path = Some(path.clone());
                 let spelling = RestartPolicy::as_str;
                 if let Some(restart) = choice(&path, value, "policy", rules::POLICIES, spelling, w)
                 {
@@ -97,6 +95,18 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
             "backoff-max" => set_duration(&path, value, w, &mut container.backoff.max),
             "backoff-reset" => set_duration(&path, value, w, &mut container.backoff.reset),
             "stop-grace" => set_duration(&path, value, w, &mut container.stop_grace),
+            "crash-loop-window" => set_duration(&path, value, w, &mut container.crash_loop.window),
+            "crash-loop-starts" => {
+                if let Some(n) = w.integer(&path, value) {
+                    match u32::try_from(n) {
+                        Ok(n) if n <= 1000 => container.crash_loop.starts = n,
+                        _ => w.error(
+                            &path,
+                            format!("{n} out of range (0 to 1000; 0 turns the protection off)"),
+                        ),
+                    }
+                }
+            }
             "stop-signal" => {
                 if let Some(s) = w.string(&path, value) {
                     match lifecycle::parse_signal(s) {
@@ -125,6 +135,26 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                 &mounts_path,
                 "host mounts are only for kind = \"host\" (a workload sees only its own image)",
             );
+        }
+    }
+    if container.phase != Phase::Service {
+        // Run-once phases: no restarts.
+        if let Some(p) = &restart_path {
+            if container.restart != RestartPolicy::Never {
+                w.error(
+                    p,
+                    format!(
+                        "{} containers run once (expected \"never\" or no restart key)",
+                        container.phase.as_str()
+                    ),
+                );
+            }
+        }
+        container.restart = RestartPolicy::Never;
+    }
+    if let Some(p) = &essential_path {
+        if container.phase != Phase::OnBoot {
+            w.error(p, "essential is only for phase = \"onboot\"");
         }
     }
     if let Some(p) = host_pid_path {

@@ -2,11 +2,12 @@
 //! explain a rejection. The tree walk (`manifest_parse` and friends)
 //! decides where a value sits; this module decides whether it is allowed.
 
-use crate::manifest::{Kind, RestartPolicy};
+use crate::manifest::{Kind, Phase, RestartPolicy};
 use crate::toml_walk::quote;
 
 /// Every `kind`, in the order error messages list them.
 pub(crate) const KINDS: &[Kind] = &[Kind::Host, Kind::Workload];
+pub(crate) const PHASES: &[Phase] = &[Phase::OnBoot, Phase::Service, Phase::OnShutdown];
 
 /// Every `restart` policy, in the order error messages list them.
 pub(crate) const POLICIES: &[RestartPolicy] = &[

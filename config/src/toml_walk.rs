@@ -76,6 +76,16 @@ impl Walker {
         }
     }
 
+    pub fn integer(&mut self, path: &str, value: &Value) -> Option<i64> {
+        match value {
+            Value::Integer(n) => Some(*n),
+            other => {
+                self.wrong_type(path, "an integer", other);
+                None
+            }
+        }
+    }
+
     pub fn boolean(&mut self, path: &str, value: &Value) -> Option<bool> {
         match value {
             Value::Boolean(b) => Some(*b),

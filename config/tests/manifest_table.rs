@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berth_config::{Backoff, BindMount, Container, Kind, Manifest, RestartPolicy, System};
+use berth_config::{
+    Backoff, BindMount, Container, CrashLoop, Kind, Manifest, Phase, RestartPolicy, System,
+};
 
 enum Want {
     Ok(Manifest),
@@ -51,6 +53,12 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
         host_pid: false,
         init: false,
+        crash_loop: CrashLoop {
+            starts: 5,
+            window: Duration::from_secs(60),
+        },
+        phase: Phase::Service,
+        essential: true,
     }
 }
 
@@ -92,6 +100,8 @@ fn cases() -> Vec<Case> {
             stop-signal = "SIGINT"
             stop-grace = "3s"
             host-pid = true
+            crash-loop-starts = 3
+            crash-loop-window = "10s"
             "#,
             Want::Ok(containers(vec![Container {
                 kind: Kind::Host,
@@ -103,8 +113,67 @@ fn cases() -> Vec<Case> {
                 stop_signal: 2,
                 stop_grace: Duration::from_secs(3),
                 host_pid: true,
+                crash_loop: CrashLoop {
+                    starts: 3,
+                    window: Duration::from_secs(10),
+                },
                 ..container("svc", "r", &["/x"])
             }])),
+        ),
+        case(
+            "phases: onboot and onshutdown run once",
+            r#"
+            [container.setup]
+            phase = "onboot"
+            essential = false
+            rootfs = "r"
+            command = ["/setup"]
+            [container.app]
+            rootfs = "r"
+            command = ["/app"]
+            [container.flush]
+            phase = "onshutdown"
+            restart = "never"
+            rootfs = "r"
+            command = ["/flush"]
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    phase: Phase::OnBoot,
+                    essential: false,
+                    restart: RestartPolicy::Never,
+                    ..container("setup", "r", &["/setup"])
+                },
+                container("app", "r", &["/app"]),
+                Container {
+                    phase: Phase::OnShutdown,
+                    restart: RestartPolicy::Never,
+                    ..container("flush", "r", &["/flush"])
+                },
+            ])),
+        ),
+        case(
+            "bad phases",
+            r#"
+            [container.a]
+            phase = "sometime"
+            rootfs = "r"
+            command = ["/a"]
+            [container.b]
+            phase = "onboot"
+            restart = "always"
+            rootfs = "r"
+            command = ["/b"]
+            [container.c]
+            essential = false
+            rootfs = "r"
+            command = ["/c"]
+            "#,
+            Want::Err(vec![
+                ("container.a.phase", "unknown phase \"sometime\" (expected onboot, service, onshutdown)"),
+                ("container.b.restart", "onboot containers run once"),
+                ("container.c.essential", "only for phase = \"onboot\""),
+            ]),
         ),
         case(
             "init wraps the command",
@@ -141,11 +210,15 @@ fn cases() -> Vec<Case> {
             stop-signal = "SIGSTOP"
             stop-grace = "10"
             host-pid = true
+            crash-loop-starts = -1
+            crash-loop-window = 5
             "#,
             Want::Err(vec![
                 ("container.svc.backoff-reset", "expected a string, found integer"),
                 ("container.svc.stop-signal", "unknown stop signal \"SIGSTOP\""),
                 ("container.svc.stop-grace", "\"10\" has no unit"),
+                ("container.svc.crash-loop-starts", "-1 out of range"),
+                ("container.svc.crash-loop-window", "expected a string, found integer"),
                 ("container.svc.host-pid", "only for kind = \"host\""),
                 ("container.svc.backoff-max", "1000 ms is less than backoff-initial (5000 ms)"),
             ]),

@@ -4,10 +4,11 @@
 //! controllers enabled, so PID 1 leaves `berth` for a leaf before the
 //! controllers are switched on top-down.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use berth_config::layout;
+
+use crate::os::Os;
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -26,7 +27,7 @@ pub enum CgroupError {
 /// available controller for `berth/system` and `berth/workloads`. Returns
 /// the enabled controllers; a controller the kernel refuses is logged and
 /// left out.
-pub fn setup() -> Result<Vec<String>, CgroupError> {
+pub fn setup(os: &dyn Os) -> Result<Vec<String>, CgroupError> {
     let root = Path::new(ROOT);
     for dir in [
         layout::CGROUP_ROOT,
@@ -35,28 +36,35 @@ pub fn setup() -> Result<Vec<String>, CgroupError> {
         layout::CGROUP_WORKLOADS,
     ] {
         let p = root.join(dir);
-        match fs::create_dir(&p) {
+        // 0777 before the umask, as fs::create_dir.
+        match os.mkdir(&p, 0o777) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(CgroupError::Create(p, e)),
         }
     }
     let init = root.join(layout::CGROUP_INIT);
-    fs::write(init.join("cgroup.procs"), std::process::id().to_string())
-        .map_err(|e| CgroupError::Move(init, e))?;
+    os.write(
+        &init.join("cgroup.procs"),
+        os.getpid().to_string().as_bytes(),
+    )
+    .map_err(|e| CgroupError::Move(init, e))?;
 
-    let available =
-        fs::read_to_string(root.join("cgroup.controllers")).map_err(CgroupError::Controllers)?;
+    let available = os
+        .read_to_string(&root.join("cgroup.controllers"))
+        .map_err(CgroupError::Controllers)?;
     let mut enabled = Vec::new();
     for ctrl in available.split_whitespace() {
+        // Top-down: a controller must be enabled in the parent's
+        // subtree_control before a child can enable it.
         let ok = [
-            ".",
+            "",
             layout::CGROUP_ROOT,
             layout::CGROUP_SYSTEM,
             layout::CGROUP_WORKLOADS,
         ]
         .iter()
-        .all(|dir| enable(&root.join(dir), ctrl));
+        .all(|dir| enable(os, &root.join(dir), ctrl));
         if ok {
             enabled.push(ctrl.to_owned());
         }
@@ -64,8 +72,11 @@ pub fn setup() -> Result<Vec<String>, CgroupError> {
     Ok(enabled)
 }
 
-fn enable(dir: &Path, ctrl: &str) -> bool {
-    match fs::write(dir.join("cgroup.subtree_control"), format!("+{ctrl}")) {
+fn enable(os: &dyn Os, dir: &Path, ctrl: &str) -> bool {
+    match os.write(
+        &dir.join("cgroup.subtree_control"),
+        format!("+{ctrl}").as_bytes(),
+    ) {
         Ok(()) => true,
         Err(e) => {
             log::warn!(
@@ -73,6 +84,139 @@ fn enable(dir: &Path, ctrl: &str) -> bool {
                 dir.display()
             );
             false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nix::errno::Errno;
+
+    use super::*;
+    use crate::os::RecordingOs;
+
+    const CONTROLLERS: &str = "/sys/fs/cgroup/cgroup.controllers";
+    const MKDIRS: [&str; 4] = [
+        "mkdir /sys/fs/cgroup/berth 0777",
+        "mkdir /sys/fs/cgroup/berth/init 0777",
+        "mkdir /sys/fs/cgroup/berth/system 0777",
+        "mkdir /sys/fs/cgroup/berth/workloads 0777",
+    ];
+    const MOVE: &str = "write /sys/fs/cgroup/berth/init/cgroup.procs = 1";
+
+    /// The four subtree_control writes that enable `ctrl`, top-down.
+    fn enable_writes(ctrl: &str) -> Vec<String> {
+        ["", "berth/", "berth/system/", "berth/workloads/"]
+            .iter()
+            .map(|dir| format!("write /sys/fs/cgroup/{dir}cgroup.subtree_control = +{ctrl}"))
+            .collect()
+    }
+
+    fn cgroupfs() -> RecordingOs {
+        RecordingOs::new().path("/sys/fs/cgroup", libc::CGROUP2_SUPER_MAGIC, 9)
+    }
+
+    #[test]
+    fn creates_moves_pid1_then_enables_top_down() {
+        let os = cgroupfs().file(CONTROLLERS, "cpu memory pids\n");
+        let enabled = setup(&os).expect("setup");
+        assert_eq!(enabled, ["cpu", "memory", "pids"]);
+        let mut want: Vec<String> = MKDIRS.iter().map(|s| s.to_string()).collect();
+        want.push(MOVE.to_owned());
+        for ctrl in ["cpu", "memory", "pids"] {
+            want.extend(enable_writes(ctrl));
+        }
+        assert_eq!(os.effects(), want);
+    }
+
+    /// cgroup2's "no internal processes" rule: PID 1 must have left the
+    /// root's children before any controller is switched on.
+    #[test]
+    fn pid1_moves_before_any_subtree_control_write() {
+        let os = cgroupfs().file(CONTROLLERS, "io cpu").pid(1);
+        setup(&os).expect("setup");
+        let effects = os.effects();
+        let moved = effects.iter().position(|c| c == MOVE).expect("PID 1 moved");
+        let first_enable = effects
+            .iter()
+            .position(|c| c.contains("cgroup.subtree_control"))
+            .expect("a controller enabled");
+        assert!(moved < first_enable, "{effects:#?}");
+    }
+
+    #[test]
+    fn writes_its_own_pid() {
+        let os = cgroupfs().file(CONTROLLERS, "").pid(42);
+        assert_eq!(setup(&os).expect("setup"), Vec::<String>::new());
+        assert!(
+            os.effects()
+                .contains(&"write /sys/fs/cgroup/berth/init/cgroup.procs = 42".to_owned()),
+            "{:#?}",
+            os.effects()
+        );
+    }
+
+    #[test]
+    fn a_refused_controller_is_left_out() {
+        let os = cgroupfs().file(CONTROLLERS, "cpu memory pids").fail(
+            "write /sys/fs/cgroup/berth/system/cgroup.subtree_control = +memory",
+            Errno::EOPNOTSUPP,
+        );
+        assert_eq!(setup(&os).expect("setup"), ["cpu", "pids"]);
+        let effects = os.effects();
+        for ctrl in ["cpu", "pids"] {
+            for w in enable_writes(ctrl) {
+                assert!(effects.contains(&w), "{w} missing from {effects:#?}");
+            }
+        }
+        // Below a refusing parent there is nothing to try.
+        let memory = enable_writes("memory");
+        assert!(effects.contains(&memory[2]), "{effects:#?}");
+        assert!(!effects.contains(&memory[3]), "{effects:#?}");
+    }
+
+    #[test]
+    fn existing_cgroups_are_kept() {
+        let os = cgroupfs()
+            .path("/sys/fs/cgroup/berth", libc::CGROUP2_SUPER_MAGIC, 9)
+            .path("/sys/fs/cgroup/berth/init", libc::CGROUP2_SUPER_MAGIC, 9)
+            .file(CONTROLLERS, "cpu");
+        assert_eq!(setup(&os).expect("setup"), ["cpu"]);
+        assert!(os.effects().contains(&MOVE.to_owned()));
+    }
+
+    #[test]
+    fn failures_stop_setup_at_the_failed_step() {
+        let cases: Vec<(&str, RecordingOs, &str, usize)> = vec![
+            (
+                "create",
+                cgroupfs()
+                    .file(CONTROLLERS, "cpu")
+                    .fail("mkdir /sys/fs/cgroup/berth/system", Errno::ENOSPC),
+                "create cgroup /sys/fs/cgroup/berth/system",
+                3,
+            ),
+            (
+                "move",
+                cgroupfs()
+                    .file(CONTROLLERS, "cpu")
+                    .fail("write /sys/fs/cgroup/berth/init/cgroup.procs", Errno::EBUSY),
+                "move PID 1 into /sys/fs/cgroup/berth/init",
+                5,
+            ),
+            ("controllers", cgroupfs(), "read available controllers", 5),
+        ];
+        for (name, os, want_err, want_effects) in cases {
+            match setup(&os) {
+                Err(e) => assert_eq!(e.to_string(), want_err, "{name}"),
+                Ok(c) => panic!("{name}: want an error, got {c:?}"),
+            }
+            assert_eq!(
+                os.effects().len(),
+                want_effects,
+                "{name}: {:#?}",
+                os.effects()
+            );
         }
     }
 }

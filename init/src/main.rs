@@ -12,6 +12,7 @@ mod container_init;
 mod fatal;
 mod modload;
 mod mounts;
+mod os;
 mod powerbutton;
 mod shutdown;
 mod stage0;

@@ -7,19 +7,21 @@ use std::time::Instant;
 use berth_config::{layout, Manifest};
 
 use crate::fatal::Fatal;
+use crate::os::{Os, RealOs};
 use crate::{cgroups, modload, mounts, supervise, system};
 
 /// Runs stage 1 and then supervises forever; returns only on a fatal error.
 pub fn run() -> Fatal {
+    let os: &dyn Os = &RealOs;
     let t = Instant::now();
-    match mounts::mount_table(mounts::STAGE1) {
+    match mounts::mount_table_with(os, mounts::STAGE1) {
         Ok(n) => log::info!(
             "stage 1: mounted {n} filesystem(s) in {} ms",
             t.elapsed().as_millis()
         ),
         Err(e) => return Fatal::new("stage 1 mounts", e),
     }
-    system::protect_pid1();
+    system::protect_pid1_with(os);
 
     // The manifest decides what else to set up; a bad one must not stop the
     // node from coming up far enough to say what is wrong with it.
@@ -47,9 +49,9 @@ pub fn run() -> Fatal {
         }
     });
     step("writable paths", || {
-        format!("{} mounted", system::writable_paths(&sys))
+        format!("{} mounted", system::writable_paths(os, &sys))
     });
-    step("cgroups", || match cgroups::setup() {
+    step("cgroups", || match cgroups::setup(os) {
         Ok(ctrls) => format!("controllers {}", ctrls.join(" ")),
         Err(e) => {
             log::error!("cgroup setup: {}", crate::fatal::chain(&e));
@@ -58,10 +60,10 @@ pub fn run() -> Fatal {
     });
     step("node settings", || {
         if let Some(h) = &sys.hostname {
-            system::hostname(h);
+            system::hostname(os, h);
         }
-        system::loopback();
-        format!("{} sysctl(s)", system::sysctls(&sys.sysctl))
+        system::loopback(os);
+        format!("{} sysctl(s)", system::sysctls(os, &sys.sysctl))
     });
 
     let containers = manifest.map(|m| m.containers).unwrap_or_default();

@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_config::Phase;
 use berth_config::{layout, Container};
 use berth_supervisor::exit::{signal_name, ExitStatus};
 use berth_supervisor::lifecycle::{Action, Event, Lifecycle};
 use berth_supervisor::lines::LineSplitter;
+use berth_supervisor::phases::{SeqAction, SeqEvent, Sequencer, Stage};
 use berth_supervisor::power::{self, PowerAction};
 use berth_supervisor::runtime::{Handle, Launched, Runtime};
 use nix::errno::Errno;
@@ -74,6 +76,7 @@ struct Supervisor {
     requested: Vec<(i32, Arc<AtomicBool>)>,
     buttons: Vec<File>,
     shutdown: Option<Shutdown>,
+    seq: Sequencer,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
@@ -110,6 +113,7 @@ impl Supervisor {
         if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
             log::warn!("disable the kernel's ctrl-alt-del reboot: {e}");
         }
+        let seq = Sequencer::new(&containers);
         let slots = containers
             .into_iter()
             .map(|spec| Slot {
@@ -126,6 +130,7 @@ impl Supervisor {
             requested,
             buttons: powerbutton::open_all(),
             shutdown: None,
+            seq,
         })
     }
 
@@ -133,17 +138,67 @@ impl Supervisor {
         if self.slots.is_empty() {
             log::info!("no containers to start");
         }
-        for i in 0..self.slots.len() {
-            if self.slots[i].lifecycle.wants_start() {
-                self.launch(i);
+        self.sequence(SeqEvent::Begin);
+    }
+
+    /// Gives the phase sequencer an event and carries out its actions.
+    fn sequence(&mut self, event: SeqEvent) {
+        let before = self.seq.stage();
+        for action in self.seq.next(event) {
+            match action {
+                SeqAction::Log(line) => log::info!("{line}"),
+                SeqAction::Start(i) => self.launch(i),
+                SeqAction::StopServices => {
+                    let now = uptime();
+                    for i in (0..self.slots.len()).rev() {
+                        if self.slots[i].spec.phase != Phase::OnShutdown {
+                            self.feed(i, Event::Stop { now });
+                        }
+                    }
+                }
+                SeqAction::Kill(i) => self.signal(i, libc::SIGKILL),
+                SeqAction::Finish => {
+                    if let Some(sd) = self.shutdown {
+                        shutdown::finish(sd.action, sd.started);
+                    }
+                }
             }
         }
-        let running = self.slots.iter().filter(|s| s.running.is_some()).count();
-        log::info!(
-            "supervising {running} of {} container(s); PID 1 RSS {} KiB",
-            self.slots.len(),
-            rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
-        );
+        if before != Stage::Services && self.seq.stage() == Stage::Services {
+            let running = self.slots.iter().filter(|s| s.running.is_some()).count();
+            log::info!(
+                "supervising {running} of {} container(s); PID 1 RSS {} KiB",
+                self.slots.len(),
+                rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
+            );
+        }
+    }
+
+    /// A run-once container that has settled tells the sequencer.
+    fn run_once_settled(&mut self, i: usize, status: Option<ExitStatus>) {
+        let slot = &self.slots[i];
+        if slot.spec.phase != Phase::Service && slot.lifecycle.settled() {
+            self.sequence(SeqEvent::Finished {
+                index: i,
+                status,
+                at: uptime(),
+            });
+        }
+    }
+
+    fn signal(&self, i: usize, sig: i32) {
+        if let Some(r) = &self.slots[i].running {
+            let sent = Signal::try_from(sig)
+                .map_err(|e| e.to_string())
+                .and_then(|s| kill(r.pid, s).map_err(|e| e.to_string()));
+            if let Err(e) = sent {
+                log::warn!(
+                    "signal {} to {}: {e}",
+                    signal_name(sig),
+                    self.slots[i].spec.name
+                );
+            }
+        }
     }
 
     fn run(mut self) -> Fatal {
@@ -170,14 +225,20 @@ impl Supervisor {
                 self.check_buttons();
             }
             self.tick();
-            if let Some(sd) = self.shutdown {
-                if self.slots.iter().all(|s| s.lifecycle.settled()) {
+            if self.seq.stage() == Stage::StoppingServices
+                && self
+                    .slots
+                    .iter()
+                    .filter(|s| s.spec.phase != Phase::OnShutdown)
+                    .all(|s| s.lifecycle.settled())
+            {
+                if let Some(sd) = self.shutdown {
                     log::info!(
                         "shutdown: containers stopped ({} ms)",
                         sd.started.elapsed().as_millis()
                     );
-                    shutdown::finish(sd.action, sd.started);
                 }
+                self.sequence(SeqEvent::ServicesSettled { now: uptime() });
             }
         }
     }
@@ -213,7 +274,11 @@ impl Supervisor {
                 error: chain(&e),
             },
         };
+        let failed = matches!(event, Event::LaunchFailed { .. });
         self.feed(i, event);
+        if failed {
+            self.run_once_settled(i, None);
+        }
     }
 
     /// Gives slot `i`'s lifecycle an event and carries out its actions.
@@ -223,20 +288,7 @@ impl Supervisor {
             match action {
                 Action::Log(line) => log::info!("{line}"),
                 Action::Launch => self.launch(i),
-                Action::Signal(sig) => {
-                    if let Some(r) = &self.slots[i].running {
-                        let sent = Signal::try_from(sig)
-                            .map_err(|e| e.to_string())
-                            .and_then(|s| kill(r.pid, s).map_err(|e| e.to_string()));
-                        if let Err(e) = sent {
-                            log::warn!(
-                                "signal {} to {}: {e}",
-                                signal_name(sig),
-                                self.slots[i].spec.name
-                            );
-                        }
-                    }
-                }
+                Action::Signal(sig) => self.signal(i, sig),
             }
         }
     }
@@ -244,6 +296,9 @@ impl Supervisor {
     /// Lets every lifecycle see the time (restart delays, grace periods).
     fn tick(&mut self) {
         let now = uptime();
+        if self.seq.wake_at().is_some_and(|t| t <= now) {
+            self.sequence(SeqEvent::Tick { now });
+        }
         for i in 0..self.slots.len() {
             if self.slots[i].lifecycle.wake_at().is_some_and(|t| t <= now) {
                 self.feed(i, Event::Tick { now });
@@ -294,10 +349,7 @@ impl Supervisor {
             action,
             started: Instant::now(),
         });
-        let now = uptime();
-        for i in (0..self.slots.len()).rev() {
-            self.feed(i, Event::Stop { now });
-        }
+        self.sequence(SeqEvent::Shutdown);
     }
 
     /// Polls the signal pipe, every open output stream, the power buttons
@@ -402,6 +454,7 @@ impl Supervisor {
                 status,
             },
         );
+        self.run_once_settled(i, Some(status));
     }
 }
 

@@ -233,24 +233,14 @@ pub fn ensure_dir_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_config::{Kind, RestartPolicy};
+    use berth_config::RestartPolicy;
 
     fn container(name: &str, rootfs: &str) -> Container {
         Container {
-            name: name.into(),
-            kind: Kind::Workload,
-            rootfs: PathBuf::from(rootfs),
             command: vec!["/bin/sh".into()],
-            args: vec![],
-            env: vec![],
             workdir: "/srv/app".into(),
             restart: RestartPolicy::Never,
-            mounts: Vec::new(),
-            backoff: berth_config::Backoff::default(),
-            stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
-            stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
-            host_pid: false,
-            init: false,
+            ..Container::new(name, rootfs)
         }
     }
 

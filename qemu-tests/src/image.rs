@@ -88,3 +88,16 @@ fn inputs() -> &'static Inputs {
         resolve_inputs().unwrap_or_else(|e| panic!("kernel and berth binary: {e:?}"))
     })
 }
+
+/// `examples/hello.toml` with its container content pointed at the shared
+/// busybox rootfs, for benchmarks that run what a user would.
+pub fn example_manifest() -> String {
+    let root = berth_image::berth_binary::workspace_root();
+    let path = root.join("examples/hello.toml");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.replace(
+        "\"rootfs/busybox\"",
+        &format!("{:?}", busybox_rootfs().display().to_string()),
+    )
+}

@@ -9,5 +9,5 @@
 pub mod image;
 pub mod vm;
 
-pub use image::{busybox_rootfs, TestImage};
+pub use image::{busybox_rootfs, example_manifest, TestImage};
 pub use vm::Vm;

@@ -31,6 +31,8 @@ fn crashing_always_container_restarts_with_growing_delays() {
 rootfs = "@BUSYBOX@"
 command = ["/bin/sh", "-c", "echo run; exit 1"]
 restart = "always"
+# Off here, so the schedule can be followed past five starts.
+crash-loop-starts = 0
 "#,
     );
     let mut vm = Vm::boot(&image);
@@ -71,6 +73,37 @@ restart = "always"
         console.matches("crash | run").count() >= 6,
         "each start ran the command"
     );
+}
+
+#[test]
+fn crash_looping_container_fails_after_exactly_its_limit() {
+    let image = TestImage::build(
+        "crashloop",
+        r#"
+[container.loopy]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo run; exit 1"]
+restart = "always"
+crash-loop-starts = 4
+crash-loop-window = "60s"
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    let failed = vm.wait_for("loopy is crash-looping", BOOT);
+    assert!(
+        failed.contains("(4 starts within 60.000 s): failed, not restarting"),
+        "{failed}"
+    );
+    // Nothing more happens: the backoff would have restarted it within
+    // 1.6 s; give it well over that.
+    std::thread::sleep(Duration::from_secs(5));
+    let console = vm.console();
+    assert_eq!(
+        console.matches("berth | started loopy").count(),
+        4,
+        "starts"
+    );
+    assert_eq!(console.matches("loopy | run").count(), 4, "runs");
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod exit;
 pub mod lifecycle;
 pub mod lines;
+pub mod phases;
 pub mod power;
 pub mod spec;
 

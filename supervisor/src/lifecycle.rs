@@ -4,9 +4,10 @@
 //! signal, log, wake me at). Nothing here touches the system, so every
 //! transition is a row in a table test.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use berth_config::{Backoff, Container, RestartPolicy};
+use berth_config::{Backoff, Container, CrashLoop, RestartPolicy};
 
 use crate::backoff;
 use crate::exit::{signal_name, ExitStatus};
@@ -31,6 +32,8 @@ pub enum State {
     },
     /// Stopped on request (shutdown); never restarted.
     Stopped,
+    /// Crash-looping: too many starts within the window; not restarted.
+    Failed,
 }
 
 /// What happened.
@@ -69,9 +72,12 @@ pub struct Lifecycle {
     backoff: Backoff,
     stop_signal: i32,
     stop_grace: Duration,
+    crash_loop: CrashLoop,
     state: State,
     /// Consecutive restarts since the last stable run.
     restarts: u32,
+    /// Start times within the crash-loop window, oldest first.
+    starts: VecDeque<Duration>,
 }
 
 impl Lifecycle {
@@ -82,8 +88,10 @@ impl Lifecycle {
             backoff: c.backoff,
             stop_signal: c.stop_signal,
             stop_grace: c.stop_grace,
+            crash_loop: c.crash_loop,
             state: State::Idle,
             restarts: 0,
+            starts: VecDeque::new(),
         }
     }
 
@@ -112,7 +120,10 @@ impl Lifecycle {
     /// Whether it has a process or may get one again (shutdown waits for
     /// every container to be settled).
     pub fn settled(&self) -> bool {
-        matches!(self.state, State::Idle | State::Done | State::Stopped)
+        matches!(
+            self.state,
+            State::Idle | State::Done | State::Stopped | State::Failed
+        )
     }
 
     /// The transition function.
@@ -121,6 +132,7 @@ impl Lifecycle {
         match (self.state, event) {
             (State::Idle | State::Backoff { .. }, Event::Launched { at }) => {
                 self.state = State::Running { since: at };
+                self.starts.push_back(at);
                 vec![]
             }
             (State::Idle | State::Backoff { .. }, Event::LaunchFailed { at, error }) => self
@@ -152,7 +164,10 @@ impl Lifecycle {
                     Action::Signal(self.stop_signal),
                 ]
             }
-            (State::Idle | State::Backoff { .. } | State::Done, Event::Stop { .. }) => {
+            (
+                State::Idle | State::Backoff { .. } | State::Done | State::Failed,
+                Event::Stop { .. },
+            ) => {
                 self.state = State::Stopped;
                 vec![]
             }
@@ -209,6 +224,25 @@ impl Lifecycle {
             self.state = State::Done;
             return vec![Action::Log(format!(
                 "{what}; not restarting (restart = {policy})"
+            ))];
+        }
+        // Starts older than the window no longer count.
+        let window = self.crash_loop.window;
+        while self
+            .starts
+            .front()
+            .is_some_and(|t| at.saturating_sub(*t) > window)
+        {
+            self.starts.pop_front();
+        }
+        let limit = self.crash_loop.starts;
+        if limit > 0 && self.starts.len() >= limit as usize {
+            self.state = State::Failed;
+            return vec![Action::Log(format!(
+                "{what}; {} is crash-looping ({} starts within {}): failed, not restarting",
+                self.name,
+                self.starts.len(),
+                secs(window)
             ))];
         }
         self.restarts = backoff::count_after_run(&self.backoff, self.restarts, ran);

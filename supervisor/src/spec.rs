@@ -196,24 +196,15 @@ fn relative(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_config::RestartPolicy;
 
     fn container(kind: Kind) -> Container {
         Container {
-            name: "web".into(),
             kind,
-            rootfs: PathBuf::from("rootfs"),
             command: vec!["/bin/httpd".into(), "-f".into()],
             args: vec!["-p".into(), "80".into()],
             env: vec![("MODE".into(), "prod".into())],
             workdir: "/srv/www".into(),
-            restart: RestartPolicy::Always,
-            mounts: Vec::new(),
-            backoff: berth_config::Backoff::default(),
-            stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
-            stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
-            host_pid: false,
-            init: false,
+            ..Container::new("web", "rootfs")
         }
     }
 

@@ -9,20 +9,14 @@
 
 use std::time::Duration;
 
-use qemu_tests::{busybox_rootfs, TestImage, Vm};
+use qemu_tests::{example_manifest, TestImage, Vm};
 
 fn main() {
     let boots: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(3);
-    let root = berth_image::berth_binary::workspace_root();
-    let example = std::fs::read_to_string(root.join("examples/hello.toml"))
-        .expect("read examples/hello.toml");
-    let manifest = example.replace(
-        "\"rootfs/busybox\"",
-        &format!("{:?}", busybox_rootfs().display().to_string()),
-    );
+    let manifest = example_manifest();
     let image = TestImage::build("bench", &manifest);
 
     println!("boot  host→first line  guest uptime at first line  PID 1 RSS");
@@ -71,7 +65,8 @@ fn main() {
         "root.img       {:>9.0} KiB",
         kib(size(image.dir().join("root.img")))
     );
-    let berth = berth_image::berth_binary::static_binary_path(&root);
+    let berth =
+        berth_image::berth_binary::static_binary_path(&berth_image::berth_binary::workspace_root());
     println!(
         "berth binary   {:>9.0} KiB ({})",
         kib(size(berth.clone())),

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use qemu_tests::{busybox_rootfs, TestImage, Vm};
+use qemu_tests::{example_manifest, TestImage, Vm};
 
 fn main() {
     let cycles: usize = std::env::args()
@@ -72,13 +72,7 @@ backoff-max = "0ms"
 }
 
 fn powerdown() {
-    let root = berth_image::berth_binary::workspace_root();
-    let example = std::fs::read_to_string(root.join("examples/hello.toml"))
-        .expect("read examples/hello.toml");
-    let manifest = example.replace(
-        "\"rootfs/busybox\"",
-        &format!("{:?}", busybox_rootfs().display().to_string()),
-    );
+    let manifest = example_manifest();
     let image = TestImage::build("powerdown-bench", &manifest);
     for n in 1..=3 {
         let mut vm = Vm::boot(&image);

@@ -3,8 +3,6 @@
 //! fragment).
 
 use super::*;
-use berth_config::Kind;
-use std::path::PathBuf;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -12,20 +10,9 @@ fn ms(n: u64) -> Duration {
 
 fn container(policy: RestartPolicy) -> Container {
     Container {
-        name: "web".into(),
-        kind: Kind::Workload,
-        rootfs: PathBuf::from("r"),
         command: vec!["/x".into()],
-        args: vec![],
-        env: vec![],
-        workdir: "/".into(),
         restart: policy,
-        mounts: vec![],
-        backoff: Backoff::default(),
-        stop_signal: 15,
-        stop_grace: Duration::from_secs(10),
-        host_pid: false,
-        init: false,
+        ..Container::new("web", "r")
     }
 }
 
@@ -385,8 +372,10 @@ fn transition_table() {
 #[test]
 fn crash_loop_follows_the_schedule() {
     // A container that dies 10 ms after every start: the delays double
-    // from 100 ms and stop at the 30 s cap.
-    let mut lc = Lifecycle::new(&container(RestartPolicy::Always));
+    // from 100 ms and stop at the 30 s cap (crash-loop protection off).
+    let mut c = container(RestartPolicy::Always);
+    c.crash_loop.starts = 0;
+    let mut lc = Lifecycle::new(&c);
     let mut now = ms(0);
     let mut delays = Vec::new();
     assert_eq!(lc.next(Event::Launched { at: now }), vec![]);
@@ -425,4 +414,99 @@ fn wake_and_settled() {
         status: killed(9),
     });
     assert!(lc.settled());
+}
+
+/// Runs a container through `starts` launches at the given times (ms), each
+/// followed by a quick failing exit, and returns the final state and the
+/// last log line.
+fn run_starts(limit: u32, window_ms: u64, starts: &[u64]) -> (State, String) {
+    let mut c = container(RestartPolicy::Always);
+    c.crash_loop.starts = limit;
+    c.crash_loop.window = ms(window_ms);
+    let mut lc = Lifecycle::new(&c);
+    let mut last = String::new();
+    for &t in starts {
+        if let State::Backoff { until } = lc.state() {
+            assert!(ms(t) >= until, "start at {t} ms is before the backoff ends");
+            assert_eq!(lc.next(Event::Tick { now: ms(t) }), vec![Action::Launch]);
+        }
+        assert_eq!(lc.next(Event::Launched { at: ms(t) }), vec![]);
+        for a in lc.next(Event::Exited {
+            at: ms(t + 10),
+            status: code(1),
+        }) {
+            if let Action::Log(l) = a {
+                last = l;
+            }
+        }
+    }
+    (lc.state(), last)
+}
+
+#[test]
+fn crash_loop_table() {
+    // (limit, window ms, start times ms, failed?)
+    let table: &[(u32, u64, &[u64], bool)] = &[
+        // The default: the 5th quick exit within 60 s is the last.
+        (5, 60_000, &[0, 110, 320, 730, 1_540], true),
+        (5, 60_000, &[0, 110, 320, 730], false),
+        // Spread out: never 5 within the window.
+        (
+            5,
+            60_000,
+            &[0, 20_000, 40_000, 60_020, 80_030, 100_040],
+            false,
+        ),
+        // Exactly at the window's edge the oldest start still counts.
+        (3, 1_000, &[0, 500, 990], true),
+        (3, 1_000, &[0, 500, 1_011], false),
+        (1, 60_000, &[0], true),
+        // 0 turns the protection off.
+        (0, 60_000, &[0, 110, 320, 730, 1_540, 3_150, 6_360], false),
+    ];
+    for (limit, window, starts, failed) in table {
+        let (state, last) = run_starts(*limit, *window, starts);
+        assert_eq!(
+            state == State::Failed,
+            *failed,
+            "{limit}/{window} {starts:?}: {state:?}, {last}"
+        );
+        if *failed {
+            assert!(last.contains("web is crash-looping"), "{last}");
+            assert!(last.contains("failed, not restarting"), "{last}");
+        } else {
+            assert!(matches!(state, State::Backoff { .. }), "{state:?}");
+        }
+    }
+}
+
+#[test]
+fn failed_is_settled_and_stops_quietly() {
+    let mut c = container(RestartPolicy::Always);
+    c.crash_loop.starts = 1;
+    let mut lc = Lifecycle::new(&c);
+    lc.next(Event::Launched { at: ms(0) });
+    lc.next(Event::Exited {
+        at: ms(5),
+        status: code(2),
+    });
+    assert_eq!(lc.state(), State::Failed);
+    assert!(lc.settled());
+    assert_eq!(lc.wake_at(), None);
+    assert_eq!(lc.next(Event::Tick { now: ms(100_000) }), vec![]);
+    assert_eq!(lc.next(Event::Stop { now: ms(100_000) }), vec![]);
+    assert_eq!(lc.state(), State::Stopped);
+}
+
+#[test]
+fn on_failure_success_is_done_not_failed() {
+    let mut c = container(RestartPolicy::OnFailure);
+    c.crash_loop.starts = 1;
+    let mut lc = Lifecycle::new(&c);
+    lc.next(Event::Launched { at: ms(0) });
+    lc.next(Event::Exited {
+        at: ms(5),
+        status: code(0),
+    });
+    assert_eq!(lc.state(), State::Done);
 }

@@ -1,0 +1,124 @@
+//! Phases under QEMU: onboot containers run in order to completion before
+//! any service, a non-essential failure is logged and boot goes on, an
+//! essential failure halts the boot (and PID 1 stays up), and onshutdown
+//! containers run after the services stopped, in reverse order, on the way
+//! down.
+
+use std::time::Duration;
+
+use qemu_tests::{TestImage, Vm};
+
+const BOOT: Duration = Duration::from_secs(90);
+
+/// Position of `needle` in the console; panics when it is missing.
+fn at(console: &str, needle: &str) -> usize {
+    console
+        .find(needle)
+        .unwrap_or_else(|| panic!("console lacks {needle:?}"))
+}
+
+#[test]
+fn onboot_then_services_then_onshutdown() {
+    let image = TestImage::build(
+        "phases",
+        r#"
+[container.web]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo web up; while :; do sleep 1 & wait; done"]
+
+[container.prepare]
+phase = "onboot"
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo preparing; sleep 1; echo prepared"]
+
+[container.optional]
+phase = "onboot"
+essential = false
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo optional step fails; exit 3"]
+
+[container.db]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo db up; while :; do sleep 1 & wait; done"]
+
+[container.flush]
+phase = "onshutdown"
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo flushing"]
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("web | web up", BOOT);
+    vm.wait_for("db | db up", BOOT);
+    let console = vm.console();
+    let order = [
+        "prepare | preparing",
+        "prepare | prepared",
+        "onboot prepare exited with code 0",
+        "optional | optional step fails",
+        "onboot optional exited with code 3; not essential, boot goes on",
+        "started web",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            at(&console, pair[0]) < at(&console, pair[1]),
+            "{:?} not before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert!(!console.contains("started flush"), "onshutdown ran at boot");
+
+    vm.monitor("system_powerdown");
+    vm.wait_for("berth | powering off", BOOT);
+    let status = vm.wait_exit(BOOT);
+    assert!(status.success(), "qemu: {status}");
+    let console = vm.console();
+    // Services stop in reverse manifest order, then onshutdown runs.
+    let down = [
+        "stopping db:",
+        "stopping web:",
+        "shutdown: containers stopped",
+        "flush | flushing",
+        "onshutdown flush exited with code 0",
+        "shutdown: unmount:",
+    ];
+    for pair in down.windows(2) {
+        assert!(
+            at(&console, pair[0]) < at(&console, pair[1]),
+            "{:?} not before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn essential_onboot_failure_halts_the_boot() {
+    let image = TestImage::build(
+        "halt",
+        r#"
+[container.check]
+phase = "onboot"
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo disk check failed; exit 1"]
+
+[container.web]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "echo web up"]
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    vm.wait_for(
+        "boot halted: essential onboot container check exited with code 1; no service starts",
+        BOOT,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(vm.exited().is_none(), "the node went down");
+    let console = vm.console();
+    assert!(
+        !console.contains("started web"),
+        "a service started after a halted boot"
+    );
+    assert!(!console.contains("Kernel panic"), "kernel panic");
+}
