@@ -8,6 +8,8 @@ pub mod cmdline;
 pub mod layout;
 pub mod manifest;
 mod manifest_container;
+mod manifest_deps;
+mod manifest_health;
 mod manifest_lifecycle;
 mod manifest_parse;
 mod manifest_rules;
@@ -16,7 +18,7 @@ pub mod modules;
 mod toml_walk;
 
 pub use manifest::{
-    Backoff, BindMount, ConfigError, Container, CrashLoop, Kind, LoadError, Manifest,
-    ManifestErrors, Phase, RestartPolicy, System,
+    Backoff, BindMount, ConfigError, Container, CrashLoop, HealthCheck, Kind, LoadError, Manifest,
+    ManifestErrors, Phase, Probe, RestartPolicy, System,
 };
 pub use manifest_rules::validate_container_name;

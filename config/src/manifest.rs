@@ -71,6 +71,52 @@ pub struct Container {
     /// `init`: run the command under `berth init`, which reaps zombies and
     /// forwards signals, as PID 1 of the container.
     pub init: bool,
+    /// `after`: services that must be ready before this one starts.
+    pub after: Vec<String>,
+    /// `requires`: as `after`, and this one stops when any of them stops
+    /// or fails, and starts again once they are all ready again.
+    pub requires: Vec<String>,
+    /// `health`: the readiness and liveness probe; `None` means the
+    /// container counts as ready as soon as it runs.
+    pub health: Option<HealthCheck>,
+}
+
+/// A `[container.NAME.health]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    /// `interval`: from one probe's result to the next probe.
+    pub interval: Duration,
+    /// `timeout`: a probe still running after this counts as failed.
+    pub timeout: Duration,
+    /// `retries`: consecutive failures that make the container unhealthy.
+    pub retries: u32,
+    /// `start-period`: failures this soon after a start do not count
+    /// (until the first pass).
+    pub start_period: Duration,
+}
+
+impl HealthCheck {
+    /// A check with `probe` and every other key at its default.
+    pub fn new(probe: Probe) -> HealthCheck {
+        HealthCheck {
+            probe,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            start_period: Duration::ZERO,
+        }
+    }
+}
+
+/// What a health check runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// `exec`: this argv inside the container; healthy when it exits 0.
+    Exec(Vec<String>),
+    /// `tcp`: a TCP connect to 127.0.0.1:PORT in the container's network
+    /// namespace; healthy when it is accepted.
+    Tcp(u16),
 }
 
 /// Crash-loop protection: a container that started `starts` times within
@@ -145,6 +191,9 @@ impl Container {
             crash_loop: CrashLoop::default(),
             phase: Phase::default(),
             essential: true,
+            after: Vec::new(),
+            requires: Vec::new(),
+            health: None,
         }
     }
 

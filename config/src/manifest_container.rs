@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use toml::{Table, Value};
 
 use crate::manifest::{BindMount, Container, Kind, Phase, RestartPolicy};
+use crate::manifest_deps as deps;
+use crate::manifest_health as health;
 use crate::manifest_lifecycle as lifecycle;
 use crate::manifest_rules as rules;
 use crate::toml_walk::{key_path, quote, StrList, Walker};
@@ -126,9 +128,14 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                     host_pid_path = Some(path);
                 }
             }
+            "after" => container.after = deps::walk_list(&path, value, w),
+            "requires" => container.requires = deps::walk_list(&path, value, w),
+            "health" => container.health = health::walk(&path, value, w),
             _ => w.unknown_key(&path),
         }
     }
+    deps::check_container(path, table, &container, w);
+    health::check_container(path, table, &container, w);
     if let Some(mounts_path) = mounts_path {
         if container.kind != Kind::Host && !container.mounts.is_empty() {
             w.error(

@@ -11,6 +11,7 @@ use toml::{Table, Value};
 
 use crate::manifest::{ConfigError, Manifest, ManifestErrors};
 use crate::manifest_container;
+use crate::manifest_deps;
 use crate::manifest_system;
 use crate::toml_walk::{key_path, Walker};
 
@@ -37,6 +38,8 @@ pub(crate) fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
             _ => w.unknown_key(&path),
         }
     }
+    // Checks across containers come last: they need every name.
+    manifest_deps::check_graph(&manifest.containers, &mut w);
     w.finish(manifest)
 }
 

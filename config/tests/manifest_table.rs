@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_config::{
-    Backoff, BindMount, Container, CrashLoop, Kind, Manifest, Phase, RestartPolicy, System,
+    Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, Phase, Probe,
+    RestartPolicy, System,
 };
 
 enum Want {
@@ -59,6 +60,9 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         },
         phase: Phase::Service,
         essential: true,
+        after: Vec::new(),
+        requires: Vec::new(),
+        health: None,
     }
 }
 
@@ -441,6 +445,196 @@ fn cases() -> Vec<Case> {
                 },
                 containers: vec![container("a", "a", &["/a"])],
             }),
+        ),
+        // ---- dependencies and health checks ----
+        case(
+            "after and requires between services",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/web"]
+            after = ["cache"]
+            requires = ["db", "cache"]
+            [container.db]
+            rootfs = "r"
+            command = ["/db"]
+            [container.cache]
+            rootfs = "r"
+            command = ["/cache"]
+            after = ["db"]
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    after: strings(&["cache"]),
+                    requires: strings(&["db", "cache"]),
+                    ..container("web", "r", &["/web"])
+                },
+                container("db", "r", &["/db"]),
+                Container {
+                    after: strings(&["db"]),
+                    ..container("cache", "r", &["/cache"])
+                },
+            ])),
+        ),
+        case(
+            "bad dependency lists",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/web"]
+            after = ["dbb", 5, "web", "db", "db", "Bad"]
+            requires = "db"
+            [container.db]
+            rootfs = "r"
+            command = ["/db"]
+            requires = ["setup", "flush"]
+            [container.setup]
+            phase = "onboot"
+            restart = "never"
+            rootfs = "r"
+            command = ["/setup"]
+            after = ["db"]
+            [container.flush]
+            requires = []
+            phase = "onshutdown"
+            rootfs = "r"
+            command = ["/flush"]
+            "#,
+            Want::Err(vec![
+                ("container.web.after[1]", "expected a string, found integer"),
+                ("container.web.after[5]", "invalid container name \"Bad\""),
+                ("container.web.requires", "expected an array, found string"),
+                ("container.web.after[2]", "\"web\" cannot wait for itself"),
+                ("container.web.after[4]", "duplicate container \"db\" (already listed at container.web.after[3])"),
+                ("container.setup.after", "after is only for phase = \"service\" (onboot containers run one after another"),
+                ("container.flush.requires", "requires is only for phase = \"service\" (onshutdown containers"),
+                ("container.web.after[0]", "unknown container \"dbb\""),
+                ("container.db.requires[0]", "\"setup\" is an onboot container"),
+                ("container.db.requires[1]", "\"flush\" is an onshutdown container"),
+            ]),
+        ),
+        case(
+            "dependency cycles are reported once each",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/a"]
+            requires = ["b"]
+            [container.b]
+            rootfs = "r"
+            command = ["/b"]
+            after = ["c"]
+            [container.c]
+            rootfs = "r"
+            command = ["/c"]
+            after = ["a", "d"]
+            [container.d]
+            rootfs = "r"
+            command = ["/d"]
+            [container.x]
+            rootfs = "r"
+            command = ["/x"]
+            after = ["y"]
+            [container.y]
+            rootfs = "r"
+            command = ["/y"]
+            requires = ["x"]
+            "#,
+            Want::Err(vec![
+                ("container.a.requires", "dependency cycle a → b → c → a"),
+                ("container.x.after", "dependency cycle x → y → x"),
+            ]),
+        ),
+        case(
+            "health checks with defaults and every key",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/web"]
+            health = { tcp = 8080 }
+            [container.db]
+            rootfs = "r"
+            command = ["/db"]
+            [container.db.health]
+            exec = ["/bin/check", "--quick"]
+            interval = "2s"
+            timeout = "500ms"
+            retries = 5
+            start-period = "30s"
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    health: Some(HealthCheck {
+                        probe: Probe::Tcp(8080),
+                        interval: Duration::from_secs(10),
+                        timeout: Duration::from_secs(5),
+                        retries: 3,
+                        start_period: Duration::ZERO,
+                    }),
+                    ..container("web", "r", &["/web"])
+                },
+                Container {
+                    health: Some(HealthCheck {
+                        probe: Probe::Exec(strings(&["/bin/check", "--quick"])),
+                        interval: Duration::from_secs(2),
+                        timeout: Duration::from_millis(500),
+                        retries: 5,
+                        start_period: Duration::from_secs(30),
+                    }),
+                    ..container("db", "r", &["/db"])
+                },
+            ])),
+        ),
+        case(
+            "bad health checks",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/a"]
+            health = { tcp = 0, interval = "0s", timeout = "5", retries = 0, start-period = 3, colour = 1 }
+            [container.b]
+            rootfs = "r"
+            command = ["/b"]
+            health = { exec = ["/x"], tcp = 80 }
+            [container.c]
+            rootfs = "r"
+            command = ["/c"]
+            health = { retries = 101 }
+            [container.d]
+            rootfs = "r"
+            command = ["/d"]
+            health = { exec = [] }
+            [container.e]
+            rootfs = "r"
+            command = ["/e"]
+            health = { exec = ["", "x"], tcp = 65536 }
+            [container.f]
+            rootfs = "r"
+            command = ["/f"]
+            health = "tcp:80"
+            [container.g]
+            phase = "onboot"
+            rootfs = "r"
+            command = ["/g"]
+            health = { tcp = 80 }
+            "#,
+            Want::Err(vec![
+                ("container.a.health.tcp", "port 0 out of range (1 to 65535)"),
+                ("container.a.health.interval", "must be more than 0"),
+                ("container.a.health.timeout", "\"5\" has no unit"),
+                ("container.a.health.retries", "0 out of range (1 to 100)"),
+                ("container.a.health.start-period", "expected a string, found integer"),
+                ("container.a.health.colour", "unknown key"),
+                ("container.b.health", "both exec and tcp set"),
+                ("container.c.health.retries", "101 out of range"),
+                ("container.c.health", "no probe: set exec or tcp"),
+                ("container.d.health.exec", "empty command"),
+                ("container.e.health.exec[0]", "empty program name"),
+                ("container.e.health.tcp", "port 65536 out of range"),
+                ("container.e.health", "both exec and tcp set"),
+                ("container.f.health", "expected a table, found string"),
+                ("container.g.health", "health is only for phase = \"service\""),
+            ]),
         ),
         // ---- bad manifests ----
         case(

@@ -11,6 +11,24 @@ pub const USAGE: &str = "usage:
                             signals, exit with CMD's status
   berth help                this text
   berth version             print the version
+
+Control verbs (talk to PID 1 over its control socket):
+  berth status [--json]     the node and every container
+  berth logs [-f] [-n N] [--json] NAME
+                            a container's last N lines (default 100);
+                            -f then follows new lines
+  berth dmesg [-n N] [--json]
+                            the kernel log
+  berth start|stop|restart NAME
+  berth reboot|poweroff|halt
+                            orderly shutdown, then the power action
+  --socket PATH             the control socket (default $BERTH_SOCKET,
+                            else /run/berth/control.sock)
+  --json                    print the result as JSON (follow: one line
+                            per log line)
+  exit codes: 0 success, 1 PID 1 answered with an error, 2 usage error,
+  3 cannot reach the socket or no valid answer
+
 As PID 1 with no verb, berth boots the node.";
 
 /// Runs a verb and returns its exit code, or `None` when `args` names no
@@ -34,6 +52,11 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
         "version" | "--version" => {
             println!("berth {}", env!("CARGO_PKG_VERSION"));
             0
+        }
+        // Control verbs talk to PID 1, so PID 1 never runs them: a `halt`
+        // word on the kernel command line must not end the boot.
+        v if crate::client::is_client_word(v) && std::process::id() != 1 => {
+            crate::client::run(args.get(1..).unwrap_or_default())
         }
         // The kernel passes unknown command-line words to init as
         // arguments; PID 1 boots regardless.

@@ -197,7 +197,9 @@ impl log::Log for Logger {
         if let Some(k) = kmsg.as_mut() {
             // Priority 6 (info): kept in the kernel log, not echoed to the
             // console a second time under `quiet`.
-            let _ = writeln!(k, "<6>berth: {text}");
+            // One write is one record: format first (writeln! may split a
+            // line into several writes, each its own kernel record).
+            let _ = k.write_all(format!("<6>berth: {text}\n").as_bytes());
         }
     }
 

@@ -7,9 +7,12 @@
 
 mod cgroups;
 mod cli;
+mod client;
 mod console;
 mod container_init;
+mod control;
 mod fatal;
+mod kmsg;
 mod modload;
 mod mounts;
 mod os;

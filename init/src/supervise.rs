@@ -20,11 +20,14 @@ use std::time::{Duration, Instant};
 
 use berth_config::Phase;
 use berth_config::{layout, Container};
+use berth_supervisor::api::{self, ErrorCode, Outcome, Request, Response};
+use berth_supervisor::deps::Graph;
 use berth_supervisor::exit::{signal_name, ExitStatus};
-use berth_supervisor::lifecycle::{Action, Event, Lifecycle};
+use berth_supervisor::lifecycle::{Action, Event, Lifecycle, State as LcState};
 use berth_supervisor::lines::LineSplitter;
 use berth_supervisor::phases::{SeqAction, SeqEvent, Sequencer, Stage};
 use berth_supervisor::power::{self, PowerAction};
+use berth_supervisor::ring::{Ring, Stream as RingStream};
 use berth_supervisor::runtime::{Handle, Launched, Runtime};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -33,8 +36,14 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::console::{console, uptime};
+use crate::control::{Control, Follow};
 use crate::fatal::{chain, Fatal};
-use crate::{powerbutton, shutdown, system};
+
+mod requests;
+use crate::{kmsg, powerbutton, shutdown, system};
+
+/// Bytes of output kept per container for `berth logs`.
+const LOG_RING_BYTES: usize = 1024 * 1024;
 
 /// One output stream of a running container.
 #[derive(Debug, Default)]
@@ -57,6 +66,14 @@ struct Slot {
     lifecycle: Lifecycle,
     running: Option<Running>,
     streams: [Stream; 2],
+    /// Every line it printed, across restarts, for `berth logs`.
+    ring: Ring,
+    /// Should run but waits for what it depends on (`after`, `requires`).
+    wanted: bool,
+    /// Starts so far, the last one's time, and how the last run ended.
+    starts: u32,
+    started_at: Option<Duration>,
+    last_exit: Option<ExitStatus>,
 }
 
 /// A shutdown in progress.
@@ -77,6 +94,8 @@ struct Supervisor {
     buttons: Vec<File>,
     shutdown: Option<Shutdown>,
     seq: Sequencer,
+    graph: Graph,
+    control: Control,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
@@ -114,6 +133,7 @@ impl Supervisor {
             log::warn!("disable the kernel's ctrl-alt-del reboot: {e}");
         }
         let seq = Sequencer::new(&containers);
+        let graph = Graph::new(&containers);
         let slots = containers
             .into_iter()
             .map(|spec| Slot {
@@ -121,6 +141,11 @@ impl Supervisor {
                 spec,
                 running: None,
                 streams: [Stream::default(), Stream::default()],
+                ring: Ring::new(LOG_RING_BYTES),
+                wanted: false,
+                starts: 0,
+                started_at: None,
+                last_exit: None,
             })
             .collect();
         Ok(Supervisor {
@@ -131,6 +156,8 @@ impl Supervisor {
             buttons: powerbutton::open_all(),
             shutdown: None,
             seq,
+            graph,
+            control: Control::bind(Path::new(api::SOCKET_PATH)),
         })
     }
 
@@ -147,13 +174,30 @@ impl Supervisor {
         for action in self.seq.next(event) {
             match action {
                 SeqAction::Log(line) => log::info!("{line}"),
-                SeqAction::Start(i) => self.launch(i),
+                SeqAction::Start(i) => {
+                    if self.slots[i].spec.phase == Phase::Service {
+                        // Services start as soon as what they wait for is
+                        // ready; independent ones at once.
+                        self.slots[i].wanted = true;
+                    } else {
+                        self.launch(i);
+                    }
+                }
                 SeqAction::StopServices => {
                     let now = uptime();
-                    for i in (0..self.slots.len()).rev() {
-                        if self.slots[i].spec.phase != Phase::OnShutdown {
-                            self.feed(i, Event::Stop { now });
-                        }
+                    for s in &mut self.slots {
+                        s.wanted = false;
+                    }
+                    // Dependents first: the reverse of the start order,
+                    // then any run-once container still running.
+                    let mut order = self.graph.stop_order();
+                    order.extend(
+                        (0..self.slots.len())
+                            .rev()
+                            .filter(|i| self.slots[*i].spec.phase == Phase::OnBoot),
+                    );
+                    for i in order {
+                        self.feed(i, Event::Stop { now });
                     }
                 }
                 SeqAction::Kill(i) => self.signal(i, libc::SIGKILL),
@@ -164,6 +208,7 @@ impl Supervisor {
                 }
             }
         }
+        self.start_waiting();
         if before != Stage::Services && self.seq.stage() == Stage::Services {
             let running = self.slots.iter().filter(|s| s.running.is_some()).count();
             log::info!(
@@ -171,6 +216,65 @@ impl Supervisor {
                 self.slots.len(),
                 rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
             );
+        }
+    }
+
+    /// Whether container `i` counts as ready for those that wait on it:
+    /// running (health checks will refine this).
+    fn is_ready(&self, i: usize) -> bool {
+        matches!(self.slots[i].lifecycle.state(), LcState::Running { .. })
+    }
+
+    fn deps_ready(&self, i: usize) -> bool {
+        self.graph.can_start(i, &|j| self.is_ready(j))
+    }
+
+    /// The names of what `i` waits for that is not ready yet.
+    fn waiting_on(&self, i: usize) -> String {
+        let names: Vec<&str> = self
+            .graph
+            .waits_for(i)
+            .iter()
+            .filter(|j| !self.is_ready(**j))
+            .map(|j| self.slots[*j].spec.name.as_str())
+            .collect();
+        names.join(", ")
+    }
+
+    /// Starts every wanted container whose dependencies are ready, until
+    /// nothing more can start (a start can make others ready).
+    fn start_waiting(&mut self) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        loop {
+            let next = (0..self.slots.len()).find(|&i| self.slots[i].wanted && self.deps_ready(i));
+            let Some(i) = next else { return };
+            self.slots[i].wanted = false;
+            let reason = "what it requires is ready again".to_owned();
+            self.feed(i, Event::Start { reason });
+        }
+    }
+
+    /// Stops what `requires` container `i`, which just went down, and
+    /// marks it to start again once `i` is ready.
+    fn stop_dependents(&mut self, i: usize) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let now = uptime();
+        for d in self.graph.required_by(i) {
+            if self.slots[d].running.is_some()
+                || matches!(self.slots[d].lifecycle.state(), LcState::Backoff { .. })
+            {
+                log::info!(
+                    "stopping {}: it requires {}, which went down",
+                    self.slots[d].spec.name,
+                    self.slots[i].spec.name
+                );
+                self.feed(d, Event::Stop { now });
+                self.slots[d].wanted = true;
+            }
         }
     }
 
@@ -224,7 +328,13 @@ impl Supervisor {
             if ready.button {
                 self.check_buttons();
             }
+            for (id, request) in self.control.service(&ready.control) {
+                let (response, follow) = self.handle(request);
+                self.control.reply(id, &response, follow);
+            }
             self.tick();
+            self.feed_followers();
+            self.control.flush();
             if self.seq.stage() == Stage::StoppingServices
                 && self
                     .slots
@@ -245,6 +355,19 @@ impl Supervisor {
 
     /// Launches slot `i` and feeds the outcome to its lifecycle.
     fn launch(&mut self, i: usize) {
+        if !self.deps_ready(i) {
+            // A restart by policy while a requirement is down: wait for it
+            // instead (start_waiting picks it up).
+            log::info!(
+                "{} waits for {}",
+                self.slots[i].spec.name,
+                self.waiting_on(i)
+            );
+            self.feed(i, Event::Stop { now: uptime() });
+            self.slots[i].wanted = self.shutdown.is_none();
+            return;
+        }
+        self.slots[i].wanted = false;
         let slot = &mut self.slots[i];
         let name = slot.spec.name.clone();
         let bundle = Path::new(layout::BUNDLES).join(&name);
@@ -266,6 +389,8 @@ impl Supervisor {
                 );
                 slot.streams[0].fd = Some(stdout);
                 slot.streams[1].fd = Some(stderr);
+                slot.starts += 1;
+                slot.started_at = Some(uptime());
                 slot.running = Some(Running { container, pid });
                 Event::Launched { at: uptime() }
             }
@@ -278,6 +403,8 @@ impl Supervisor {
         self.feed(i, event);
         if failed {
             self.run_once_settled(i, None);
+        } else {
+            self.start_waiting();
         }
     }
 
@@ -370,18 +497,32 @@ impl Supervisor {
         for b in &self.buttons {
             fds.push(PollFd::new(b.as_fd(), PollFlags::POLLIN));
         }
+        let control_at = fds.len();
+        let control_fds = self.control.poll_fds();
+        let control_n = control_fds.len();
+        for (fd, flags) in control_fds {
+            fds.push(PollFd::new(fd, flags));
+        }
         if let Some(fd) = console.pending().then(|| console.fd()).flatten() {
             fds.push(PollFd::new(fd, PollFlags::POLLOUT));
         }
-        let timeout = match self
+        // Sleep until the next deadline: a lifecycle's (restart delay,
+        // grace period), the sequencer's (onshutdown), a client's.
+        let next = self
             .slots
             .iter()
             .filter_map(|s| s.lifecycle.wake_at())
+            .chain(self.seq.wake_at())
             .min()
-        {
+            .map(|t| t.saturating_sub(uptime()));
+        let control_wait = self
+            .control
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = match next.into_iter().chain(control_wait).min() {
             None => PollTimeout::NONE,
-            Some(t) => {
-                let ms = t.saturating_sub(uptime()).as_millis().saturating_add(1);
+            Some(d) => {
+                let ms = d.as_millis().saturating_add(1);
                 PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
             }
         };
@@ -397,6 +538,10 @@ impl Supervisor {
                 .iter()
                 .any(hit),
             streams: Vec::new(),
+            control: fds[control_at..control_at + control_n]
+                .iter()
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                .collect(),
         };
         for (k, owner) in owners.iter().enumerate() {
             if hit(&fds[k + 1]) {
@@ -442,6 +587,7 @@ impl Supervisor {
         // Print what the process wrote before it died ahead of its exit line.
         pump(slot, 0, true);
         pump(slot, 1, true);
+        slot.last_exit = Some(status);
         if let Some(mut running) = slot.running.take() {
             if let Err(e) = self.runtime.remove(&slot.spec.name, &mut running.container) {
                 log::warn!("clean up {}: {}", slot.spec.name, chain(&e));
@@ -455,6 +601,8 @@ impl Supervisor {
             },
         );
         self.run_once_settled(i, Some(status));
+        self.stop_dependents(i);
+        self.start_waiting();
     }
 }
 
@@ -463,6 +611,7 @@ struct Ready {
     wake: bool,
     button: bool,
     streams: Vec<(usize, usize)>,
+    control: Vec<PollFlags>,
 }
 
 /// PID 1's resident set size, from `/proc/self/status`.
@@ -476,6 +625,11 @@ fn rss_kib() -> Option<u64> {
 /// (or when `all`, after the process exited) prints the rest too.
 fn pump(slot: &mut Slot, s: usize, all: bool) {
     let name = slot.spec.name.clone();
+    let kind = if s == 0 {
+        RingStream::Stdout
+    } else {
+        RingStream::Stderr
+    };
     let stream = &mut slot.streams[s];
     let Some(fd) = stream.fd.as_ref() else { return };
     let mut buf = [0u8; 16 * 1024];
@@ -488,8 +642,10 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
             }
             Ok(n) => {
                 let lines = stream.lines.push(&buf[..n]);
+                let now = uptime();
                 let mut c = console();
                 for l in lines {
+                    slot.ring.push(now, kind, &l);
                     c.line(&name, &l);
                 }
                 // Take what the pipe had now; come back after the others
@@ -504,6 +660,7 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
     }
     if eof || all {
         if let Some(rest) = stream.lines.finish() {
+            slot.ring.push(uptime(), kind, &rest);
             console().line(&name, &rest);
         }
     }

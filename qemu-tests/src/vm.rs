@@ -137,6 +137,31 @@ impl Vm {
         }
     }
 
+    /// Waits until `needle` appears at least `count` times; returns the
+    /// console then.
+    pub fn wait_for_count(&mut self, needle: &str, count: usize, deadline: Duration) -> String {
+        let until = Instant::now() + deadline;
+        loop {
+            let text = self.console();
+            if text.matches(needle).count() >= count {
+                return text;
+            }
+            if let Some(status) = self.exited() {
+                panic!(
+                    "{}: qemu exited ({status}) before the console showed {needle:?} {count} times",
+                    self.name
+                );
+            }
+            if Instant::now() >= until {
+                panic!(
+                    "{}: console did not show {needle:?} {count} times within {deadline:?}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for QEMU to exit by itself (guest poweroff or reboot with
     /// `-no-reboot`); panics at the deadline.
     pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
@@ -187,7 +212,8 @@ impl Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
+        // BERTH_SHOW_CONSOLE=1 prints every console, also of passing tests.
+        if std::thread::panicking() || std::env::var_os("BERTH_SHOW_CONSOLE").is_some() {
             let stderr = self
                 .stderr
                 .lock()

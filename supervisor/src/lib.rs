@@ -3,12 +3,16 @@
 //! line capture and, behind the `runtime` feature, the adapter that launches
 //! bundles in-process through youki's `libcontainer`.
 
+pub mod api;
 pub mod backoff;
+pub mod deps;
 pub mod exit;
+pub mod health;
 pub mod lifecycle;
 pub mod lines;
 pub mod phases;
 pub mod power;
+pub mod ring;
 pub mod spec;
 
 #[cfg(feature = "runtime")]

@@ -29,8 +29,10 @@ pub enum State {
         since: Duration,
         deadline: Duration,
         killed: bool,
+        /// Start again once stopped (an operator's restart).
+        restart: bool,
     },
-    /// Stopped on request (shutdown); never restarted.
+    /// Stopped on request (shutdown, operator); not restarted by policy.
     Stopped,
     /// Crash-looping: too many starts within the window; not restarted.
     Failed,
@@ -47,8 +49,15 @@ pub enum Event {
     Exited { at: Duration, status: ExitStatus },
     /// Time passed; `now` is the current time.
     Tick { now: Duration },
-    /// Stop for good (shutdown).
+    /// Stop for good (shutdown, operator).
     Stop { now: Duration },
+    /// A start of a container that is down (stopped, done or failed),
+    /// asked by the operator or because what it requires is back; the
+    /// crash-loop history and backoff start over. `reason` goes into the log.
+    Start { reason: String },
+    /// The operator asks for a restart: stop (if running), then start with
+    /// a clean history; clears `failed`.
+    Restart { now: Duration },
 }
 
 /// What the loop must do.
@@ -63,6 +72,13 @@ pub enum Action {
 }
 
 const SIGKILL: i32 = 9;
+
+/// Which request moved a running container to `Stopping`.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Restart,
+    Other,
+}
 
 /// The lifecycle of one container.
 #[derive(Debug, Clone)]
@@ -129,6 +145,11 @@ impl Lifecycle {
     /// The transition function.
     pub fn next(&mut self, event: Event) -> Vec<Action> {
         let name = self.name.clone();
+        let event_kind = if matches!(event, Event::Restart { .. }) {
+            Kind::Restart
+        } else {
+            Kind::Other
+        };
         match (self.state, event) {
             (State::Idle | State::Backoff { .. }, Event::Launched { at }) => {
                 self.state = State::Running { since: at };
@@ -148,12 +169,14 @@ impl Lifecycle {
                 self.after_end(at, ran, status.success(), what)
             }
             (State::Backoff { until }, Event::Tick { now }) if now >= until => vec![Action::Launch],
-            (State::Running { .. }, Event::Stop { now }) => {
+            (State::Running { .. }, Event::Stop { now } | Event::Restart { now }) => {
+                let restart = matches!(event_kind, Kind::Restart);
                 let deadline = now + self.stop_grace;
                 self.state = State::Stopping {
                     since: now,
                     deadline,
                     killed: false,
+                    restart,
                 };
                 vec![
                     Action::Log(format!(
@@ -176,6 +199,7 @@ impl Lifecycle {
                     since,
                     deadline,
                     killed: false,
+                    restart,
                 },
                 Event::Tick { now },
             ) if now >= deadline => {
@@ -183,6 +207,7 @@ impl Lifecycle {
                     since,
                     deadline,
                     killed: true,
+                    restart,
                 };
                 vec![
                     Action::Log(format!(
@@ -192,17 +217,52 @@ impl Lifecycle {
                     Action::Signal(SIGKILL),
                 ]
             }
-            (State::Stopping { since, .. }, Event::Exited { at, status }) => {
-                self.state = State::Stopped;
-                vec![Action::Log(format!(
+            (State::Stopping { since, restart, .. }, Event::Exited { at, status }) => {
+                let mut actions = vec![Action::Log(format!(
                     "{name} stopped: {status} after {}",
                     secs(at.saturating_sub(since))
-                ))]
+                ))];
+                if restart {
+                    self.fresh_start();
+                    actions.push(Action::Launch);
+                } else {
+                    self.state = State::Stopped;
+                }
+                actions
+            }
+            (State::Idle, Event::Start { .. }) => {
+                self.fresh_start();
+                vec![Action::Launch]
+            }
+            (State::Stopped | State::Done | State::Failed, Event::Start { reason }) => {
+                self.fresh_start();
+                vec![
+                    Action::Log(format!("starting {name}: {reason}")),
+                    Action::Launch,
+                ]
+            }
+            (
+                State::Idle | State::Stopped | State::Done | State::Failed | State::Backoff { .. },
+                Event::Restart { .. },
+            ) => {
+                self.fresh_start();
+                vec![
+                    Action::Log(format!("starting {name}: restart requested")),
+                    Action::Launch,
+                ]
             }
             // Everything else changes nothing: ticks before a deadline,
             // repeated stop requests, events for a state that has moved on.
             _ => vec![],
         }
+    }
+
+    /// Forgets the restart and crash-loop history: what an operator's start
+    /// or restart means.
+    fn fresh_start(&mut self) {
+        self.state = State::Idle;
+        self.restarts = 0;
+        self.starts.clear();
     }
 
     /// After a run (or a failed launch) ended: restart per policy, with the

@@ -1,0 +1,269 @@
+//! The operator verbs' command line, parsed into what to send and how to
+//! show it. Pure: the environment's `BERTH_SOCKET` is passed in.
+
+use std::path::PathBuf;
+
+use berth_supervisor::api::{Power, Request, SOCKET_PATH};
+
+/// The control verbs.
+pub const VERBS: &[&str] = &[
+    "status", "logs", "dmesg", "start", "stop", "restart", "reboot", "poweroff", "halt",
+];
+
+/// One parsed invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub socket: PathBuf,
+    /// Print the result JSON instead of the human rendering.
+    pub json: bool,
+    pub request: Request,
+}
+
+/// Parses `args`, starting at the verb (`["logs", "-f", "web"]`).
+/// `--socket PATH` and `--json` may appear anywhere; `--` ends options.
+pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation, String> {
+    let mut socket = env_socket.unwrap_or_else(|| PathBuf::from(SOCKET_PATH));
+    let mut json = false;
+    let mut follow = false;
+    let mut lines = None;
+    let mut words: Vec<&str> = Vec::new();
+    let mut options_done = false;
+    let mut it = args.iter().map(String::as_str);
+    while let Some(arg) = it.next() {
+        if options_done || !arg.starts_with('-') || arg == "-" {
+            words.push(arg);
+            continue;
+        }
+        match arg {
+            "--" => options_done = true,
+            "--json" => json = true,
+            "-f" | "--follow" => follow = true,
+            "--socket" => socket = PathBuf::from(value(arg, it.next())?),
+            "-n" | "--lines" => lines = Some(count(arg, value(arg, it.next())?)?),
+            _ => {
+                if let Some(v) = arg.strip_prefix("--socket=") {
+                    socket = PathBuf::from(value("--socket", Some(v))?);
+                } else if let Some(v) = arg.strip_prefix("--lines=") {
+                    lines = Some(count("--lines", v)?);
+                } else if let Some(v) = arg.strip_prefix("-n") {
+                    lines = Some(count("-n", v)?);
+                } else {
+                    return Err(format!("unknown option {arg:?}"));
+                }
+            }
+        }
+    }
+    let (verb, rest) = match words.split_first() {
+        Some((verb, rest)) => (*verb, rest),
+        None => return Err("no verb given".into()),
+    };
+    let request = build(verb, rest)?;
+    // Options a verb does not take are errors, not silently ignored: a
+    // `berth status -f` that does not follow would surprise.
+    if follow && !matches!(request, Request::Logs { .. }) {
+        return Err(format!("{verb} does not take -f"));
+    }
+    let request = match request {
+        Request::Logs { name, .. } => Request::Logs {
+            name,
+            lines,
+            follow,
+        },
+        Request::Dmesg { .. } => Request::Dmesg { lines },
+        other if lines.is_some() => return Err(format!("{} does not take -n", other.op())),
+        other => other,
+    };
+    Ok(Invocation {
+        socket,
+        json,
+        request,
+    })
+}
+
+/// The request for a verb and its operands (options already taken out).
+fn build(verb: &str, operands: &[&str]) -> Result<Request, String> {
+    let name = || match operands {
+        [name] => Ok((*name).to_owned()),
+        _ => Err(format!("{verb} takes one container NAME")),
+    };
+    let none = |request: Request| match operands {
+        [] => Ok(request),
+        [extra, ..] => Err(format!("{verb} takes no operand, got {extra:?}")),
+    };
+    match verb {
+        "status" => none(Request::Status),
+        "logs" => Ok(Request::Logs {
+            name: name()?,
+            lines: None,
+            follow: false,
+        }),
+        "dmesg" => none(Request::Dmesg { lines: None }),
+        "start" => Ok(Request::Start { name: name()? }),
+        "stop" => Ok(Request::Stop { name: name()? }),
+        "restart" => Ok(Request::Restart { name: name()? }),
+        "reboot" => none(Request::Power {
+            action: Power::Reboot,
+        }),
+        "poweroff" => none(Request::Power {
+            action: Power::Poweroff,
+        }),
+        "halt" => none(Request::Power {
+            action: Power::Halt,
+        }),
+        other => Err(format!("unknown verb {other:?}")),
+    }
+}
+
+fn value<'a>(option: &str, v: Option<&'a str>) -> Result<&'a str, String> {
+    match v {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!("{option} needs a value")),
+    }
+}
+
+fn count(option: &str, v: &str) -> Result<usize, String> {
+    v.parse()
+        .map_err(|_| format!("{option} needs a non-negative number, got {v:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logs(name: &str, lines: Option<usize>, follow: bool) -> Request {
+        Request::Logs {
+            name: name.into(),
+            lines,
+            follow,
+        }
+    }
+
+    fn inv(socket: &str, json: bool, request: Request) -> Result<Invocation, String> {
+        Ok(Invocation {
+            socket: socket.into(),
+            json,
+            request,
+        })
+    }
+
+    #[test]
+    fn command_lines() {
+        const D: &str = SOCKET_PATH;
+        let table: Vec<(&str, Result<Invocation, String>)> = vec![
+            ("status", inv(D, false, Request::Status)),
+            ("status --json", inv(D, true, Request::Status)),
+            ("--json status", inv(D, true, Request::Status)),
+            (
+                "--socket /tmp/s status",
+                inv("/tmp/s", false, Request::Status),
+            ),
+            (
+                "status --socket=/tmp/s",
+                inv("/tmp/s", false, Request::Status),
+            ),
+            ("logs web", inv(D, false, logs("web", None, false))),
+            (
+                "logs -f -n 5 web",
+                inv(D, false, logs("web", Some(5), true)),
+            ),
+            (
+                "logs web -n5 --follow --json",
+                inv(D, true, logs("web", Some(5), true)),
+            ),
+            (
+                "logs --lines=0 web",
+                inv(D, false, logs("web", Some(0), false)),
+            ),
+            ("logs -- -odd", inv(D, false, logs("-odd", None, false))),
+            ("dmesg", inv(D, false, Request::Dmesg { lines: None })),
+            (
+                "dmesg -n 20 --json",
+                inv(D, true, Request::Dmesg { lines: Some(20) }),
+            ),
+            (
+                "start db",
+                inv(D, false, Request::Start { name: "db".into() }),
+            ),
+            (
+                "stop db",
+                inv(D, false, Request::Stop { name: "db".into() }),
+            ),
+            (
+                "restart db",
+                inv(D, false, Request::Restart { name: "db".into() }),
+            ),
+            (
+                "reboot",
+                inv(
+                    D,
+                    false,
+                    Request::Power {
+                        action: Power::Reboot,
+                    },
+                ),
+            ),
+            (
+                "poweroff",
+                inv(
+                    D,
+                    false,
+                    Request::Power {
+                        action: Power::Poweroff,
+                    },
+                ),
+            ),
+            (
+                "halt",
+                inv(
+                    D,
+                    false,
+                    Request::Power {
+                        action: Power::Halt,
+                    },
+                ),
+            ),
+            ("", Err("no verb given".into())),
+            ("--json", Err("no verb given".into())),
+            ("frob", Err("unknown verb \"frob\"".into())),
+            ("logs", Err("logs takes one container NAME".into())),
+            ("logs a b", Err("logs takes one container NAME".into())),
+            ("start", Err("start takes one container NAME".into())),
+            (
+                "status web",
+                Err("status takes no operand, got \"web\"".into()),
+            ),
+            (
+                "reboot now",
+                Err("reboot takes no operand, got \"now\"".into()),
+            ),
+            ("status -f", Err("status does not take -f".into())),
+            ("stop -n 3 web", Err("stop does not take -n".into())),
+            (
+                "logs -n web",
+                Err("-n needs a non-negative number, got \"web\"".into()),
+            ),
+            (
+                "logs -n -1 web",
+                Err("-n needs a non-negative number, got \"-1\"".into()),
+            ),
+            ("logs web -n", Err("-n needs a value".into())),
+            ("status --socket", Err("--socket needs a value".into())),
+            ("status --socket=", Err("--socket needs a value".into())),
+            ("status -x", Err("unknown option \"-x\"".into())),
+        ];
+        for (line, want) in table {
+            let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+            assert_eq!(parse(&args, None), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn socket_from_environment_then_flag() {
+        let env = Some(PathBuf::from("/env/sock"));
+        let args = |s: &str| -> Vec<String> { s.split_whitespace().map(String::from).collect() };
+        let got = parse(&args("status"), env.clone()).map(|i| i.socket);
+        assert_eq!(got, Ok(PathBuf::from("/env/sock")));
+        let got = parse(&args("--socket /flag status"), env).map(|i| i.socket);
+        assert_eq!(got, Ok(PathBuf::from("/flag")));
+    }
+}

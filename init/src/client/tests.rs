@@ -1,0 +1,270 @@
+//! The client against a scripted server on a real Unix socket: what it
+//! sends, what it prints and which exit code it returns.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use berth_supervisor::api::*;
+
+use super::args::Invocation;
+use super::*;
+
+fn socket_path() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("berth-client-{}-{n}.sock", std::process::id()))
+}
+
+/// Serves one connection: reads the request line, writes `reply` bytes,
+/// then holds the connection for `hold` before closing. Returns the
+/// request as received.
+fn serve(path: &PathBuf, reply: Vec<u8>, hold: Duration) -> thread::JoinHandle<Vec<u8>> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind");
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream);
+        let mut request = Vec::new();
+        reader.read_until(b'\n', &mut request).expect("read");
+        let mut stream = reader.into_inner();
+        // The client may be gone already (a timeout test): ignore.
+        let _ = stream.write_all(&reply);
+        thread::sleep(hold);
+        request
+    })
+}
+
+fn log(seq: u64, text: &str) -> LogLine {
+    LogLine {
+        seq,
+        time_ms: 1000 * seq + 5,
+        stream: Stream::Stdout,
+        text: text.into(),
+    }
+}
+
+fn logs(lines: Vec<LogLine>) -> Vec<u8> {
+    encode_response(&Response::Success(Outcome::Logs(LogsResult { lines })))
+}
+
+struct Case {
+    name: &'static str,
+    json: bool,
+    request: Request,
+    reply: Vec<u8>,
+    code: i32,
+    stdout: &'static str,
+    stderr: &'static str,
+}
+
+fn cases() -> Vec<Case> {
+    let logs_req = |follow| Request::Logs {
+        name: "web".into(),
+        lines: None,
+        follow,
+    };
+    let status = StatusResult {
+        node: NodeStatus {
+            hostname: "n1".into(),
+            uptime_ms: 12_000,
+            berth_version: "0.1.0".into(),
+            pid1_rss_kib: 900,
+            stage: "services".into(),
+        },
+        containers: vec![],
+    };
+    vec![
+        Case {
+            name: "status table",
+            json: false,
+            request: Request::Status,
+            reply: encode_response(&Response::Success(Outcome::Status(status.clone()))),
+            code: EXIT_OK,
+            stdout: "n1: up 12s, berth 0.1.0, PID 1 RSS 900 KiB, stage services\n\
+                     NAME  KIND  PHASE  STATE  PID  RESTARTS  UPTIME  LAST-EXIT  HEALTH\n",
+            stderr: "",
+        },
+        Case {
+            name: "status json",
+            json: true,
+            request: Request::Status,
+            reply: encode_response(&Response::Success(Outcome::Status(status))),
+            code: EXIT_OK,
+            stdout:
+                "{\"node\":{\"hostname\":\"n1\",\"uptime_ms\":12000,\"berth_version\":\"0.1.0\",\
+                     \"pid1_rss_kib\":900,\"stage\":\"services\"},\"containers\":[]}\n",
+            stderr: "",
+        },
+        Case {
+            name: "server error",
+            json: false,
+            request: Request::Stop {
+                name: "nope".into(),
+            },
+            reply: encode_response(&Response::error(
+                ErrorCode::NotFound,
+                "no container \"nope\"",
+            )),
+            code: EXIT_REFUSED,
+            stdout: "",
+            stderr: "berth: not-found: no container \"nope\"\n",
+        },
+        Case {
+            name: "message",
+            json: false,
+            request: Request::Restart { name: "web".into() },
+            reply: encode_response(&Response::Success(Outcome::Restart(MessageResult::new(
+                "web restarting",
+            )))),
+            code: EXIT_OK,
+            stdout: "web restarting\n",
+            stderr: "",
+        },
+        Case {
+            name: "logs",
+            json: false,
+            request: logs_req(false),
+            reply: logs(vec![log(1, "a"), log(2, "b")]),
+            code: EXIT_OK,
+            stdout: "[    1.005] stdout| a\n[    2.005] stdout| b\n",
+            stderr: "",
+        },
+        Case {
+            name: "logs json",
+            json: true,
+            request: logs_req(false),
+            reply: logs(vec![log(1, "a")]),
+            code: EXIT_OK,
+            stdout:
+                "{\"lines\":[{\"seq\":1,\"time_ms\":1005,\"stream\":\"stdout\",\"text\":\"a\"}]}\n",
+            stderr: "",
+        },
+        Case {
+            name: "follow with a gap, then the server closes",
+            json: false,
+            request: logs_req(true),
+            reply: [
+                logs(vec![log(1, "a")]),
+                encode_follow_line(&log(2, "b")),
+                encode_follow_line(&log(5, "e")),
+            ]
+            .concat(),
+            code: EXIT_OK,
+            stdout: "[    1.005] stdout| a\n[    2.005] stdout| b\n[    5.005] stdout| e\n",
+            stderr: "… 2 lines not shown (dropped before they were sent)\n",
+        },
+        Case {
+            name: "follow json, ended by an error",
+            json: true,
+            request: logs_req(true),
+            reply: [
+                logs(vec![]),
+                encode_follow_line(&log(7, "g")),
+                encode_response(&Response::error(ErrorCode::Internal, "shutting down")),
+            ]
+            .concat(),
+            code: EXIT_REFUSED,
+            stdout: "{\"seq\":7,\"time_ms\":7005,\"stream\":\"stdout\",\"text\":\"g\"}\n",
+            stderr: "berth: internal: shutting down\n",
+        },
+        Case {
+            name: "garbage answer",
+            json: false,
+            request: Request::Status,
+            reply: b"HTTP/1.1 400 Bad Request\r\n".to_vec(),
+            code: EXIT_UNREACHABLE,
+            stdout: "",
+            stderr: "berth: cannot understand the answer from ",
+        },
+        Case {
+            name: "answer for another op",
+            json: false,
+            request: Request::Status,
+            reply: logs(vec![]),
+            code: EXIT_UNREACHABLE,
+            stdout: "",
+            stderr: "for status but it answered logs",
+        },
+        Case {
+            name: "closed without answer",
+            json: false,
+            request: Request::Status,
+            reply: vec![],
+            code: EXIT_UNREACHABLE,
+            stdout: "",
+            stderr: "closed the connection without answering",
+        },
+    ]
+}
+
+#[test]
+fn conversations() {
+    for case in cases() {
+        let path = socket_path();
+        let server = serve(&path, case.reply.clone(), Duration::ZERO);
+        let inv = Invocation {
+            socket: path.clone(),
+            json: case.json,
+            request: case.request.clone(),
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
+        let sent = server.join().expect("server");
+        let _ = std::fs::remove_file(&path);
+        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        assert_eq!(
+            decode_request(&sent).as_ref(),
+            Ok(&case.request),
+            "{}",
+            case.name
+        );
+        assert_eq!(code, case.code, "{}: stderr {err:?}", case.name);
+        assert_eq!(out, case.stdout, "{}", case.name);
+        if case.stderr.is_empty() {
+            assert_eq!(err, "", "{}", case.name);
+        } else {
+            assert!(err.contains(case.stderr), "{}: {err:?}", case.name);
+        }
+    }
+}
+
+#[test]
+fn unreachable_socket_names_the_path() {
+    let path = socket_path();
+    let inv = Invocation {
+        socket: path.clone(),
+        json: false,
+        request: Request::Status,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(code, EXIT_UNREACHABLE);
+    assert!(
+        err.starts_with(&format!("berth: cannot reach {}: ", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn silent_server_times_out() {
+    let path = socket_path();
+    let server = serve(&path, Vec::new(), Duration::from_millis(1500));
+    let inv = Invocation {
+        socket: path.clone(),
+        json: false,
+        request: Request::Status,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = execute(&inv, Duration::from_millis(200), &mut out, &mut err);
+    let _ = server.join();
+    let _ = std::fs::remove_file(&path);
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(code, EXIT_UNREACHABLE);
+    assert!(err.contains("no answer from"), "{err}");
+}

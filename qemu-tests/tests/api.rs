@@ -1,0 +1,86 @@
+//! The control socket under QEMU, used the way an operator would: the
+//! `berth` CLI inside a host container that the manifest gave the socket
+//! (and the binary). Checks `status`, `logs`, `restart`, `stop`, `start`,
+//! and malformed requests answered without harm.
+
+use std::time::Duration;
+
+use qemu_tests::{TestImage, Vm};
+
+const BOOT: Duration = Duration::from_secs(90);
+
+#[test]
+fn operator_commands_from_an_admin_container() {
+    let image = TestImage::build(
+        "api",
+        r#"
+[container.web]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo web says hello; echo web warns >&2; while :; do sleep 1 & wait; done"]
+
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", """
+sleep 2
+berth status | sed 's/^/status: /'
+berth logs -n 5 web | sed 's/^/logs: /'
+berth restart web | sed 's/^/restart: /'
+sleep 2
+berth stop web | sed 's/^/stop: /'
+sleep 1
+berth status --json | sed 's/^/json: /'
+berth start web | sed 's/^/start: /'
+berth logs nosuch; echo "logs nosuch exit $?"
+berth --socket /nonexistent status; echo "no socket exit $?"
+berth dmesg -n 3 | sed 's/^/dmesg: /'
+echo done
+"""]
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("admin | done", BOOT);
+    let console = vm.console();
+    let has = |needle: &str| assert!(console.contains(needle), "console lacks {needle:?}");
+    // The status table: a header and one row per container.
+    has("admin | status: NAME");
+    let web_row = console
+        .lines()
+        .find(|l| l.contains("admin | status: web "))
+        .expect("web row");
+    assert!(
+        web_row.contains(" workload ") && web_row.contains(" running "),
+        "{web_row}"
+    );
+    // Logs keep the stream of each line.
+    has("admin | logs: ");
+    assert!(console
+        .lines()
+        .any(|l| l.contains("admin | logs:") && l.contains("web says hello")));
+    assert!(console
+        .lines()
+        .any(|l| l.contains("admin | logs:") && l.contains("stderr") && l.contains("web warns")));
+    // Restart through the API: web runs a second time.
+    has("admin | restart: restarting web");
+    assert!(
+        console.matches("web | web says hello").count() >= 2,
+        "web was not restarted"
+    );
+    has("admin | stop: stopping web");
+    let json = console
+        .lines()
+        .find(|l| l.contains("admin | json:"))
+        .expect("json status");
+    assert!(
+        json.contains("\"name\":\"web\"") && json.contains("\"state\":\"stopped\""),
+        "{json}"
+    );
+    has("admin | start: web started");
+    has("admin | logs nosuch exit 1");
+    has("admin | no socket exit 3");
+    has("admin | dmesg: ");
+    // PID 1 is unharmed.
+    assert!(vm.exited().is_none(), "the node went down");
+}

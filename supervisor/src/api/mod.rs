@@ -1,0 +1,72 @@
+//! The control protocol between PID 1 and the `berth` CLI, as plain data
+//! and pure encode/decode functions; the socket itself lives in the init.
+//!
+//! Transport: a Unix stream socket ([`SOCKET_PATH`]). A client connects and
+//! sends ONE request, one JSON object on one `\n`-terminated line of at most
+//! [`MAX_REQUEST`] bytes; the server answers with one JSON line and closes.
+//! The exception is `logs` with `follow: true`: after the first response the
+//! server sends one follow line (`{"version":1,"line":{...}}`) per new log
+//! line until the client closes.
+//!
+//! Every message carries `"version": 1` ([`VERSION`]). Fields may be added
+//! within a version, so decoders ignore fields they do not know; anything
+//! that would make an old peer misread a message bumps the version.
+//!
+//! Decoding is defensive because the server decodes whatever a client
+//! sends: size, UTF-8, JSON syntax (serde_json's recursion limit bounds
+//! nesting), the version, the op and then every field's type are checked in
+//! turn, and each failure maps to an [`ErrorCode`] with a message that
+//! names the offending field or value. The full protocol is in
+//! `docs/api.md`.
+
+mod envelope;
+mod error;
+mod frame;
+mod request;
+mod request_codec;
+mod response;
+mod response_codec;
+mod results;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use error::ApiError;
+pub use frame::{frame_request, Frame};
+pub use request::{Op, Power, Request};
+pub use request_codec::{decode_request, encode_request};
+pub use response::{ErrorBody, ErrorCode, Outcome, Response};
+pub use response_codec::{
+    decode_follow_line, decode_response, encode_follow_line, encode_response,
+};
+pub use results::{
+    ContainerKind, ContainerStatus, DmesgResult, KernelLine, LogLine, LogsResult, MessageResult,
+    NodeStatus, Phase, StatusResult, Stream,
+};
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// Where PID 1 listens.
+pub const SOCKET_PATH: &str = "/run/berth/control.sock";
+
+/// Longest request line, its `\n` included.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// Longest response line a client accepts: the server is trusted, this only
+/// stops a broken one from filling the client's memory. A `logs` answer of
+/// many full lines (4 KiB each, escaped) stays well below it.
+pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// How long the server waits for a complete request line before it answers
+/// `timeout`, so a silent client cannot hold a connection open.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the client waits on each read or write (except while
+/// following logs, where silence is normal).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Lines a `logs` request returns when it names no count.
+pub const DEFAULT_LOG_LINES: usize = 100;

@@ -1,0 +1,144 @@
+//! What a client may ask.
+
+use serde::{Deserialize, Serialize};
+
+/// One request. On the wire the variant is the `op` field, next to
+/// `version`: `{"version":1,"op":"logs","name":"web","lines":20}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// The node and every container.
+    Status,
+    /// A container's recent output; with `follow`, then every new line.
+    Logs {
+        name: String,
+        /// How many of the newest lines; `None` means
+        /// [`DEFAULT_LOG_LINES`](super::DEFAULT_LOG_LINES).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<usize>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// The kernel log; `lines: None` means all the kernel still holds.
+    Dmesg {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<usize>,
+    },
+    Start {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    Restart {
+        name: String,
+    },
+    /// An orderly shutdown ending in `action`.
+    Power {
+        action: Power,
+    },
+    /// Reserved: run a command in a container. A server may answer
+    /// `unsupported`.
+    Exec {
+        name: String,
+        argv: Vec<String>,
+    },
+}
+
+impl Request {
+    pub fn op(&self) -> Op {
+        match self {
+            Request::Status => Op::Status,
+            Request::Logs { .. } => Op::Logs,
+            Request::Dmesg { .. } => Op::Dmesg,
+            Request::Start { .. } => Op::Start,
+            Request::Stop { .. } => Op::Stop,
+            Request::Restart { .. } => Op::Restart,
+            Request::Power { .. } => Op::Power,
+            Request::Exec { .. } => Op::Exec,
+        }
+    }
+}
+
+/// A request's kind, without its fields; successful responses echo it so
+/// a decoder knows which result it holds (`logs` and `dmesg` results both
+/// are `{"lines": [...]}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    Status,
+    Logs,
+    Dmesg,
+    Start,
+    Stop,
+    Restart,
+    Power,
+    Exec,
+}
+
+impl Op {
+    pub const ALL: [Op; 8] = [
+        Op::Status,
+        Op::Logs,
+        Op::Dmesg,
+        Op::Start,
+        Op::Stop,
+        Op::Restart,
+        Op::Power,
+        Op::Exec,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Status => "status",
+            Op::Logs => "logs",
+            Op::Dmesg => "dmesg",
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Restart => "restart",
+            Op::Power => "power",
+            Op::Exec => "exec",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a `power` request ends the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Power {
+    Reboot,
+    Poweroff,
+    Halt,
+}
+
+impl Power {
+    pub const ALL: [Power; 3] = [Power::Reboot, Power::Poweroff, Power::Halt];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Power::Reboot => "reboot",
+            Power::Poweroff => "poweroff",
+            Power::Halt => "halt",
+        }
+    }
+}
+
+impl From<Power> for crate::power::PowerAction {
+    fn from(p: Power) -> Self {
+        match p {
+            Power::Reboot => crate::power::PowerAction::Reboot,
+            Power::Poweroff => crate::power::PowerAction::Poweroff,
+            Power::Halt => crate::power::PowerAction::Halt,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! What the server answers.
+
+use serde::{Deserialize, Serialize};
+
+use super::request::Op;
+use super::results::{DmesgResult, LogsResult, MessageResult, StatusResult};
+
+/// One response. On the wire:
+/// `{"version":1,"ok":true,"op":"status","result":{...}}` or
+/// `{"version":1,"ok":false,"error":{"code":"not-found","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Success(Outcome),
+    Failure(ErrorBody),
+}
+
+impl Response {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+        Response::Failure(ErrorBody {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+/// A successful result, by the op that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Status(StatusResult),
+    Logs(LogsResult),
+    Dmesg(DmesgResult),
+    Start(MessageResult),
+    Stop(MessageResult),
+    Restart(MessageResult),
+    Power(MessageResult),
+}
+
+impl Outcome {
+    /// The op echoed next to the result.
+    pub fn op(&self) -> Op {
+        match self {
+            Outcome::Status(_) => Op::Status,
+            Outcome::Logs(_) => Op::Logs,
+            Outcome::Dmesg(_) => Op::Dmesg,
+            Outcome::Start(_) => Op::Start,
+            Outcome::Stop(_) => Op::Stop,
+            Outcome::Restart(_) => Op::Restart,
+            Outcome::Power(_) => Op::Power,
+        }
+    }
+
+    /// The `result` object as one line of JSON (without newline), for
+    /// `--json` output.
+    pub fn result_json(&self) -> String {
+        let v = match self {
+            Outcome::Status(r) => serde_json::to_string(r),
+            Outcome::Logs(r) => serde_json::to_string(r),
+            Outcome::Dmesg(r) => serde_json::to_string(r),
+            Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
+                serde_json::to_string(r)
+            }
+        };
+        // Cannot fail: plain structs with string keys.
+        v.unwrap_or_default()
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// What kind of failure; clients branch on this, people read the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// Malformed JSON, unknown op, missing or mistyped field.
+    BadRequest,
+    /// The request line exceeded `MAX_REQUEST`.
+    TooLarge,
+    /// No complete request within `REQUEST_TIMEOUT`.
+    Timeout,
+    UnsupportedVersion,
+    /// No container of that name.
+    NotFound,
+    /// The container is not in a state that allows it (start of a running
+    /// container).
+    InvalidState,
+    /// A known op this server does not implement (`exec`).
+    Unsupported,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::BadRequest,
+        ErrorCode::TooLarge,
+        ErrorCode::Timeout,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidState,
+        ErrorCode::Unsupported,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad-request",
+            ErrorCode::TooLarge => "too-large",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::UnsupportedVersion => "unsupported-version",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::InvalidState => "invalid-state",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
