@@ -79,6 +79,11 @@ pub struct Container {
     /// `health`: the readiness and liveness probe; `None` means the
     /// container counts as ready as soon as it runs.
     pub health: Option<HealthCheck>,
+    /// `console`: whether its lines go to the serial console (they always
+    /// go to its log ring).
+    pub console: bool,
+    /// `log-size`: bytes of output kept for `berth logs`.
+    pub log_size: usize,
 }
 
 /// A `[container.NAME.health]` table.
@@ -137,6 +142,9 @@ impl Default for CrashLoop {
     }
 }
 
+/// Output kept per container for `berth logs`: 1 MiB.
+pub const DEFAULT_LOG_SIZE: usize = 1024 * 1024;
+
 /// SIGTERM.
 pub const DEFAULT_STOP_SIGNAL: i32 = 15;
 /// The grace period between the stop signal and SIGKILL.
@@ -194,6 +202,8 @@ impl Container {
             after: Vec::new(),
             requires: Vec::new(),
             health: None,
+            console: true,
+            log_size: DEFAULT_LOG_SIZE,
         }
     }
 

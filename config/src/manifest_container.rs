@@ -117,6 +117,19 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                     }
                 }
             }
+            "console" => {
+                if let Some(b) = w.boolean(&path, value) {
+                    container.console = b;
+                }
+            }
+            "log-size" => {
+                if let Some(text) = w.string(&path, value) {
+                    match lifecycle::parse_size(text) {
+                        Ok(n) => container.log_size = n,
+                        Err(e) => w.error(&path, e),
+                    }
+                }
+            }
             "init" => {
                 if let Some(b) = w.boolean(&path, value) {
                     container.init = b;

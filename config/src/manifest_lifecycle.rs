@@ -52,6 +52,35 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a size: a whole number and a unit `B`, `KiB` or `MiB`, from
+/// 4 KiB to 64 MiB (`"1MiB"`, `"256KiB"`).
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "invalid size {} (expected a whole number and B, KiB or MiB, as in \"1MiB\")",
+                quote(s)
+            ))
+        }
+    };
+    let n: usize = number.parse().map_err(|_| {
+        format!(
+            "invalid size {} (expected a whole number and B, KiB or MiB, as in \"1MiB\")",
+            quote(s)
+        )
+    })?;
+    match n.checked_mul(scale) {
+        Some(b) if (4096..=64 * 1024 * 1024).contains(&b) => Ok(b),
+        _ => Err(format!("size {} out of range (4KiB to 64MiB)", quote(s))),
+    }
+}
+
 /// Signal names berth accepts, with their x86-64 numbers (signal(7)).
 const SIGNALS: &[(&str, i32)] = &[
     ("HUP", 1),
@@ -121,6 +150,30 @@ mod tests {
         for (s, want) in bad {
             let err = parse_duration(s).expect_err(s);
             assert!(err.contains(want), "{s}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        let table: &[(&str, Result<usize, &str>)] = &[
+            ("1MiB", Ok(1 << 20)),
+            ("256KiB", Ok(256 << 10)),
+            ("4096B", Ok(4096)),
+            ("64MiB", Ok(64 << 20)),
+            ("4095B", Err("out of range")),
+            ("65MiB", Err("out of range")),
+            ("1 MiB", Ok(1 << 20)),
+            ("1MB", Err("invalid size")),
+            ("1.5MiB", Err("invalid size")),
+            ("MiB", Err("invalid size")),
+            ("", Err("invalid size")),
+        ];
+        for (s, want) in table {
+            match (parse_size(s), want) {
+                (Ok(n), Ok(w)) => assert_eq!(n, *w, "{s}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{s}: {e}"),
+                (got, _) => panic!("{s}: got {got:?}, want {want:?}"),
+            }
         }
     }
 

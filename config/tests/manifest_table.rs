@@ -63,6 +63,8 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         after: Vec::new(),
         requires: Vec::new(),
         health: None,
+        console: true,
+        log_size: 1024 * 1024,
     }
 }
 
@@ -177,6 +179,35 @@ fn cases() -> Vec<Case> {
                 ("container.a.phase", "unknown phase \"sometime\" (expected onboot, service, onshutdown)"),
                 ("container.b.restart", "onboot containers run once"),
                 ("container.c.essential", "only for phase = \"onboot\""),
+            ]),
+        ),
+        case(
+            "log keys",
+            r#"
+            [container.noisy]
+            rootfs = "r"
+            command = ["/x"]
+            console = false
+            log-size = "64KiB"
+            "#,
+            Want::Ok(containers(vec![Container {
+                console: false,
+                log_size: 64 * 1024,
+                ..container("noisy", "r", &["/x"])
+            }])),
+        ),
+        case(
+            "bad log keys",
+            r#"
+            [container.noisy]
+            rootfs = "r"
+            command = ["/x"]
+            console = "no"
+            log-size = "1GB"
+            "#,
+            Want::Err(vec![
+                ("container.noisy.console", "expected a boolean, found string"),
+                ("container.noisy.log-size", "invalid size \"1GB\""),
             ]),
         ),
         case(

@@ -22,12 +22,15 @@ Control verbs (talk to PID 1 over its control socket):
   berth start|stop|restart NAME
   berth reboot|poweroff|halt
                             orderly shutdown, then the power action
+  berth exec [--json] NAME -- CMD [ARG...]
+                            run CMD in a container, print its output and
+                            exit with its code (killed after 30 s)
   --socket PATH             the control socket (default $BERTH_SOCKET,
                             else /run/berth/control.sock)
   --json                    print the result as JSON (follow: one line
                             per log line)
   exit codes: 0 success, 1 PID 1 answered with an error, 2 usage error,
-  3 cannot reach the socket or no valid answer
+  3 cannot reach the socket or no valid answer; exec: CMD's code
 
 As PID 1 with no verb, berth boots the node.";
 

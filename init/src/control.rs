@@ -39,6 +39,9 @@ pub struct Follow {
 enum Phase {
     /// Waiting for the request line until the deadline.
     Reading { deadline: Instant },
+    /// The request is with the supervisor; the answer may come later
+    /// (`exec` answers when its command ends, itself bounded by a timeout).
+    Awaiting,
     /// Answer queued; close once written (or at the deadline).
     Answering { deadline: Instant },
     /// Streaming new log lines.
@@ -114,7 +117,7 @@ impl Control {
             .iter()
             .filter_map(|c| match c.phase {
                 Phase::Reading { deadline } | Phase::Answering { deadline } => Some(deadline),
-                Phase::Following(_) => None,
+                Phase::Following(_) | Phase::Awaiting => None,
             })
             .min()
     }
@@ -144,9 +147,7 @@ impl Control {
                 match frame_request(&c.input) {
                     Frame::Complete(n) => match decode_request(&c.input[..n]) {
                         Ok(req) => {
-                            c.phase = Phase::Answering {
-                                deadline: now + WRITE_TIMEOUT,
-                            };
+                            c.phase = Phase::Awaiting;
                             requests.push((c.id, req));
                         }
                         Err(e) => c.answer(&e.response(), now),

@@ -15,6 +15,7 @@ mod fatal;
 mod kmsg;
 mod modload;
 mod mounts;
+mod netns;
 mod os;
 mod powerbutton;
 mod shutdown;

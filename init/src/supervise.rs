@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_config::Phase;
-use berth_config::{layout, Container};
+use berth_config::Probe;
+use berth_config::{layout, Container, Kind};
 use berth_supervisor::api::{self, ErrorCode, Outcome, Request, Response};
 use berth_supervisor::deps::Graph;
 use berth_supervisor::exit::{signal_name, ExitStatus};
+use berth_supervisor::health::{Checker, HealthAction, HealthEvent};
 use berth_supervisor::lifecycle::{Action, Event, Lifecycle, State as LcState};
 use berth_supervisor::lines::LineSplitter;
 use berth_supervisor::phases::{SeqAction, SeqEvent, Sequencer, Stage};
@@ -40,10 +42,8 @@ use crate::control::{Control, Follow};
 use crate::fatal::{chain, Fatal};
 
 mod requests;
-use crate::{kmsg, powerbutton, shutdown, system};
-
-/// Bytes of output kept per container for `berth logs`.
-const LOG_RING_BYTES: usize = 1024 * 1024;
+mod sessions;
+use crate::{kmsg, netns, powerbutton, shutdown, system};
 
 /// One output stream of a running container.
 #[derive(Debug, Default)]
@@ -70,6 +70,10 @@ struct Slot {
     ring: Ring,
     /// Should run but waits for what it depends on (`after`, `requires`).
     wanted: bool,
+    /// Its health check, if it has one.
+    checker: Option<Checker>,
+    /// Counts its runs, so a late probe result of an old run is ignored.
+    generation: u64,
     /// Starts so far, the last one's time, and how the last run ended.
     starts: u32,
     started_at: Option<Duration>,
@@ -96,6 +100,8 @@ struct Supervisor {
     seq: Sequencer,
     graph: Graph,
     control: Control,
+    /// Exec commands and health probes in flight.
+    sessions: Vec<sessions::Session>,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
@@ -138,14 +144,16 @@ impl Supervisor {
             .into_iter()
             .map(|spec| Slot {
                 lifecycle: Lifecycle::new(&spec),
-                spec,
                 running: None,
                 streams: [Stream::default(), Stream::default()],
-                ring: Ring::new(LOG_RING_BYTES),
+                ring: Ring::new(spec.log_size),
                 wanted: false,
+                checker: spec.health.as_ref().map(Checker::new),
+                generation: 0,
                 starts: 0,
                 started_at: None,
                 last_exit: None,
+                spec,
             })
             .collect();
         Ok(Supervisor {
@@ -158,6 +166,7 @@ impl Supervisor {
             seq,
             graph,
             control: Control::bind(Path::new(api::SOCKET_PATH)),
+            sessions: Vec::new(),
         })
     }
 
@@ -220,9 +229,11 @@ impl Supervisor {
     }
 
     /// Whether container `i` counts as ready for those that wait on it:
-    /// running (health checks will refine this).
+    /// running, and past its first passing health check if it has one.
     fn is_ready(&self, i: usize) -> bool {
-        matches!(self.slots[i].lifecycle.state(), LcState::Running { .. })
+        let slot = &self.slots[i];
+        matches!(slot.lifecycle.state(), LcState::Running { .. })
+            && slot.checker.as_ref().is_none_or(Checker::is_ready)
     }
 
     fn deps_ready(&self, i: usize) -> bool {
@@ -328,9 +339,14 @@ impl Supervisor {
             if ready.button {
                 self.check_buttons();
             }
+            for (k, j) in ready.sessions {
+                self.read_session(k, j);
+            }
+            self.finish_sessions();
             for (id, request) in self.control.service(&ready.control) {
-                let (response, follow) = self.handle(request);
-                self.control.reply(id, &response, follow);
+                if let Some((response, follow)) = self.handle(id, request) {
+                    self.control.reply(id, &response, follow);
+                }
             }
             self.tick();
             self.feed_followers();
@@ -372,7 +388,14 @@ impl Supervisor {
         let name = slot.spec.name.clone();
         let bundle = Path::new(layout::BUNDLES).join(&name);
         let t = Instant::now();
-        let result = self.runtime.launch(&name, &bundle);
+        let own_netns = slot.spec.kind == Kind::Workload;
+        let result = self.runtime.launch(&name, &bundle, |pid| {
+            if own_netns {
+                if let Err(e) = netns::loopback_up_in(pid) {
+                    log::warn!("{name}: {e}");
+                }
+            }
+        });
         // libcontainer touched PID 1's own oom_score_adj and dumpable flag.
         system::protect_pid1();
         let event = match result {
@@ -391,6 +414,7 @@ impl Supervisor {
                 slot.streams[1].fd = Some(stderr);
                 slot.starts += 1;
                 slot.started_at = Some(uptime());
+                slot.generation += 1;
                 slot.running = Some(Running { container, pid });
                 Event::Launched { at: uptime() }
             }
@@ -404,6 +428,7 @@ impl Supervisor {
         if failed {
             self.run_once_settled(i, None);
         } else {
+            self.health_feed(i, HealthEvent::Started { at: uptime() });
             self.start_waiting();
         }
     }
@@ -426,9 +451,18 @@ impl Supervisor {
         if self.seq.wake_at().is_some_and(|t| t <= now) {
             self.sequence(SeqEvent::Tick { now });
         }
+        self.expire_sessions();
         for i in 0..self.slots.len() {
             if self.slots[i].lifecycle.wake_at().is_some_and(|t| t <= now) {
                 self.feed(i, Event::Tick { now });
+            }
+            if self.slots[i]
+                .checker
+                .as_ref()
+                .and_then(Checker::wake_at)
+                .is_some_and(|t| t <= now)
+            {
+                self.health_feed(i, HealthEvent::Tick { now });
             }
         }
     }
@@ -497,6 +531,13 @@ impl Supervisor {
         for b in &self.buttons {
             fds.push(PollFd::new(b.as_fd(), PollFlags::POLLIN));
         }
+        let sessions_at = fds.len();
+        let session_fds = self.session_fds();
+        let session_owners: Vec<(usize, usize)> =
+            session_fds.iter().map(|(k, j, _)| (*k, *j)).collect();
+        for (_, _, fd) in session_fds {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let control_at = fds.len();
         let control_fds = self.control.poll_fds();
         let control_n = control_fds.len();
@@ -513,11 +554,20 @@ impl Supervisor {
             .iter()
             .filter_map(|s| s.lifecycle.wake_at())
             .chain(self.seq.wake_at())
+            .chain(
+                self.slots
+                    .iter()
+                    .filter_map(|s| s.checker.as_ref().and_then(Checker::wake_at)),
+            )
             .min()
             .map(|t| t.saturating_sub(uptime()));
-        let control_wait = self
+        let deadlines = self
             .control
             .deadline()
+            .into_iter()
+            .chain(self.session_deadline());
+        let control_wait = deadlines
+            .min()
             .map(|d| d.saturating_duration_since(Instant::now()));
         let timeout = match next.into_iter().chain(control_wait).min() {
             None => PollTimeout::NONE,
@@ -538,6 +588,7 @@ impl Supervisor {
                 .iter()
                 .any(hit),
             streams: Vec::new(),
+            sessions: Vec::new(),
             control: fds[control_at..control_at + control_n]
                 .iter()
                 .map(|f| f.revents().unwrap_or(PollFlags::empty()))
@@ -546,6 +597,11 @@ impl Supervisor {
         for (k, owner) in owners.iter().enumerate() {
             if hit(&fds[k + 1]) {
                 ready.streams.push(*owner);
+            }
+        }
+        for (k, owner) in session_owners.iter().enumerate() {
+            if hit(&fds[sessions_at + k]) {
+                ready.sessions.push(*owner);
             }
         }
         Ok(ready)
@@ -577,7 +633,11 @@ impl Supervisor {
                 .position(|s| s.running.as_ref().is_some_and(|r| r.pid == pid))
             {
                 Some(i) => self.exited(i, status),
-                None => log::debug!("reaped orphan pid {pid}: {status}"),
+                None => {
+                    if !self.session_exited(pid, status) {
+                        log::debug!("reaped orphan pid {pid}: {status}");
+                    }
+                }
             }
         }
     }
@@ -600,6 +660,7 @@ impl Supervisor {
                 status,
             },
         );
+        self.health_feed(i, HealthEvent::Stopped);
         self.run_once_settled(i, Some(status));
         self.stop_dependents(i);
         self.start_waiting();
@@ -611,6 +672,7 @@ struct Ready {
     wake: bool,
     button: bool,
     streams: Vec<(usize, usize)>,
+    sessions: Vec<(usize, usize)>,
     control: Vec<PollFlags>,
 }
 
@@ -646,7 +708,9 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
                 let mut c = console();
                 for l in lines {
                     slot.ring.push(now, kind, &l);
-                    c.line(&name, &l);
+                    if slot.spec.console {
+                        c.line(&name, &l);
+                    }
                 }
                 // Take what the pipe had now; come back after the others
                 // had their turn, unless the process is gone.
@@ -661,7 +725,9 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
     if eof || all {
         if let Some(rest) = stream.lines.finish() {
             slot.ring.push(uptime(), kind, &rest);
-            console().line(&name, &rest);
+            if slot.spec.console {
+                console().line(&name, &rest);
+            }
         }
     }
     if eof || all {

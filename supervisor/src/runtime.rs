@@ -38,6 +38,8 @@ pub enum RuntimeError {
     Start(String, #[source] LibcontainerError),
     #[error("container {0} has no pid after start")]
     NoPid(String),
+    #[error("exec in container {0}")]
+    Exec(String, #[source] LibcontainerError),
     #[error("delete container {0}")]
     Delete(String, #[source] LibcontainerError),
 }
@@ -47,6 +49,14 @@ pub enum RuntimeError {
 #[derive(Debug)]
 pub struct Launched {
     pub container: Container,
+    pub pid: Pid,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// A process started in a running container.
+#[derive(Debug)]
+pub struct Exec {
     pub pid: Pid,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
@@ -68,7 +78,15 @@ impl Runtime {
 
     /// Creates and starts the container `id` from `bundle`, its stdin on
     /// `/dev/null` and its stdout/stderr on fresh non-blocking pipes.
-    pub fn launch(&self, id: &str, bundle: &Path) -> Result<Launched, RuntimeError> {
+    /// `before_start` runs between creation and start, with the pid of the
+    /// container's (still waiting) process: the place to prepare its
+    /// namespaces from outside.
+    pub fn launch(
+        &self,
+        id: &str,
+        bundle: &Path,
+        before_start: impl FnOnce(Pid),
+    ) -> Result<Launched, RuntimeError> {
         std::fs::create_dir_all(&self.state_dir)
             .map_err(|e| RuntimeError::StateDir(self.state_dir.clone(), e))?;
         self.clear_stale(id)?;
@@ -97,14 +115,48 @@ impl Runtime {
             .with_detach(true)
             .build()
             .map_err(|e| RuntimeError::Create(id.into(), e))?;
-        container
-            .start()
-            .map_err(|e| RuntimeError::Start(id.into(), e))?;
         let pid = container
             .pid()
             .ok_or_else(|| RuntimeError::NoPid(id.into()))?;
+        before_start(pid);
+        container
+            .start()
+            .map_err(|e| RuntimeError::Start(id.into(), e))?;
         Ok(Launched {
             container,
+            pid,
+            stdout: out_r,
+            stderr: err_r,
+        })
+    }
+
+    /// Runs `argv` in the namespaces and cgroup of the running container
+    /// `id` (libcontainer's tenant process, as `runc exec` does), stdin on
+    /// `/dev/null`, stdout and stderr on fresh non-blocking pipes. The
+    /// process becomes a child of the caller, which reaps it.
+    pub fn exec(&self, id: &str, argv: &[String]) -> Result<Exec, RuntimeError> {
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
+        clear_nonblock(&out_w);
+        clear_nonblock(&err_w);
+        let null: File = OpenOptions::new()
+            .read(true)
+            .open("/dev/null")
+            .map_err(|e| RuntimeError::DevNull(id.into(), e))?;
+        let pid = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+            .with_root_path(&self.state_dir)
+            .map_err(|e| RuntimeError::Exec(id.into(), e))?
+            .with_stdin(OwnedFd::from(null))
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+            .as_tenant()
+            .with_container_args(argv.to_vec())
+            .with_detach(true)
+            .build()
+            .map_err(|e| RuntimeError::Exec(id.into(), e))?;
+        Ok(Exec {
             pid,
             stdout: out_r,
             stderr: err_r,

@@ -7,7 +7,7 @@ use berth_supervisor::api::{Power, Request, SOCKET_PATH};
 
 /// The control verbs.
 pub const VERBS: &[&str] = &[
-    "status", "logs", "dmesg", "start", "stop", "restart", "reboot", "poweroff", "halt",
+    "status", "logs", "dmesg", "start", "stop", "restart", "reboot", "poweroff", "halt", "exec",
 ];
 
 /// One parsed invocation.
@@ -21,21 +21,24 @@ pub struct Invocation {
 
 /// Parses `args`, starting at the verb (`["logs", "-f", "web"]`).
 /// `--socket PATH` and `--json` may appear anywhere; `--` ends options.
+/// `exec` requires a `--` between its NAME and the command, so the
+/// command's own options are never read as berth's.
 pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation, String> {
     let mut socket = env_socket.unwrap_or_else(|| PathBuf::from(SOCKET_PATH));
     let mut json = false;
     let mut follow = false;
     let mut lines = None;
     let mut words: Vec<&str> = Vec::new();
-    let mut options_done = false;
+    // How many words came before `--`, once it was seen.
+    let mut options_end: Option<usize> = None;
     let mut it = args.iter().map(String::as_str);
     while let Some(arg) = it.next() {
-        if options_done || !arg.starts_with('-') || arg == "-" {
+        if options_end.is_some() || !arg.starts_with('-') || arg == "-" {
             words.push(arg);
             continue;
         }
         match arg {
-            "--" => options_done = true,
+            "--" => options_end = Some(words.len()),
             "--json" => json = true,
             "-f" | "--follow" => follow = true,
             "--socket" => socket = PathBuf::from(value(arg, it.next())?),
@@ -57,7 +60,11 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
         Some((verb, rest)) => (*verb, rest),
         None => return Err("no verb given".into()),
     };
-    let request = build(verb, rest)?;
+    let request = match verb {
+        // The verb itself must come before the `--`.
+        "exec" => exec(rest, options_end.and_then(|n| n.checked_sub(1)))?,
+        _ => build(verb, rest)?,
+    };
     // Options a verb does not take are errors, not silently ignored: a
     // `berth status -f` that does not follow would surprise.
     if follow && !matches!(request, Request::Logs { .. }) {
@@ -114,6 +121,25 @@ fn build(verb: &str, operands: &[&str]) -> Result<Request, String> {
     }
 }
 
+/// `exec NAME -- CMD [ARG...]`: `operands` are the words after the verb,
+/// the first `split` of them before the `--`.
+fn exec(operands: &[&str], split: Option<usize>) -> Result<Request, String> {
+    let Some(split) = split else {
+        return Err("exec needs -- between NAME and the command".into());
+    };
+    let (name, argv) = operands.split_at(split);
+    let [name] = name else {
+        return Err("exec takes one container NAME before --".into());
+    };
+    if argv.is_empty() {
+        return Err("exec needs a command after --".into());
+    }
+    Ok(Request::Exec {
+        name: (*name).to_owned(),
+        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+    })
+}
+
 fn value<'a>(option: &str, v: Option<&'a str>) -> Result<&'a str, String> {
     match v {
         Some(v) if !v.is_empty() => Ok(v),
@@ -135,6 +161,13 @@ mod tests {
             name: name.into(),
             lines,
             follow,
+        }
+    }
+
+    fn exec(name: &str, argv: &[&str]) -> Request {
+        Request::Exec {
+            name: name.into(),
+            argv: argv.iter().map(|a| (*a).to_owned()).collect(),
         }
     }
 
@@ -222,6 +255,44 @@ mod tests {
                     },
                 ),
             ),
+            ("exec web -- id", inv(D, false, exec("web", &["id"]))),
+            (
+                "exec --json web -- ls -l --json -- x",
+                inv(D, true, exec("web", &["ls", "-l", "--json", "--", "x"])),
+            ),
+            (
+                "--socket /tmp/s exec web --json -- sh -c true",
+                inv("/tmp/s", true, exec("web", &["sh", "-c", "true"])),
+            ),
+            ("exec web -- -", inv(D, false, exec("web", &["-"]))),
+            (
+                "exec web",
+                Err("exec needs -- between NAME and the command".into()),
+            ),
+            (
+                "exec web id",
+                Err("exec needs -- between NAME and the command".into()),
+            ),
+            ("exec web ls -l", Err("unknown option \"-l\"".into())),
+            ("exec web --", Err("exec needs a command after --".into())),
+            (
+                "exec -- id",
+                Err("exec takes one container NAME before --".into()),
+            ),
+            (
+                "exec a b -- id",
+                Err("exec takes one container NAME before --".into()),
+            ),
+            (
+                "-- exec web id",
+                Err("exec needs -- between NAME and the command".into()),
+            ),
+            (
+                "exec",
+                Err("exec needs -- between NAME and the command".into()),
+            ),
+            ("exec -f web -- id", Err("exec does not take -f".into())),
+            ("exec -n 3 web -- id", Err("exec does not take -n".into())),
             ("", Err("no verb given".into())),
             ("--json", Err("no verb given".into())),
             ("frob", Err("unknown verb \"frob\"".into())),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use berth_supervisor::api::{ContainerStatus, KernelLine, LogLine, NodeStatus};
+use berth_supervisor::api::{ContainerStatus, KernelLine, LogLine, NodeStatus, EXEC_OUTPUT_LIMIT};
 
 /// A duration as `12s`, `3m05s`, `1h02m` or `2d03h`: two units are
 /// precise enough to read at a glance and keep the column narrow.
@@ -127,6 +127,15 @@ pub fn gap_notice(last_seq: Option<u64>, seq: u64) -> Option<String> {
             "… {n} lines not shown (dropped before they were sent)"
         )),
     }
+}
+
+/// The note after an `exec` whose output the server cut (the limit is a
+/// whole number of MiB).
+pub fn truncation_notice() -> String {
+    format!(
+        "berth: output truncated at {} MiB",
+        EXEC_OUTPUT_LIMIT / (1024 * 1024)
+    )
 }
 
 #[cfg(test)]
@@ -263,6 +272,11 @@ web            workload  service  running  412  2         3m05s   exited with co
         };
         assert_eq!(kernel_line(&k(1_234_567)), "[    1.234567] virtio_blk");
         assert_eq!(kernel_line(&k(0)), "[    0.000000] virtio_blk");
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncation_notice(), "berth: output truncated at 1 MiB");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The operator CLI's side of the control socket: `berth status`, `logs`,
-//! `dmesg`, `start|stop|restart`, `reboot|poweroff|halt`.
+//! `dmesg`, `start|stop|restart`, `reboot|poweroff|halt`, `exec`.
 //!
 //! One request per connection (see `docs/api.md`): parse the command line,
 //! send the request, print the answer for people or, with `--json`, as
 //! JSON. `logs -f` then prints every follow line until the server closes
 //! or the operator interrupts. Exit codes: 0 success, 1 the server refused
-//! (`berth: CODE: message`), 2 usage, 3 no answer from the socket.
+//! (`berth: CODE: message`), 2 usage, 3 no answer from the socket; after
+//! an `exec` the command's own exit code instead of 0.
 
 mod args;
 mod error;
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_supervisor::api::{
-    decode_follow_line, decode_response, LogLine, Outcome, Request, Response, CLIENT_TIMEOUT,
+    decode_follow_line, decode_response, ExecResult, LogLine, Outcome, Request, Response,
+    CLIENT_TIMEOUT, EXEC_CLIENT_TIMEOUT,
 };
 
 use self::args::Invocation;
@@ -56,10 +58,31 @@ pub fn run(args: &[String]) -> i32 {
     };
     execute(
         &invocation,
-        CLIENT_TIMEOUT,
+        wait_limit(&invocation.request),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )
+}
+
+/// How long each read and write may take: an `exec` answer comes only
+/// once the command has ended, which the server allows `EXEC_TIMEOUT`.
+fn wait_limit(request: &Request) -> Duration {
+    match request {
+        Request::Exec { .. } => EXEC_CLIENT_TIMEOUT,
+        _ => CLIENT_TIMEOUT,
+    }
+}
+
+/// Our exit code after `exec`: the command's. A shell-convention code is
+/// 0 to 255; anything else (which a correct server never sends) would be
+/// cut to its low byte by `exit(2)`, perhaps into a false 0, so it
+/// becomes 255.
+fn exec_exit_code(code: i32) -> i32 {
+    if (0..=255).contains(&code) {
+        code
+    } else {
+        255
+    }
 }
 
 /// Talks to the server and prints; returns the exit code.
@@ -123,7 +146,11 @@ fn talk(
             err,
         );
     }
-    Ok(print_outcome(&outcome, inv.json, out).map(|()| EXIT_OK))
+    let code = match &outcome {
+        Outcome::Exec(result) => exec_exit_code(result.exit_code),
+        _ => EXIT_OK,
+    };
+    Ok(print_outcome(&outcome, inv.json, out, err).map(|()| code))
 }
 
 /// Prints follow lines until the server closes the stream. The server may
@@ -163,7 +190,12 @@ fn follow_log(
     Ok(Ok(EXIT_OK))
 }
 
-fn print_outcome(outcome: &Outcome, json: bool, out: &mut dyn Write) -> std::io::Result<()> {
+fn print_outcome(
+    outcome: &Outcome,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
     if json {
         return writeln!(out, "{}", outcome.result_json());
     }
@@ -183,7 +215,27 @@ fn print_outcome(outcome: &Outcome, json: bool, out: &mut dyn Write) -> std::io:
         Outcome::Start(m) | Outcome::Stop(m) | Outcome::Restart(m) | Outcome::Power(m) => {
             writeln!(out, "{}", m.message)
         }
+        Outcome::Exec(r) => print_exec(r, out, err),
     }
+}
+
+/// The command's output byte for byte, each stream to ours, so `berth
+/// exec` composes like the command itself; then the truncation note on a
+/// line of its own. The command's stderr goes out even when stdout could
+/// not be written; writing it is best effort, like berth's own messages.
+fn print_exec(r: &ExecResult, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<()> {
+    let written = out
+        .write_all(r.stdout.as_bytes())
+        .and_then(|()| out.flush());
+    let _ = err.write_all(r.stderr.as_bytes());
+    if r.truncated {
+        if !r.stderr.is_empty() && !r.stderr.ends_with('\n') {
+            let _ = writeln!(err);
+        }
+        let _ = writeln!(err, "{}", format::truncation_notice());
+    }
+    let _ = err.flush();
+    written
 }
 
 fn print_log_line(line: &LogLine, json: bool, out: &mut dyn Write) -> std::io::Result<()> {

@@ -232,6 +232,203 @@ fn conversations() {
     }
 }
 
+fn exec_reply(exit_code: i32, stdout: &str, stderr: &str, truncated: bool) -> Vec<u8> {
+    encode_response(&Response::Success(Outcome::Exec(ExecResult {
+        exit_code,
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+        truncated,
+    })))
+}
+
+/// (name, json, reply, exit code, stdout, stderr)
+type ExecCase = (&'static str, bool, Vec<u8>, i32, String, String);
+
+/// `exec` output must arrive unchanged, so these compare stderr exactly.
+#[test]
+fn exec_conversations() {
+    const NOTE: &str = "berth: output truncated at 1 MiB\n";
+    let table: Vec<ExecCase> = vec![
+        (
+            "success",
+            false,
+            exec_reply(0, "uid=0(root)\n", "", false),
+            0,
+            "uid=0(root)\n".into(),
+            String::new(),
+        ),
+        (
+            "`false` exits 1",
+            false,
+            exec_reply(1, "", "", false),
+            1,
+            String::new(),
+            String::new(),
+        ),
+        (
+            "both streams, no prefixes, no newline added",
+            false,
+            exec_reply(2, "partial", "sh: warn\n\tdetail", false),
+            2,
+            "partial".into(),
+            "sh: warn\n\tdetail".into(),
+        ),
+        (
+            "exit code 3 is the command's too",
+            false,
+            exec_reply(3, "", "", false),
+            3,
+            String::new(),
+            String::new(),
+        ),
+        (
+            "killed by SIGKILL",
+            false,
+            exec_reply(137, "", "", false),
+            137,
+            String::new(),
+            String::new(),
+        ),
+        (
+            "truncated: the note follows stderr",
+            false,
+            exec_reply(0, "xxx", "err\n", true),
+            0,
+            "xxx".into(),
+            format!("err\n{NOTE}"),
+        ),
+        (
+            "truncated: the note gets a line of its own",
+            false,
+            exec_reply(1, "", "err", true),
+            1,
+            String::new(),
+            format!("err\n{NOTE}"),
+        ),
+        (
+            "truncated, nothing on stderr",
+            false,
+            exec_reply(0, "out\n", "", true),
+            0,
+            "out\n".into(),
+            NOTE.into(),
+        ),
+        (
+            "json: the result object, the command's code",
+            true,
+            exec_reply(4, "a\n", "b", true),
+            4,
+            "{\"exit_code\":4,\"stdout\":\"a\\n\",\"stderr\":\"b\",\"truncated\":true}\n".into(),
+            String::new(),
+        ),
+        (
+            "a code outside 0..=255 is not a false success",
+            false,
+            exec_reply(256, "", "", false),
+            255,
+            String::new(),
+            String::new(),
+        ),
+        (
+            "negative code",
+            false,
+            exec_reply(-1, "", "", false),
+            255,
+            String::new(),
+            String::new(),
+        ),
+        (
+            "the server killed it at the timeout",
+            false,
+            encode_response(&Response::error(
+                ErrorCode::Timeout,
+                "web: sh still running after 30 s, killed",
+            )),
+            EXIT_REFUSED,
+            String::new(),
+            "berth: timeout: web: sh still running after 30 s, killed\n".into(),
+        ),
+        (
+            "no such container",
+            false,
+            encode_response(&Response::error(ErrorCode::NotFound, "no container \"db\"")),
+            EXIT_REFUSED,
+            String::new(),
+            "berth: not-found: no container \"db\"\n".into(),
+        ),
+    ];
+    let request = Request::Exec {
+        name: "web".into(),
+        argv: vec!["sh".into(), "-c".into(), "id; false".into()],
+    };
+    for (name, json, reply, code, stdout, stderr) in table {
+        let path = socket_path();
+        let server = serve(&path, reply, Duration::ZERO);
+        let inv = Invocation {
+            socket: path.clone(),
+            json,
+            request: request.clone(),
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let got = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
+        let sent = server.join().expect("server");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(decode_request(&sent).as_ref(), Ok(&request), "{name}");
+        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        assert_eq!(got, code, "{name}: stderr {err:?}");
+        assert_eq!(out, stdout, "{name}");
+        assert_eq!(err, stderr, "{name}");
+    }
+}
+
+#[test]
+fn exec_answer_for_another_op_is_unusable() {
+    let path = socket_path();
+    let reply = encode_response(&Response::Success(Outcome::Start(MessageResult::new("x"))));
+    let server = serve(&path, reply, Duration::ZERO);
+    let inv = Invocation {
+        socket: path.clone(),
+        json: false,
+        request: Request::Exec {
+            name: "web".into(),
+            argv: vec!["id".into()],
+        },
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
+    let _ = server.join();
+    let _ = std::fs::remove_file(&path);
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(code, EXIT_UNREACHABLE);
+    assert!(err.contains("for exec but it answered start"), "{err}");
+}
+
+#[test]
+fn exec_usage_errors() {
+    for line in [
+        "exec",
+        "exec web",
+        "exec web id",
+        "exec web --",
+        "exec -- id",
+        "exec a b -- id",
+        "exec -f web -- id",
+    ] {
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        assert_eq!(run(&args), EXIT_USAGE, "{line:?}");
+    }
+}
+
+#[test]
+fn exec_waits_longer_than_the_server_lets_it_run() {
+    let exec = Request::Exec {
+        name: "web".into(),
+        argv: vec!["sleep".into(), "29".into()],
+    };
+    assert!(wait_limit(&exec) > EXEC_TIMEOUT);
+    assert_eq!(wait_limit(&Request::Status), CLIENT_TIMEOUT);
+}
+
 #[test]
 fn unreachable_socket_names_the_path() {
     let path = socket_path();

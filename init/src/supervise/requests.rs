@@ -9,10 +9,30 @@ use berth_supervisor::api::{
 use berth_supervisor::phases::Stage;
 
 use super::*;
+use crate::control::ConnId;
 
 impl Supervisor {
-    /// The answer to one request, and a follow subscription for `logs -f`.
-    pub(super) fn handle(&mut self, request: Request) -> (Response, Option<Follow>) {
+    /// The answer to one request on connection `conn`, and a follow
+    /// subscription for `logs -f`; `None` when the answer comes later
+    /// (`exec` answers when its command ends).
+    pub(super) fn handle(
+        &mut self,
+        conn: ConnId,
+        request: Request,
+    ) -> Option<(Response, Option<Follow>)> {
+        if let Request::Exec { name, argv } = &request {
+            let Some(i) = self.slots.iter().position(|x| &x.spec.name == name) else {
+                return Some((
+                    Response::error(ErrorCode::NotFound, format!("no container named {name:?}")),
+                    None,
+                ));
+            };
+            return self.start_exec(conn, i, argv).map(|r| (r, None));
+        }
+        Some(self.answer(request))
+    }
+
+    fn answer(&mut self, request: Request) -> (Response, Option<Follow>) {
         let found = |s: &Self, name: &str| s.slots.iter().position(|x| x.spec.name == name);
         let not_found = |name: &str| {
             Response::error(ErrorCode::NotFound, format!("no container named {name:?}"))
@@ -87,7 +107,7 @@ impl Supervisor {
                 )
             }
             Request::Exec { .. } => (
-                Response::error(ErrorCode::Unsupported, "exec is not implemented yet"),
+                Response::error(ErrorCode::Internal, "exec is answered elsewhere"),
                 None,
             ),
         }
@@ -192,7 +212,11 @@ impl Supervisor {
                         .and(s.started_at)
                         .map(|t| now.saturating_sub(t).as_millis() as u64),
                     last_exit: s.last_exit.map(|e| e.to_string()),
-                    health: None,
+                    health: s
+                        .checker
+                        .as_ref()
+                        .and_then(|c| c.health())
+                        .map(|h| h.as_str().to_owned()),
                 }
             })
             .collect();

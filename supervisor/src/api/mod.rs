@@ -6,7 +6,8 @@
 //! [`MAX_REQUEST`] bytes; the server answers with one JSON line and closes.
 //! The exception is `logs` with `follow: true`: after the first response the
 //! server sends one follow line (`{"version":1,"line":{...}}`) per new log
-//! line until the client closes.
+//! line until the client closes. An `exec` answer comes when the command
+//! has ended (or was killed at [`EXEC_TIMEOUT`]).
 //!
 //! Every message carries `"version": 1` ([`VERSION`]). Fields may be added
 //! within a version, so decoders ignore fields they do not know; anything
@@ -21,6 +22,7 @@
 
 mod envelope;
 mod error;
+mod exec_output;
 mod frame;
 mod request;
 mod request_codec;
@@ -42,8 +44,8 @@ pub use response_codec::{
     decode_follow_line, decode_response, encode_follow_line, encode_response,
 };
 pub use results::{
-    ContainerKind, ContainerStatus, DmesgResult, KernelLine, LogLine, LogsResult, MessageResult,
-    NodeStatus, Phase, StatusResult, Stream,
+    ContainerKind, ContainerStatus, DmesgResult, ExecResult, KernelLine, LogLine, LogsResult,
+    MessageResult, NodeStatus, Phase, StatusResult, Stream,
 };
 
 /// The protocol version this build speaks.
@@ -57,7 +59,9 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 
 /// Longest response line a client accepts: the server is trusted, this only
 /// stops a broken one from filling the client's memory. A `logs` answer of
-/// many full lines (4 KiB each, escaped) stays well below it.
+/// many full lines (4 KiB each, escaped) stays well below it, and so does
+/// an `exec` answer of two full streams ([`EXEC_OUTPUT_LIMIT`] each, at most
+/// six times that once control bytes are escaped as `\u00XX`).
 pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
 /// How long the server waits for a complete request line before it answers
@@ -65,8 +69,23 @@ pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the client waits on each read or write (except while
-/// following logs, where silence is normal).
+/// following logs, where silence is normal, and for an `exec` answer:
+/// [`EXEC_CLIENT_TIMEOUT`]).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Lines a `logs` request returns when it names no count.
 pub const DEFAULT_LOG_LINES: usize = 100;
+
+/// Most output an `exec` answer carries per stream, in bytes of UTF-8; the
+/// server cuts the rest and sets [`ExecResult::truncated`].
+pub const EXEC_OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// How long an `exec` command may run: then the server kills it and
+/// answers `timeout`. A client waits longer than this for the answer.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the client waits for an `exec` answer: longer than
+/// [`EXEC_TIMEOUT`], so the server's `timeout` answer arrives rather than
+/// the client giving up first.
+pub const EXEC_CLIENT_TIMEOUT: Duration =
+    Duration::from_secs(EXEC_TIMEOUT.as_secs() + CLIENT_TIMEOUT.as_secs());

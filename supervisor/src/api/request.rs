@@ -37,8 +37,8 @@ pub enum Request {
     Power {
         action: Power,
     },
-    /// Reserved: run a command in a container. A server may answer
-    /// `unsupported`.
+    /// Run a command in a running container and answer with how it
+    /// ended and its output; `argv` is not empty.
     Exec {
         name: String,
         argv: Vec<String>,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::request::Op;
-use super::results::{DmesgResult, LogsResult, MessageResult, StatusResult};
+use super::results::{DmesgResult, ExecResult, LogsResult, MessageResult, StatusResult};
 
 /// One response. On the wire:
 /// `{"version":1,"ok":true,"op":"status","result":{...}}` or
@@ -33,6 +33,7 @@ pub enum Outcome {
     Stop(MessageResult),
     Restart(MessageResult),
     Power(MessageResult),
+    Exec(ExecResult),
 }
 
 impl Outcome {
@@ -46,6 +47,7 @@ impl Outcome {
             Outcome::Stop(_) => Op::Stop,
             Outcome::Restart(_) => Op::Restart,
             Outcome::Power(_) => Op::Power,
+            Outcome::Exec(_) => Op::Exec,
         }
     }
 
@@ -59,6 +61,7 @@ impl Outcome {
             Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
                 serde_json::to_string(r)
             }
+            Outcome::Exec(r) => serde_json::to_string(r),
         };
         // Cannot fail: plain structs with string keys.
         v.unwrap_or_default()
@@ -80,7 +83,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The request line exceeded `MAX_REQUEST`.
     TooLarge,
-    /// No complete request within `REQUEST_TIMEOUT`.
+    /// No complete request within `REQUEST_TIMEOUT`, or an `exec` command
+    /// still running at `EXEC_TIMEOUT` (it was killed).
     Timeout,
     UnsupportedVersion,
     /// No container of that name.
@@ -88,7 +92,7 @@ pub enum ErrorCode {
     /// The container is not in a state that allows it (start of a running
     /// container).
     InvalidState,
-    /// A known op this server does not implement (`exec`).
+    /// A known op this server does not carry out.
     Unsupported,
     Internal,
 }

@@ -29,6 +29,7 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
                 success(outcome.op(), r)
             }
+            Outcome::Exec(r) => success(outcome.op(), r),
         },
         Response::Failure(error) => failure(error),
     };
@@ -124,11 +125,7 @@ fn decode_success(mut map: Map<String, Value>) -> Result<Outcome, ApiError> {
         Op::Stop => Outcome::Stop(typed("result", result)?),
         Op::Restart => Outcome::Restart(typed("result", result)?),
         Op::Power => Outcome::Power(typed("result", result)?),
-        Op::Exec => {
-            return Err(ApiError::Invalid(
-                "op `exec` has no result in version 1".into(),
-            ))
-        }
+        Op::Exec => Outcome::Exec(typed("result", result)?),
     })
 }
 

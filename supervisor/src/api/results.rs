@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::exec_output::cut_text;
+use super::EXEC_OUTPUT_LIMIT;
+
 /// `status`: the node and every container, in manifest order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusResult {
@@ -184,6 +187,37 @@ impl MessageResult {
     pub fn new(message: impl Into<String>) -> Self {
         MessageResult {
             message: message.into(),
+        }
+    }
+}
+
+/// `exec`: how the command ended and what it wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResult {
+    /// The shell convention: the exit code, or 128 + the signal that
+    /// killed the command ([`ExitStatus::code`](crate::exit::ExitStatus::code)).
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// A stream was cut at [`EXEC_OUTPUT_LIMIT`].
+    pub truncated: bool,
+}
+
+impl ExecResult {
+    /// The result for a command that ended with `exit_code` after writing
+    /// `stdout` and `stderr`: each stream becomes text (invalid UTF-8
+    /// replaced by U+FFFD) cut to at most [`EXEC_OUTPUT_LIMIT`] bytes at a
+    /// character boundary, and `truncated` says whether either was cut. A
+    /// server that stops reading a stream early should keep at least one
+    /// byte past the limit, or the cut goes unnoticed.
+    pub fn from_output(exit_code: i32, stdout: &[u8], stderr: &[u8]) -> ExecResult {
+        let (stdout, stdout_cut) = cut_text(stdout, EXEC_OUTPUT_LIMIT);
+        let (stderr, stderr_cut) = cut_text(stderr, EXEC_OUTPUT_LIMIT);
+        ExecResult {
+            exit_code,
+            stdout,
+            stderr,
+            truncated: stdout_cut || stderr_cut,
         }
     }
 }

@@ -125,17 +125,47 @@ fn malformed_requests_get_the_right_code() {
         (
             br#"{"version":1,"op":"exec","name":"w","argv":[]}"#.to_vec(),
             BadRequest,
-            "`argv`",
+            "exec: field `argv` must be a non-empty array of strings without NUL, got []",
         ),
         (
             br#"{"version":1,"op":"exec","name":"w","argv":[1]}"#.to_vec(),
             BadRequest,
-            "`argv`",
+            "exec: field `argv` must be a non-empty array of strings without NUL, got [1]",
+        ),
+        (
+            br#"{"version":1,"op":"exec","name":"w","argv":["sh",null]}"#.to_vec(),
+            BadRequest,
+            "field `argv`",
+        ),
+        (
+            br#"{"version":1,"op":"exec","name":"w","argv":["a\u0000b"]}"#.to_vec(),
+            BadRequest,
+            "field `argv`",
+        ),
+        (
+            br#"{"version":1,"op":"exec","name":"w","argv":"sh -c id"}"#.to_vec(),
+            BadRequest,
+            "field `argv` must be a non-empty array of strings without NUL, got \"sh -c id\"",
+        ),
+        (
+            br#"{"version":1,"op":"exec","name":"w","argv":null}"#.to_vec(),
+            BadRequest,
+            "field `argv`",
         ),
         (
             br#"{"version":1,"op":"exec","name":"w"}"#.to_vec(),
             BadRequest,
-            "missing field `argv`",
+            "exec: missing field `argv`",
+        ),
+        (
+            br#"{"version":1,"op":"exec","argv":["id"]}"#.to_vec(),
+            BadRequest,
+            "exec: missing field `name`",
+        ),
+        (
+            br#"{"version":1,"op":"exec","name":"","argv":["id"]}"#.to_vec(),
+            BadRequest,
+            "exec: field `name`",
         ),
         (
             br#"{"op":"status"}"#.to_vec(),
@@ -236,7 +266,26 @@ fn malformed_responses_are_rejected() {
             r#"{"version":1,"ok":true,"op":"nope","result":{}}"#,
             "field `op`",
         ),
-        (r#"{"version":1,"ok":true,"op":"exec","result":{}}"#, "exec"),
+        (
+            r#"{"version":1,"ok":true,"op":"exec","result":{}}"#,
+            "field `result`",
+        ),
+        (
+            r#"{"version":1,"ok":true,"op":"exec","result":{"exit_code":"1","stdout":"","stderr":"","truncated":false}}"#,
+            "field `result`",
+        ),
+        (
+            r#"{"version":1,"ok":true,"op":"exec","result":{"exit_code":0,"stdout":"","stderr":""}}"#,
+            "missing field `truncated`",
+        ),
+        (
+            r#"{"version":1,"ok":true,"op":"exec","result":{"exit_code":0,"stdout":null,"stderr":"","truncated":false}}"#,
+            "field `result`",
+        ),
+        (
+            r#"{"version":1,"ok":true,"op":"exec","result":{"exit_code":4294967296,"stdout":"","stderr":"","truncated":false}}"#,
+            "field `result`",
+        ),
         (
             r#"{"version":1,"ok":true,"op":"status","result":{}}"#,
             "field `result`",

@@ -71,6 +71,12 @@ fn decoders_never_panic_on_mutated_messages() {
                 text: "x".into(),
             }],
         }))),
+        encode_response(&Response::Success(Outcome::Exec(ExecResult {
+            exit_code: 2,
+            stdout: "out\n".into(),
+            stderr: "err".into(),
+            truncated: true,
+        }))),
         encode_response(&Response::error(ErrorCode::NotFound, "no")),
     ];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);

@@ -36,6 +36,10 @@ fn requests() -> Vec<Request> {
             name: "web".into(),
             argv: vec!["sh".into(), "-c".into(), "echo hi".into()],
         },
+        Request::Exec {
+            name: "web".into(),
+            argv: vec!["".into(), "ünï \"quoted\"\n\t".into()],
+        },
     ]
 }
 
@@ -111,6 +115,24 @@ fn responses() -> Vec<Response> {
         Response::Success(Outcome::Stop(MessageResult::new("web stopped"))),
         Response::Success(Outcome::Restart(MessageResult::new("web restarting"))),
         Response::Success(Outcome::Power(MessageResult::new("rebooting"))),
+        Response::Success(Outcome::Exec(ExecResult {
+            exit_code: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: false,
+        })),
+        Response::Success(Outcome::Exec(ExecResult {
+            exit_code: 1,
+            stdout: "uid=0(root)\n".into(),
+            stderr: "warn: \u{1b}[31m ✗ \0\r\n".into(),
+            truncated: true,
+        })),
+        Response::Success(Outcome::Exec(ExecResult {
+            exit_code: 128 + 9,
+            stdout: "no newline at the end".into(),
+            stderr: String::new(),
+            truncated: false,
+        })),
     ];
     for code in ErrorCode::ALL {
         all.push(Response::error(code, format!("something about {code}")));
@@ -173,6 +195,29 @@ fn wire_format_is_as_documented() {
             r#"{"version":1,"op":"power","action":"poweroff"}"#,
         ),
         (
+            encode_request(&Request::Exec {
+                name: "web".into(),
+                argv: vec!["sh".into(), "-c".into(), "id".into()],
+            }),
+            r#"{"version":1,"op":"exec","name":"web","argv":["sh","-c","id"]}"#,
+        ),
+        (
+            encode_response(&Response::Success(Outcome::Exec(ExecResult {
+                exit_code: 1,
+                stdout: "uid=0(root) gid=0(root)\n".into(),
+                stderr: "id: warning\n".into(),
+                truncated: false,
+            }))),
+            r#"{"version":1,"ok":true,"op":"exec","result":{"exit_code":1,"stdout":"uid=0(root) gid=0(root)\n","stderr":"id: warning\n","truncated":false}}"#,
+        ),
+        (
+            encode_response(&Response::error(
+                ErrorCode::Timeout,
+                "web: sh still running after 30 s, killed",
+            )),
+            r#"{"version":1,"ok":false,"error":{"code":"timeout","message":"web: sh still running after 30 s, killed"}}"#,
+        ),
+        (
             encode_response(&Response::Success(Outcome::Restart(MessageResult::new(
                 "web restarting",
             )))),
@@ -190,6 +235,21 @@ fn wire_format_is_as_documented() {
     for (got, want) in table {
         assert_eq!(String::from_utf8_lossy(got), format!("{want}\n"));
     }
+}
+
+/// The largest `exec` answer, both streams full of bytes JSON must escape,
+/// still fits what a client accepts.
+#[test]
+fn full_exec_answer_fits_the_response_limit() {
+    let worst = "\u{1}".repeat(EXEC_OUTPUT_LIMIT);
+    let line = encode_response(&Response::Success(Outcome::Exec(ExecResult {
+        exit_code: 255,
+        stdout: worst.clone(),
+        stderr: worst,
+        truncated: true,
+    })));
+    assert!(line.len() > 12 * EXEC_OUTPUT_LIMIT, "{}", line.len());
+    assert!(line.len() <= MAX_RESPONSE, "{}", line.len());
 }
 
 /// Version 1 may grow fields; decoders must not trip over them.
