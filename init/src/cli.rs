@@ -25,6 +25,9 @@ Control verbs (talk to PID 1 over its control socket):
   berth exec [--json] NAME -- CMD [ARG...]
                             run CMD in a container, print its output and
                             exit with its code (killed after 30 s)
+  berth raw [--repeat N] < REQUEST
+                            send standard input as is (N times) and
+                            print the last answer
   --socket PATH             the control socket (default $BERTH_SOCKET,
                             else /run/berth/control.sock)
   --json                    print the result as JSON (follow: one line
@@ -55,6 +58,9 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
         "version" | "--version" => {
             println!("berth {}", env!("CARGO_PKG_VERSION"));
             0
+        }
+        "raw" if std::process::id() != 1 => {
+            crate::client::raw::run(args.get(2..).unwrap_or_default())
         }
         // Control verbs talk to PID 1, so PID 1 never runs them: a `halt`
         // word on the kernel command line must not end the boot.

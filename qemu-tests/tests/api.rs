@@ -84,3 +84,68 @@ echo done
     // PID 1 is unharmed.
     assert!(vm.exited().is_none(), "the node went down");
 }
+
+#[test]
+fn a_thousand_malformed_requests_leave_pid1_serving() {
+    let image = TestImage::build(
+        "malformed",
+        r#"
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", """
+sleep 1
+rss() { berth status --json | sed 's/.*"pid1_rss_kib":\\([0-9]*\\).*/\\1/'; }
+flood() {
+  printf 'not json\\n' | berth raw --repeat $1 >/dev/null; echo "garbage $?"
+  printf '{"version":2,"op":"status"}\\n' | berth raw --repeat $1 >/dev/null; echo "version $?"
+  head -c 70000 /dev/zero | tr '\\\\0' x | berth raw --repeat $1 >/dev/null; echo "oversized $?"
+  printf '{"version":1,"op":"logs"}\\n' | berth raw --repeat $1 >/dev/null; echo "missing $?"
+}
+# A first round brings in the code and the allocator's working set; the
+# thousand after it must not grow PID 1.
+flood 10 | sed 's/^/warm-up /'
+echo "rss before $(rss)"
+flood 250
+printf '{"version":1,"op":"status"' | berth raw | sed 's/^/unterminated: /'
+echo "rss after $(rss)"
+berth status >/dev/null; echo "status $?"
+"""]
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("admin | status ", BOOT);
+    let console = vm.console();
+    for what in ["garbage", "version", "oversized", "missing"] {
+        let line = format!("admin | {what} 0");
+        assert!(
+            console.contains(&line),
+            "not every {what} request was answered"
+        );
+    }
+    assert!(console.contains(
+        "admin | unterminated: {\"version\":1,\"ok\":false,\"error\":{\"code\":\"bad-request\""
+    ));
+    assert!(
+        console.contains("admin | status 0"),
+        "PID 1 stopped answering"
+    );
+    let rss = |tag: &str| -> u64 {
+        let line = console
+            .lines()
+            .find(|l| l.contains(&format!("admin | rss {tag} ")))
+            .expect("rss line");
+        line.rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    let (before, after) = (rss("before"), rss("after"));
+    // Flat: whatever a request allocates is freed with its connection.
+    assert!(
+        after <= before + 256,
+        "PID 1 RSS grew from {before} KiB to {after} KiB"
+    );
+}

@@ -11,6 +11,7 @@
 mod args;
 mod error;
 mod format;
+pub mod raw;
 mod session;
 
 #[cfg(test)]
