@@ -27,8 +27,10 @@ command = ["/bin/sh", "-c", """
 sleep 2
 berth status | sed 's/^/status: /'
 berth logs -n 5 web | sed 's/^/logs: /'
+(timeout 3 berth logs -f -n 0 web | sed 's/^/follow: /') &
+sleep 0.5
 berth restart web | sed 's/^/restart: /'
-sleep 2
+sleep 3
 berth stop web | sed 's/^/stop: /'
 sleep 1
 berth status --json | sed 's/^/json: /'
@@ -64,6 +66,23 @@ echo done
         .any(|l| l.contains("admin | logs:") && l.contains("stderr") && l.contains("web warns")));
     // Restart through the API: web runs a second time.
     has("admin | restart: restarting web");
+    // The follower saw the restarted run's line, and only that (-n 0).
+    let followed: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("admin | follow:"))
+        .collect();
+    assert!(
+        followed
+            .iter()
+            .any(|l| l.contains("stdout| web says hello")),
+        "{followed:?}"
+    );
+    assert!(
+        followed
+            .iter()
+            .all(|l| !l.contains("web says hello") || l.contains("stdout")),
+        "{followed:?}"
+    );
     assert!(
         console.matches("web | web says hello").count() >= 2,
         "web was not restarted"

@@ -86,6 +86,14 @@ command = ["/bin/sh", "-c", "echo run; exit 1"]
 restart = "always"
 crash-loop-starts = 4
 crash-loop-window = "60s"
+
+# Clears the failed state through the API once it was reached.
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", "until berth status | grep -q ' failed '; do sleep 1; done; sleep 5; berth status | grep loopy | sed 's/^/status: /'; berth restart loopy"]
 "#,
     );
     let mut vm = Vm::boot(&image);
