@@ -67,6 +67,8 @@ pub struct Control {
     listener: Option<UnixListener>,
     conns: Vec<Conn>,
     next_id: ConnId,
+    /// How long a client has to send its request line.
+    request_timeout: Duration,
 }
 
 impl Control {
@@ -88,6 +90,7 @@ impl Control {
             listener,
             conns: Vec::new(),
             next_id: 1,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 
@@ -166,7 +169,10 @@ impl Control {
                     Frame::Incomplete if now >= deadline => c.answer(
                         &Response::error(
                             ErrorCode::Timeout,
-                            format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs()),
+                            format!(
+                                "no complete request within {} ms",
+                                self.request_timeout.as_millis()
+                            ),
                         ),
                         now,
                     ),
@@ -248,7 +254,7 @@ impl Control {
                         input: Vec::new(),
                         output: Vec::new(),
                         phase: Phase::Reading {
-                            deadline: now + REQUEST_TIMEOUT,
+                            deadline: now + self.request_timeout,
                         },
                         eof: false,
                         closed: false,
@@ -346,4 +352,135 @@ fn listen(path: &Path) -> std::io::Result<UnixListener> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_supervisor::api::{decode_response, ErrorBody, MAX_REQUEST};
+    use std::io::{Read, Write};
+
+    /// A control socket in a fresh temporary folder, with a short request
+    /// timeout.
+    fn control(name: &str) -> (Control, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("berth-control-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("control.sock");
+        let mut c = Control::bind(&path);
+        c.request_timeout = Duration::from_millis(200);
+        assert!(c.listener.is_some(), "bind {}", path.display());
+        (c, path)
+    }
+
+    /// Runs the connection machinery as the loop would, for `rounds`,
+    /// answering every request with `answer`, and returns the requests.
+    fn spin(c: &mut Control, rounds: usize, answer: &Response) -> Vec<Request> {
+        let mut seen = Vec::new();
+        for _ in 0..rounds {
+            let ready = vec![PollFlags::POLLIN; c.poll_fds().len()];
+            for (id, req) in c.service(&ready) {
+                seen.push(req);
+                c.reply(id, answer, None);
+            }
+            c.flush();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        seen
+    }
+
+    fn client(path: &Path, bytes: &[u8], half_close: bool) -> UnixStream {
+        let mut s = UnixStream::connect(path).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let _ = s.write_all(bytes);
+        if half_close {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        s
+    }
+
+    fn read_answer(mut s: UnixStream) -> Response {
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        decode_response(&out)
+            .unwrap_or_else(|e| panic!("answer {:?}: {e}", String::from_utf8_lossy(&out)))
+    }
+
+    fn code(r: &Response) -> Option<ErrorCode> {
+        match r {
+            Response::Failure(ErrorBody { code, .. }) => Some(*code),
+            Response::Success(_) => None,
+        }
+    }
+
+    #[test]
+    fn socket_is_root_only() {
+        let (_c, path) = control("mode");
+        let mode = std::fs::metadata(&path)
+            .expect("socket")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn bad_inputs_are_answered_and_the_good_one_handed_out() {
+        let (mut c, path) = control("inputs");
+        let canned = Response::error(ErrorCode::Unsupported, "canned");
+        // (bytes, half-close, expected error code; None = handed out)
+        let table: Vec<(Vec<u8>, bool, Option<ErrorCode>)> = vec![
+            (
+                b"{\"version\":1,\"op\":\"status\"}\n".to_vec(),
+                false,
+                Some(ErrorCode::Unsupported),
+            ),
+            (b"not json\n".to_vec(), false, Some(ErrorCode::BadRequest)),
+            (
+                b"{\"version\":9,\"op\":\"status\"}\n".to_vec(),
+                false,
+                Some(ErrorCode::UnsupportedVersion),
+            ),
+            (
+                vec![b'x'; MAX_REQUEST + 10],
+                false,
+                Some(ErrorCode::TooLarge),
+            ),
+            (
+                b"{\"version\":1".to_vec(),
+                true,
+                Some(ErrorCode::BadRequest),
+            ),
+            (Vec::new(), false, Some(ErrorCode::Timeout)),
+        ];
+        for (bytes, half_close, want) in table {
+            let s = client(&path, &bytes, half_close);
+            let handed = spin(&mut c, 40, &canned);
+            let got = read_answer(s);
+            assert_eq!(
+                code(&got),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+            );
+            // Only the well-formed request reaches the supervisor.
+            assert_eq!(
+                handed.len(),
+                usize::from(want == Some(ErrorCode::Unsupported))
+            );
+        }
+        assert!(c.conns.is_empty(), "connections left open");
+    }
+
+    #[test]
+    fn a_slow_client_does_not_hold_up_others() {
+        let (mut c, path) = control("slow");
+        let canned = Response::error(ErrorCode::Unsupported, "canned");
+        let slow = client(&path, b"{\"vers", false);
+        let fast = client(&path, b"{\"version\":1,\"op\":\"status\"}\n", false);
+        spin(&mut c, 3, &canned);
+        assert_eq!(code(&read_answer(fast)), Some(ErrorCode::Unsupported));
+        spin(&mut c, 30, &canned);
+        assert_eq!(code(&read_answer(slow)), Some(ErrorCode::Timeout));
+    }
 }
