@@ -11,3 +11,17 @@ pub mod vm;
 
 pub use image::{busybox_rootfs, example_manifest, TestImage};
 pub use vm::Vm;
+
+use std::time::Duration;
+
+/// The deadline of every wait in the QEMU tests: TCG boots in a few
+/// seconds; this is generous for a loaded 2-core CI machine.
+pub const BOOT: Duration = Duration::from_secs(90);
+
+/// Where `needle` first appears in `console`, for ordering checks; panics
+/// (naming it) when it is missing.
+pub fn position(console: &str, needle: &str) -> usize {
+    console
+        .find(needle)
+        .unwrap_or_else(|| panic!("console lacks {needle:?}"))
+}

@@ -3,11 +3,7 @@
 //! (and the binary). Checks `status`, `logs`, `restart`, `stop`, `start`,
 //! and malformed requests answered without harm.
 
-use std::time::Duration;
-
-use qemu_tests::{TestImage, Vm};
-
-const BOOT: Duration = Duration::from_secs(90);
+use qemu_tests::{TestImage, Vm, BOOT};
 
 #[test]
 fn operator_commands_from_an_admin_container() {

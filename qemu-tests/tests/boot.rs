@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use qemu_tests::{TestImage, Vm};
-
-/// TCG boots in a few seconds; generous for a loaded 2-core CI machine.
-const BOOT: Duration = Duration::from_secs(90);
+use qemu_tests::{TestImage, Vm, BOOT};
 
 #[test]
 fn boots_to_a_containers_first_line() {

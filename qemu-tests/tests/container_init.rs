@@ -2,11 +2,7 @@
 //! reaps the orphans it leaves; the same script without it leaves zombies
 //! (the control that shows the check can fail).
 
-use std::time::Duration;
-
-use qemu_tests::{TestImage, Vm};
-
-const BOOT: Duration = Duration::from_secs(90);
+use qemu_tests::{TestImage, Vm, BOOT};
 
 /// Orphans ten `sleep`s and then execs `sleep 4`, which never reaps: it
 /// only stays zombie-free if something else is the namespace's init. A

@@ -2,17 +2,7 @@
 //! dependents of a container that went down and starts them again once it
 //! is back.
 
-use std::time::Duration;
-
-use qemu_tests::{TestImage, Vm};
-
-const BOOT: Duration = Duration::from_secs(90);
-
-fn at(console: &str, needle: &str) -> usize {
-    console
-        .find(needle)
-        .unwrap_or_else(|| panic!("console lacks {needle:?}"))
-}
+use qemu_tests::{position, TestImage, Vm, BOOT};
 
 #[test]
 fn requires_stops_and_restarts_dependents() {
@@ -44,11 +34,11 @@ command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo db up; sleep 3; echo db cr
     let console = vm.wait_for_count("api | api up", 2, BOOT);
     // Start order follows the dependencies, not the manifest.
     assert!(
-        at(&console, "started db") < at(&console, "started api"),
+        position(&console, "started db") < position(&console, "started api"),
         "api before db"
     );
     assert!(
-        at(&console, "started api") < at(&console, "started web"),
+        position(&console, "started api") < position(&console, "started web"),
         "web before api"
     );
     // web only needed api to start first (after): it was not stopped.

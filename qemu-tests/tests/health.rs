@@ -3,17 +3,7 @@
 //! a hung service killed and restarted by its policy, and `berth exec`
 //! runs a command inside a container.
 
-use std::time::Duration;
-
-use qemu_tests::{TestImage, Vm};
-
-const BOOT: Duration = Duration::from_secs(90);
-
-fn at(console: &str, needle: &str) -> usize {
-    console
-        .find(needle)
-        .unwrap_or_else(|| panic!("console lacks {needle:?}"))
-}
+use qemu_tests::{position, TestImage, Vm, BOOT};
 
 #[test]
 fn health_checks_gate_readiness_and_restart_a_hung_service() {
@@ -59,15 +49,15 @@ berth status | sed 's/^/status: /'
     let console = vm.console();
     // app waited for db's TCP check, not just for db's process.
     assert!(
-        at(&console, "db | db listening") < at(&console, "db is ready"),
+        position(&console, "db | db listening") < position(&console, "db is ready"),
         "ready before listening"
     );
     assert!(
-        at(&console, "db is ready") < at(&console, "started app"),
+        position(&console, "db is ready") < position(&console, "started app"),
         "app started before db was ready"
     );
     // The hung service was killed and restarted under its policy.
-    assert!(at(&console, "hang | hang hangs") < at(&console, "hang is unhealthy"));
+    assert!(position(&console, "hang | hang hangs") < position(&console, "hang is unhealthy"));
     let killed = console
         .lines()
         .find(|l| l.contains("hang killed by signal SIGKILL (9)"))

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use qemu_tests::{TestImage, Vm};
-
-const BOOT: Duration = Duration::from_secs(90);
+use qemu_tests::{TestImage, Vm, BOOT};
 
 /// The guest uptime stamp of a console line: `[   4.843] …` → 4.843 s.
 fn stamp(line: &str) -> f64 {

@@ -6,16 +6,7 @@
 
 use std::time::Duration;
 
-use qemu_tests::{TestImage, Vm};
-
-const BOOT: Duration = Duration::from_secs(90);
-
-/// Position of `needle` in the console; panics when it is missing.
-fn at(console: &str, needle: &str) -> usize {
-    console
-        .find(needle)
-        .unwrap_or_else(|| panic!("console lacks {needle:?}"))
-}
+use qemu_tests::{position, TestImage, Vm, BOOT};
 
 #[test]
 fn onboot_then_services_then_onshutdown() {
@@ -61,7 +52,7 @@ command = ["/bin/sh", "-c", "echo flushing"]
     ];
     for pair in order.windows(2) {
         assert!(
-            at(&console, pair[0]) < at(&console, pair[1]),
+            position(&console, pair[0]) < position(&console, pair[1]),
             "{:?} not before {:?}",
             pair[0],
             pair[1]
@@ -85,7 +76,7 @@ command = ["/bin/sh", "-c", "echo flushing"]
     ];
     for pair in down.windows(2) {
         assert!(
-            at(&console, pair[0]) < at(&console, pair[1]),
+            position(&console, pair[0]) < position(&console, pair[1]),
             "{:?} not before {:?}",
             pair[0],
             pair[1]

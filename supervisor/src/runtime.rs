@@ -91,18 +91,13 @@ impl Runtime {
             .map_err(|e| RuntimeError::StateDir(self.state_dir.clone(), e))?;
         self.clear_stale(id)?;
 
-        // The read ends stay with us and never block the loop; the write ends
-        // go to the container and are closed here once it holds them.
-        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
-        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
-        clear_nonblock(&out_w);
-        clear_nonblock(&err_w);
-        let null: File = OpenOptions::new()
-            .read(true)
-            .open("/dev/null")
-            .map_err(|e| RuntimeError::DevNull(id.into(), e))?;
+        let Stdio {
+            null,
+            out_r,
+            out_w,
+            err_r,
+            err_w,
+        } = Stdio::new(id)?;
 
         let mut container = ContainerBuilder::new(id.to_owned(), SyscallType::default())
             .with_root_path(&self.state_dir)
@@ -135,16 +130,13 @@ impl Runtime {
     /// `/dev/null`, stdout and stderr on fresh non-blocking pipes. The
     /// process becomes a child of the caller, which reaps it.
     pub fn exec(&self, id: &str, argv: &[String]) -> Result<Exec, RuntimeError> {
-        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
-        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| RuntimeError::Pipe(id.into(), e))?;
-        clear_nonblock(&out_w);
-        clear_nonblock(&err_w);
-        let null: File = OpenOptions::new()
-            .read(true)
-            .open("/dev/null")
-            .map_err(|e| RuntimeError::DevNull(id.into(), e))?;
+        let Stdio {
+            null,
+            out_r,
+            out_w,
+            err_r,
+            err_w,
+        } = Stdio::new(id)?;
         let pid = ContainerBuilder::new(id.to_owned(), SyscallType::default())
             .with_root_path(&self.state_dir)
             .map_err(|e| RuntimeError::Exec(id.into(), e))?
@@ -185,6 +177,41 @@ impl Runtime {
             }
         }
         std::fs::remove_dir_all(&dir).map_err(|e| RuntimeError::StateDir(dir, e))
+    }
+}
+
+/// A process's standard streams: stdin on `/dev/null`, stdout and stderr
+/// on pipes. The read ends stay with PID 1 and never block its loop; the
+/// write ends go to the process and are closed here once it holds them.
+struct Stdio {
+    null: File,
+    out_r: OwnedFd,
+    out_w: OwnedFd,
+    err_r: OwnedFd,
+    err_w: OwnedFd,
+}
+
+impl Stdio {
+    fn new(id: &str) -> Result<Stdio, RuntimeError> {
+        let pipe = || {
+            pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+                .map_err(|e| RuntimeError::Pipe(id.into(), e))
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        clear_nonblock(&out_w);
+        clear_nonblock(&err_w);
+        let null = OpenOptions::new()
+            .read(true)
+            .open("/dev/null")
+            .map_err(|e| RuntimeError::DevNull(id.into(), e))?;
+        Ok(Stdio {
+            null,
+            out_r,
+            out_w,
+            err_r,
+            err_w,
+        })
     }
 }
 
