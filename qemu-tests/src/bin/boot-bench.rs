@@ -23,7 +23,7 @@ fn main() {
     let mut host_ms = Vec::new();
     for n in 1..=boots {
         let mut vm = Vm::boot(&image);
-        let line = vm.wait_for("hello | ", Duration::from_secs(120));
+        let line = first_container_line(&mut vm);
         let host = vm.elapsed();
         let rss = vm.wait_for("PID 1 RSS", Duration::from_secs(60));
         let rss = rss
@@ -72,4 +72,25 @@ fn main() {
         kib(size(berth.clone())),
         berth.display()
     );
+}
+
+/// Waits for the first console line of any container (not berth's own).
+fn first_container_line(vm: &mut Vm) -> String {
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let console = vm.console();
+        let found = console.lines().find(|l| {
+            l.split_once("] ")
+                .and_then(|(_, rest)| rest.split_once(" | "))
+                .is_some_and(|(name, _)| name != "berth")
+        });
+        if let Some(line) = found {
+            return line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no container line within 120 s:\n{console}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
