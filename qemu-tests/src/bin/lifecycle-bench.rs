@@ -33,6 +33,8 @@ command = ["/bin/sh", "-c", "echo up $(cut -d' ' -f1 /proc/uptime); echo down $(
 restart = "always"
 backoff-initial = "0ms"
 backoff-max = "0ms"
+# Measure restarts, not the protection against them.
+crash-loop-starts = 0
 "#,
     );
     let mut vm = Vm::boot(&image);
