@@ -14,6 +14,13 @@ fn operator_commands_from_an_admin_container() {
 rootfs = "@BUSYBOX@"
 command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo web says hello; echo web warns >&2; while :; do sleep 1 & wait; done"]
 
+# Kept off the console; its log still records every line.
+[container.quiet]
+console = false
+rootfs = "@BUSYBOX@"
+restart = "never"
+command = ["/bin/sh", "-c", "echo psst from quiet"]
+
 [container.admin]
 kind = "host"
 rootfs = "@BUSYBOX@"
@@ -22,6 +29,7 @@ mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
 command = ["/bin/sh", "-c", """
 sleep 2
 berth status | sed 's/^/status: /'
+berth logs quiet | sed 's/^/quiet logs: /'
 berth logs -n 5 web | sed 's/^/logs: /'
 (timeout 3 berth logs -f -n 0 web | sed 's/^/follow: /') &
 sleep 0.5
@@ -96,6 +104,14 @@ echo done
     has("admin | logs nosuch exit 1");
     has("admin | no socket exit 3");
     has("admin | dmesg: ");
+    // console = false: nothing on the console, everything in the log.
+    assert!(
+        !console.contains("quiet | psst"),
+        "quiet's line reached the console"
+    );
+    assert!(console
+        .lines()
+        .any(|l| l.contains("admin | quiet logs:") && l.contains("psst from quiet")));
     // PID 1 is unharmed.
     assert!(vm.exited().is_none(), "the node went down");
 }
