@@ -100,8 +100,16 @@ impl Vm {
         String::from_utf8_lossy(&answer).into_owned()
     }
 
-    /// The console output so far, lossily decoded.
+    /// The console output so far, lossily decoded, up to its last complete
+    /// line (the serial console may be in the middle of one).
     pub fn console(&self) -> String {
+        let mut text = self.raw_console();
+        text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+        text
+    }
+
+    /// Everything the console printed, a partial last line included.
+    fn raw_console(&self) -> String {
         let bytes = self.console.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&bytes).replace('\r', "")
     }
@@ -223,7 +231,7 @@ impl Drop for Vm {
                 "===== {}: serial console ({:.1} s) =====\n{}\n===== {}: qemu stderr =====\n{}\n===== end =====",
                 self.name,
                 self.started.elapsed().as_secs_f64(),
-                self.console(),
+                self.raw_console(),
                 self.name,
                 stderr
             );
