@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Which pipe a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Stream {
     Stdout,
     Stderr,

@@ -124,30 +124,9 @@ impl LogLine {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-impl From<crate::ring::Stream> for Stream {
-    fn from(s: crate::ring::Stream) -> Self {
-        match s {
-            crate::ring::Stream::Stdout => Stream::Stdout,
-            crate::ring::Stream::Stderr => Stream::Stderr,
-        }
-    }
-}
+/// The stream a line came from: the ring's own type, which is also the
+/// wire form (`"stdout"`, `"stderr"`).
+pub use crate::ring::Stream;
 
 impl From<&crate::ring::Entry> for LogLine {
     fn from(e: &crate::ring::Entry) -> Self {
@@ -155,7 +134,7 @@ impl From<&crate::ring::Entry> for LogLine {
             seq: e.seq,
             // Saturates after 584 million years of uptime.
             time_ms: u64::try_from(e.time.as_millis()).unwrap_or(u64::MAX),
-            stream: e.stream.into(),
+            stream: e.stream,
             text: e.text.clone(),
         }
     }
