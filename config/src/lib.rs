@@ -11,10 +11,12 @@ mod manifest_container;
 mod manifest_deps;
 mod manifest_health;
 mod manifest_lifecycle;
+mod manifest_network;
 mod manifest_parse;
 mod manifest_rules;
 mod manifest_system;
 pub mod modules;
+pub mod network;
 mod toml_walk;
 
 pub use manifest::{

@@ -9,10 +9,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::network::{Network, NetworkMode, PortMap};
+
 /// A validated manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Manifest {
     pub system: System,
+    /// The `[network]` table.
+    pub network: Network,
     /// Containers in the order the manifest declares them.
     pub containers: Vec<Container>,
 }
@@ -84,6 +88,11 @@ pub struct Container {
     pub console: bool,
     /// `log-size`: bytes of output kept for `berth logs`.
     pub log_size: usize,
+    /// `network`: default `bridge` for workloads; host containers always
+    /// share the node's.
+    pub network: NetworkMode,
+    /// `ports`: published on the node, bridge containers only.
+    pub ports: Vec<PortMap>,
 }
 
 /// A `[container.NAME.health]` table.
@@ -204,6 +213,8 @@ impl Container {
             health: None,
             console: true,
             log_size: DEFAULT_LOG_SIZE,
+            network: NetworkMode::Bridge,
+            ports: Vec::new(),
         }
     }
 

@@ -8,7 +8,9 @@ use crate::manifest::{BindMount, Container, Kind, Phase, RestartPolicy};
 use crate::manifest_deps as deps;
 use crate::manifest_health as health;
 use crate::manifest_lifecycle as lifecycle;
+use crate::manifest_network;
 use crate::manifest_rules as rules;
+use crate::network::NetworkMode;
 use crate::toml_walk::{key_path, quote, StrList, Walker};
 
 /// Every `[container.NAME]` table, in declaration order.
@@ -19,7 +21,14 @@ pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Contain
     let mut containers = Vec::with_capacity(table.len());
     for (name, value) in table {
         let path = key_path(path, name);
-        let name_problem = rules::container_name_problem(name);
+        let name_problem = rules::container_name_problem(name).or_else(|| {
+            (name == crate::network::NETWORK_ONLINE).then(|| {
+                format!(
+                    "{} is reserved for the network readiness target",
+                    quote(name)
+                )
+            })
+        });
         if let Some(problem) = &name_problem {
             w.error(&path, problem.as_str());
         }
@@ -43,6 +52,7 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
     let mut host_pid_path = None;
     let mut restart_path = None;
     let mut essential_path = None;
+    let mut network_path = None;
     let mut has_rootfs = false;
     // None = present but not an array of strings (already reported).
     let mut command = Some(StrList::empty());
@@ -144,6 +154,15 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
             "after" => container.after = deps::walk_list(&path, value, w),
             "requires" => container.requires = deps::walk_list(&path, value, w),
             "health" => container.health = health::walk(&path, value, w),
+            "network" => {
+                let spelling = NetworkMode::as_str;
+                let all = &NetworkMode::ALL;
+                if let Some(mode) = choice(&path, value, "network", all, spelling, w) {
+                    container.network = mode;
+                    network_path = Some(path);
+                }
+            }
+            "ports" => container.ports = manifest_network::ports(&path, value, w),
             _ => w.unknown_key(&path),
         }
     }
@@ -156,6 +175,18 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                 "host mounts are only for kind = \"host\" (a workload sees only its own image)",
             );
         }
+    }
+    match (container.kind, network_path) {
+        // Host containers are defined by sharing the node's network.
+        (Kind::Host, Some(p)) if container.network != NetworkMode::Host => w.error(
+            &p,
+            format!(
+                "host containers share the node's network (expected \"host\" or no network key; {} is for workloads)",
+                quote(container.network.as_str())
+            ),
+        ),
+        (Kind::Host, _) => container.network = NetworkMode::Host,
+        _ => {}
     }
     if container.phase != Phase::Service {
         // Run-once phases: no restarts.

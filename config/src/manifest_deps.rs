@@ -15,6 +15,7 @@ use toml::{Table, Value};
 
 use crate::manifest::{Container, Phase};
 use crate::manifest_rules as rules;
+use crate::network::NETWORK_ONLINE;
 use crate::toml_walk::{index_path, key_path, quote, Walker};
 
 /// The two keys, in the order their lists are checked and cycles named.
@@ -109,6 +110,16 @@ pub(crate) fn check_graph(containers: &[Container], w: &mut Walker) {
                     continue;
                 }
                 let element_path = index_path(&key_path(&path, key), pos);
+                if name == NETWORK_ONLINE {
+                    // A readiness target, not a container: only to wait for.
+                    if key != "after" {
+                        w.error(
+                            &element_path,
+                            format!("{NETWORK_ONLINE} is a readiness target: list it in after"),
+                        );
+                    }
+                    continue;
+                }
                 match index(name) {
                     None => w.error(&element_path, format!("unknown container {}", quote(name))),
                     Some(j) if containers[j].phase != Phase::Service => w.error(

@@ -12,6 +12,7 @@ use toml::{Table, Value};
 use crate::manifest::{ConfigError, Manifest, ManifestErrors};
 use crate::manifest_container;
 use crate::manifest_deps;
+use crate::manifest_network;
 use crate::manifest_system;
 use crate::toml_walk::{key_path, Walker};
 
@@ -34,12 +35,18 @@ pub(crate) fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
                     manifest.system = manifest_system::walk(&path, table, &mut w);
                 }
             }
+            "network" => {
+                if let Some(table) = w.table(&path, value) {
+                    manifest.network = manifest_network::walk(&path, table, &mut w);
+                }
+            }
             "container" => manifest.containers = manifest_container::walk_all(&path, value, &mut w),
             _ => w.unknown_key(&path),
         }
     }
     // Checks across containers come last: they need every name.
     manifest_deps::check_graph(&manifest.containers, &mut w);
+    manifest_network::check_containers(&manifest.containers, &mut w);
     w.finish(manifest)
 }
 

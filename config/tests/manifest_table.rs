@@ -2,8 +2,13 @@
 //! either the whole expected `Manifest` or the exact list of error paths
 //! (in report order) with a key part of each message.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use berth_config::network::{
+    Bridge, Interface, Ipv4Cidr, LinkSelect, Network, NetworkMode, PortMap, Proto, Route,
+};
 
 use berth_config::{
     Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, Phase, Probe,
@@ -65,6 +70,8 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         health: None,
         console: true,
         log_size: 1024 * 1024,
+        network: NetworkMode::Bridge,
+        ports: Vec::new(),
     }
 }
 
@@ -79,6 +86,7 @@ fn bind(source: &str, destination: &str, readonly: bool) -> BindMount {
 fn containers(containers: Vec<Container>) -> Manifest {
     Manifest {
         system: System::default(),
+        network: Network::default(),
         containers,
     }
 }
@@ -86,6 +94,7 @@ fn containers(containers: Vec<Container>) -> Manifest {
 fn system(system: System) -> Manifest {
     Manifest {
         system,
+        network: Network::default(),
         containers: Vec::new(),
     }
 }
@@ -111,6 +120,7 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Ok(containers(vec![Container {
                 kind: Kind::Host,
+                network: NetworkMode::Host,
                 backoff: Backoff {
                     initial: Duration::from_millis(250),
                     max: Duration::from_secs(60),
@@ -269,6 +279,7 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Ok(containers(vec![Container {
                 kind: Kind::Host,
+                network: NetworkMode::Host,
                 mounts: vec![
                     bind("/", "/host", false),
                     bind("/run/berth", "/run/berth", true),
@@ -330,6 +341,7 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Ok(containers(vec![Container {
                 kind: Kind::Host,
+                network: NetworkMode::Host,
                 args: strings(&["echo hi"]),
                 env: pairs(&[("PATH", "/bin"), ("_X1", "a=b")]),
                 workdir: "/home/user".into(),
@@ -474,8 +486,203 @@ fn cases() -> Vec<Case> {
                     hostname: Some("n1".into()),
                     ..System::default()
                 },
+                network: Network::default(),
                 containers: vec![container("a", "a", &["/a"])],
             }),
+        ),
+        // ---- networking ----
+        case(
+            "network: dhcp, static, bridge and container ports",
+            r#"
+            [network]
+            dns = ["192.0.2.53"]
+            search = ["example.org"]
+            online-timeout = "10s"
+            [network.interface.eth0]
+            mtu = 1400
+            [network.interface.uplink]
+            mac = "52:54:00:AB:CD:EF"
+            addresses = ["10.0.2.15/24"]
+            gateway = "10.0.2.2"
+            routes = ["10.9.0.0/16 via 10.0.2.1"]
+            dns = ["10.0.2.3"]
+            [network.bridge]
+            name = "br9"
+            subnet = "172.30.0.0/24"
+            [container.web]
+            rootfs = "r"
+            command = ["/web"]
+            ports = ["8080:80", "5353:53/udp"]
+            after = ["network-online"]
+            [container.quiet]
+            rootfs = "r"
+            command = ["/q"]
+            network = "none"
+            [container.admin]
+            kind = "host"
+            rootfs = "r"
+            command = ["/a"]
+            "#,
+            Want::Ok(Manifest {
+                system: System::default(),
+                network: Network {
+                    interfaces: vec![
+                        Interface {
+                            mtu: Some(1400),
+                            ..Interface::dhcp("eth0")
+                        },
+                        Interface {
+                            label: "uplink".into(),
+                            select: LinkSelect::Mac([0x52, 0x54, 0, 0xab, 0xcd, 0xef]),
+                            dhcp: false,
+                            addresses: vec![Ipv4Cidr {
+                                address: Ipv4Addr::new(10, 0, 2, 15),
+                                prefix_len: 24,
+                            }],
+                            gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+                            routes: vec!["10.9.0.0/16 via 10.0.2.1"
+                                .parse::<Route>()
+                                .expect("valid route")],
+                            dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
+                            mtu: None,
+                        },
+                    ],
+                    bridge: Bridge {
+                        name: "br9".into(),
+                        subnet: Ipv4Cidr {
+                            address: Ipv4Addr::new(172, 30, 0, 0),
+                            prefix_len: 24,
+                        },
+                    },
+                    dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
+                    search: strings(&["example.org"]),
+                    online_timeout: Duration::from_secs(10),
+                },
+                containers: vec![
+                    Container {
+                        ports: vec![
+                            PortMap {
+                                host: 8080,
+                                container: 80,
+                                proto: Proto::Tcp,
+                            },
+                            PortMap {
+                                host: 5353,
+                                container: 53,
+                                proto: Proto::Udp,
+                            },
+                        ],
+                        after: strings(&["network-online"]),
+                        ..container("web", "r", &["/web"])
+                    },
+                    Container {
+                        network: NetworkMode::None,
+                        ..container("quiet", "r", &["/q"])
+                    },
+                    Container {
+                        kind: Kind::Host,
+                        network: NetworkMode::Host,
+                        ..container("admin", "r", &["/a"])
+                    },
+                ],
+            }),
+        ),
+        case(
+            "bad network keys",
+            r#"
+            [network]
+            dns = ["10.0.2"]
+            online-timeout = "soon"
+            speed = 10
+            [network.interface.eth0]
+            addresses = ["10.0.2.15"]
+            mtu = 20
+            [network.interface.eth1]
+            dhcp = true
+            gateway = "10.0.2.2"
+            [network.interface.eth2]
+            mac = "52:54:00:ab:cd"
+            addresses = ["10.0.3.15/24"]
+            gateway = "10.0.9.1"
+            routes = ["default"]
+            [network.interface."a/b"]
+            [network.interface.eth3]
+            mac = "52:54:00:00:00:01"
+            [network.interface.eth4]
+            mac = "52:54:00:00:00:01"
+            [network.bridge]
+            name = "a-bridge-name-too-long"
+            subnet = "10.88.0.1/24"
+            "#,
+            Want::Err(vec![
+                ("network.dns[0]", "bad a name server: \"10.0.2\""),
+                ("network.online-timeout", "soon"),
+                ("network.speed", "unknown key"),
+                ("network.interface.eth0.addresses[0]", "expected ADDRESS/PREFIX"),
+                ("network.interface.eth0.mtu", "20 out of range (68 to 65535)"),
+                ("network.interface.eth1.gateway", "only for a static interface"),
+                ("network.interface.eth2.mac", "bad MAC address"),
+                ("network.interface.eth2.routes[0]", "bad route \"default\""),
+                ("network.interface.eth2.gateway", "10.0.9.1 is not in the subnet"),
+                ("network.interface.\"a/b\"", "bad interface name \"a/b\""),
+                ("network.interface.eth4", "selects 52:54:00:00:00:01 again (already selected by network.interface.eth3)"),
+                ("network.bridge.name", "bad interface name"),
+                ("network.bridge.subnet", "has host bits set (expected 10.88.0.0/24)"),
+            ]),
+        ),
+        case(
+            "bridge subnet overlapping a static address",
+            r#"
+            [network.interface.eth0]
+            addresses = ["10.88.0.5/16"]
+            "#,
+            Want::Err(vec![(
+                "network.bridge.subnet",
+                "10.88.0.0/24 overlaps address 10.88.0.5/16 of interface \"eth0\"",
+            )]),
+        ),
+        case(
+            "bad container network keys",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/a"]
+            network = "nat"
+            ports = ["80", "8080:80/sctp"]
+            [container.b]
+            kind = "host"
+            rootfs = "r"
+            command = ["/b"]
+            network = "bridge"
+            [container.c]
+            rootfs = "r"
+            command = ["/c"]
+            network = "none"
+            ports = ["8080:80"]
+            [container.d]
+            rootfs = "r"
+            command = ["/d"]
+            ports = ["8080:80", "8080:81/udp", "8080:82/tcp"]
+            requires = ["network-online"]
+            [container.e]
+            rootfs = "r"
+            command = ["/e"]
+            ports = ["8080:80"]
+            [container.network-online]
+            rootfs = "r"
+            command = ["/n"]
+            "#,
+            Want::Err(vec![
+                ("container.a.network", "unknown network \"nat\" (expected host, none, bridge)"),
+                ("container.a.ports[0]", "bad port mapping \"80\""),
+                ("container.a.ports[1]", "unknown protocol \"sctp\""),
+                ("container.b.network", "host containers share the node's network"),
+                ("container.network-online", "reserved for the network readiness target"),
+                ("container.d.requires[0]", "network-online is a readiness target: list it in after"),
+                ("container.c.ports", "published ports need network = \"bridge\""),
+                ("container.d.ports[2]", "host port 8080/tcp is already published by container.d.ports[0]"),
+                ("container.e.ports[0]", "host port 8080/tcp is already published by container.d.ports[0]"),
+            ]),
         ),
         // ---- dependencies and health checks ----
         case(
