@@ -33,3 +33,16 @@ pub const BERTH_BIN_DIR: &str = "/usr/lib/berth/bin";
 /// Where that folder appears inside such a container; the command runs as
 /// `/.berth/berth init -- ARGV`.
 pub const CONTAINER_BERTH_DIR: &str = "/.berth";
+/// Per-container network files PID 1 writes (`NET_DIR/NAME/hosts`,
+/// `NET_DIR/NAME/resolv.conf`), bind-mounted read-only over the container's
+/// own; rewritten in place (same inode) so the mounts see every change.
+pub const NET_DIR: &str = "/run/berth/net";
+/// The files of a container's image that the network setup mounts over:
+/// file mount points, which the image builder creates as empty files.
+pub const NETWORK_FILES: &[&str] = &["/etc/hosts", "/etc/resolv.conf"];
+
+/// `NET_DIR/NAME/FILE`, where `file` is the base name of one of
+/// [`NETWORK_FILES`].
+pub fn container_net_file(name: &str, file: &str) -> String {
+    format!("{NET_DIR}/{name}/{file}")
+}

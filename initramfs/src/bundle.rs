@@ -13,7 +13,9 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use berth_config::Container;
-use berth_supervisor::spec::{build_spec, rootfs_mount_points, SpecError};
+use berth_supervisor::spec::{
+    build_spec, rootfs_file_mount_points, rootfs_mount_points, SpecError,
+};
 
 /// Symlinks followed while creating one mount point, as the kernel's
 /// `MAXSYMLINKS` (path_resolution(7)).
@@ -85,6 +87,13 @@ pub fn bundle(
     copy_tree(&source, &rootfs, &mut bundled.skipped)?;
     for point in rootfs_mount_points(&spec) {
         ensure_dir_in_root(&rootfs, &point).map_err(|source| BundleError::MountPoint {
+            name: container.name.clone(),
+            point: point.clone(),
+            source,
+        })?;
+    }
+    for point in rootfs_file_mount_points(&spec) {
+        ensure_file_in_root(&rootfs, &point).map_err(|source| BundleError::MountPoint {
             name: container.name.clone(),
             point: point.clone(),
             source,
@@ -230,6 +239,31 @@ pub fn ensure_dir_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Makes `rel` inside `root` a regular file a file can be bind-mounted
+/// over: an existing regular file is kept, a symlink (images often point
+/// `/etc/resolv.conf` elsewhere) is replaced by an empty file, since the
+/// mount hides it anyway; a missing one is created empty, its folder too.
+pub fn ensure_file_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
+    if let Some(parent) = rel.parent() {
+        ensure_dir_in_root(root, parent)?;
+    }
+    let host = root.join(rel);
+    match std::fs::symlink_metadata(&host) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&host)?,
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "/{} exists and is not a file",
+                rel.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::write(&host, b"")?;
+    set_mode(&host, 0o644)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +291,10 @@ mod tests {
         symlink("/run", src.join("var")).expect("symlink");
         std::fs::create_dir(src.join("ro")).expect("mkdir");
         set_mode(&src.join("ro"), 0o555).expect("chmod");
+        // A resolv.conf symlink (as in many images) becomes a file mount
+        // point; /etc/hosts does not exist and is created.
+        std::fs::create_dir(src.join("etc")).expect("mkdir");
+        symlink("../run/resolv.conf", src.join("etc/resolv.conf")).expect("symlink");
 
         let bundles = tmp.path().join("bundles");
         let out = bundle(
@@ -288,6 +326,10 @@ mod tests {
         assert_eq!(ro & 0o7777, 0o555);
         for point in ["proc", "sys", "dev", "tmp", "srv/app"] {
             assert!(rootfs.join(point).is_dir(), "mount point {point}");
+        }
+        for point in ["etc/hosts", "etc/resolv.conf"] {
+            let m = std::fs::symlink_metadata(rootfs.join(point)).expect("file mount point");
+            assert!(m.is_file() && m.len() == 0, "file mount point {point}");
         }
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(bundles.join("app/config.json")).expect("read"))

@@ -10,6 +10,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use berth_config::layout;
+use berth_config::network::NetworkMode;
 use berth_config::{BindMount, Container, Kind};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, MountBuilder, Spec};
 
@@ -68,18 +69,20 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
         .as_mut()
         .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "linux"))?;
     linux.set_cgroups_path(Some(PathBuf::from(cgroup_path(c))));
-    if c.kind == Kind::Host {
-        // Host containers share the node's network and UTS namespaces;
-        // `host-pid` adds the PID namespace: the container then sees (and,
-        // with CAP_KILL, may signal) PID 1, as busybox `poweroff` does.
-        let host_pid = c.host_pid;
-        if let Some(ns) = linux.namespaces_mut() {
-            ns.retain(|n| match n.typ() {
-                LinuxNamespaceType::Network | LinuxNamespaceType::Uts => false,
-                LinuxNamespaceType::Pid => !host_pid,
-                _ => true,
-            });
-        }
+    // Host containers share the node's network and UTS namespaces, a
+    // workload with `network = "host"` the network one only; `host-pid`
+    // adds the PID namespace: the container then sees (and, with CAP_KILL,
+    // may signal) PID 1, as busybox `poweroff` does.
+    let host = c.kind == Kind::Host;
+    let own_net = network_mode(c).own_namespace();
+    let host_pid = c.host_pid;
+    if let Some(ns) = linux.namespaces_mut() {
+        ns.retain(|n| match n.typ() {
+            LinuxNamespaceType::Network => own_net,
+            LinuxNamespaceType::Uts => !host,
+            LinuxNamespaceType::Pid => !host_pid,
+            _ => true,
+        });
     }
 
     match c.kind {
@@ -104,6 +107,7 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
             },
         )?);
     }
+    extra.extend(network_files(c)?);
     for b in &c.mounts {
         extra.push(bind_mount(&c.name, b)?);
     }
@@ -128,6 +132,42 @@ fn argv(c: &Container) -> Vec<String> {
     ];
     wrapped.extend(argv);
     wrapped
+}
+
+/// `/etc/hosts` and `/etc/resolv.conf`, read-only: the node's own for a
+/// container on the node's network, otherwise the pair PID 1 writes for
+/// this container (its own name and address, and its neighbours' on the
+/// bridge; the node's name servers).
+fn network_files(c: &Container) -> Result<Vec<Mount>, SpecError> {
+    layout::NETWORK_FILES
+        .iter()
+        .map(|dest| {
+            let source = match network_mode(c) {
+                NetworkMode::Host => (*dest).to_owned(),
+                NetworkMode::None | NetworkMode::Bridge => {
+                    let file = dest.rsplit('/').next().unwrap_or(dest);
+                    layout::container_net_file(&c.name, file)
+                }
+            };
+            bind_mount(
+                &c.name,
+                &BindMount {
+                    source,
+                    destination: (*dest).to_owned(),
+                    readonly: true,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A host container is on the node's network whatever its `network` says
+/// (the manifest parser refuses anything else).
+fn network_mode(c: &Container) -> NetworkMode {
+    match c.kind {
+        Kind::Host => NetworkMode::Host,
+        Kind::Workload => c.network,
+    }
 }
 
 /// A recursive bind mount of a node path (host containers only; the
@@ -165,6 +205,8 @@ fn tmpfs_mount(container: &str, destination: &str, options: &[&str]) -> Result<M
 /// it: every mount destination not nested in another mount (those appear at
 /// run time inside their parent's filesystem) and the working directory. The
 /// rootfs is read-only in the root image, so nothing can create them later.
+/// The network files ([`layout::NETWORK_FILES`]) are file mount points,
+/// left out here: see [`rootfs_file_mount_points`].
 pub fn rootfs_mount_points(spec: &Spec) -> Vec<PathBuf> {
     let destinations: Vec<&Path> = spec
         .mounts()
@@ -176,6 +218,7 @@ pub fn rootfs_mount_points(spec: &Spec) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = destinations
         .iter()
         .filter(|d| !destinations.iter().any(|p| p != *d && d.starts_with(p)))
+        .filter(|d| !is_network_file(d))
         .map(|d| relative(d))
         .collect();
     if let Some(p) = spec.process() {
@@ -185,6 +228,27 @@ pub fn rootfs_mount_points(spec: &Spec) -> Vec<PathBuf> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Files that must exist in a container's rootfs (relative to it) because
+/// a file is bind-mounted over them.
+pub fn rootfs_file_mount_points(spec: &Spec) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.destination().as_path())
+        .filter(|d| is_network_file(d))
+        .map(relative)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn is_network_file(p: &Path) -> bool {
+    layout::NETWORK_FILES.iter().any(|f| Path::new(f) == p)
 }
 
 fn relative(p: &Path) -> PathBuf {
@@ -253,6 +317,67 @@ mod tests {
             linux.cgroups_path().as_deref(),
             Some(Path::new("/berth/system/web"))
         );
+    }
+
+    #[test]
+    fn network_modes_pick_namespace_and_files() {
+        let source_of = |spec: &Spec, dest: &str| -> Option<String> {
+            spec.mounts()
+                .as_deref()?
+                .iter()
+                .find(|m| m.destination() == Path::new(dest))
+                .and_then(|m| m.source().as_ref())
+                .map(|s| s.display().to_string())
+        };
+        // (kind, network, own network namespace, source of /etc/hosts)
+        let rows = [
+            (
+                Kind::Workload,
+                NetworkMode::Bridge,
+                true,
+                "/run/berth/net/web/hosts",
+            ),
+            (
+                Kind::Workload,
+                NetworkMode::None,
+                true,
+                "/run/berth/net/web/hosts",
+            ),
+            (Kind::Workload, NetworkMode::Host, false, "/etc/hosts"),
+            (Kind::Host, NetworkMode::Host, false, "/etc/hosts"),
+            (Kind::Host, NetworkMode::Bridge, false, "/etc/hosts"),
+        ];
+        for (kind, network, own, hosts) in rows {
+            let c = Container {
+                network,
+                ..container(kind)
+            };
+            let spec = build_spec(&c).expect("spec");
+            let ns = namespaces(&spec);
+            let row = format!("{kind:?} {network:?}");
+            assert_eq!(ns.contains(&LinuxNamespaceType::Network), own, "{row}");
+            assert_eq!(
+                ns.contains(&LinuxNamespaceType::Uts),
+                kind == Kind::Workload,
+                "{row}"
+            );
+            assert_eq!(
+                source_of(&spec, "/etc/hosts").as_deref(),
+                Some(hosts),
+                "{row}"
+            );
+            let resolv = source_of(&spec, "/etc/resolv.conf").expect("resolv.conf mount");
+            assert!(resolv.ends_with("resolv.conf"), "{row}: {resolv}");
+            assert_eq!(
+                rootfs_file_mount_points(&spec),
+                vec![PathBuf::from("etc/hosts"), PathBuf::from("etc/resolv.conf")],
+                "{row}"
+            );
+            assert!(
+                !rootfs_mount_points(&spec).contains(&PathBuf::from("etc/hosts")),
+                "{row}: a file mount point is not a directory"
+            );
+        }
     }
 
     #[test]
