@@ -24,9 +24,10 @@ pub const CGROUP_WORKLOADS: &str = "berth/workloads";
 /// Modules stage 0 loads to reach the root image (virtio disk, EROFS).
 pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
 /// Modules stage 1 always loads (overlay for writable paths; the ACPI power
-/// button and evdev, so a power-button press can be read), before the
-/// manifest's own `system.modules`.
-pub const STAGE1_MODULES: &[&str] = &["overlay", "button", "evdev"];
+/// button and evdev, so a power-button press can be read; the virtio NIC
+/// driver), before the manifest's own `system.modules`, which names the
+/// drivers of other network cards.
+pub const STAGE1_MODULES: &[&str] = &["overlay", "button", "evdev", "virtio_net"];
 /// A folder in the root image holding berth (a hard link of `/sbin/init`),
 /// bind-mounted read-only into containers with `init = true`.
 pub const BERTH_BIN_DIR: &str = "/usr/lib/berth/bin";
@@ -46,3 +47,13 @@ pub const NETWORK_FILES: &[&str] = &["/etc/hosts", "/etc/resolv.conf"];
 pub fn container_net_file(name: &str, file: &str) -> String {
     format!("{NET_DIR}/{name}/{file}")
 }
+/// Modules for bridge networking (veth pairs, the bridge, nftables NAT),
+/// loaded in stage 1 when a container uses `network = "bridge"`.
+pub const BRIDGE_MODULES: &[&str] = &[
+    "veth",
+    "bridge",
+    "nf_tables",
+    "nft_chain_nat",
+    "nft_nat",
+    "nft_masq",
+];

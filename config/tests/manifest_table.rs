@@ -15,6 +15,7 @@ use berth_config::{
     RestartPolicy, System,
 };
 
+#[allow(clippy::large_enum_variant)] // test table rows, built once
 enum Want {
     Ok(Manifest),
     /// (path, fragment of the message), in the order they are reported.

@@ -4,7 +4,11 @@
 
 use std::time::Instant;
 
-use berth_config::{layout, Manifest};
+use berth::net::node::Net;
+use berth_config::network::NetworkMode;
+use berth_config::{layout, Kind, Manifest};
+
+use crate::console::uptime;
 
 use crate::fatal::Fatal;
 use crate::os::{Os, RealOs};
@@ -66,8 +70,30 @@ pub fn run() -> Fatal {
         format!("{} sysctl(s)", system::sysctls(os, &sys.sysctl))
     });
 
-    let containers = manifest.map(|m| m.containers).unwrap_or_default();
-    supervise::run(containers)
+    let (network, containers) = manifest
+        .map(|m| (m.network, m.containers))
+        .unwrap_or_default();
+    let t = Instant::now();
+    let on_bridge = containers
+        .iter()
+        .any(|c| c.kind == Kind::Workload && c.network == NetworkMode::Bridge);
+    if on_bridge {
+        let loaded = modload::modules_dir().and_then(|d| modload::load(&d, layout::BRIDGE_MODULES));
+        if let Err(e) = loaded {
+            log::error!("load bridge modules: {}", crate::fatal::chain(&e));
+        }
+    }
+    let net = Net::start(&network, sys.hostname.clone(), &containers, uptime());
+    log::info!(
+        "stage 1: network: started{} ({} ms)",
+        if on_bridge {
+            ", bridge modules loaded"
+        } else {
+            ""
+        },
+        t.elapsed().as_millis()
+    );
+    supervise::run(containers, net)
 }
 
 fn step(name: &str, f: impl FnOnce() -> String) {

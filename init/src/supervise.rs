@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth::net::node::Net;
+use berth_config::network::NETWORK_ONLINE;
 use berth_config::Phase;
 use berth_config::Probe;
 use berth_config::{layout, Container, Kind};
@@ -102,11 +104,13 @@ struct Supervisor {
     control: Control,
     /// Exec commands and health probes in flight.
     sessions: Vec<sessions::Session>,
+    /// Interfaces, DHCP, the bridge and the name files.
+    net: Net,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
-pub fn run(containers: Vec<Container>) -> Fatal {
-    let mut sup = match Supervisor::new(containers) {
+pub fn run(containers: Vec<Container>, net: Net) -> Fatal {
+    let mut sup = match Supervisor::new(containers, net) {
         Ok(s) => s,
         Err(f) => return f,
     };
@@ -115,7 +119,7 @@ pub fn run(containers: Vec<Container>) -> Fatal {
 }
 
 impl Supervisor {
-    fn new(containers: Vec<Container>) -> Result<Supervisor, Fatal> {
+    fn new(containers: Vec<Container>, net: Net) -> Result<Supervisor, Fatal> {
         let (wake_r, wake_w) =
             UnixStream::pair().map_err(|e| Fatal::new("create the signal pipe", e))?;
         let _ = wake_r.set_nonblocking(true);
@@ -167,6 +171,7 @@ impl Supervisor {
             graph,
             control: Control::bind(Path::new(api::SOCKET_PATH)),
             sessions: Vec::new(),
+            net,
         })
     }
 
@@ -238,17 +243,21 @@ impl Supervisor {
 
     fn deps_ready(&self, i: usize) -> bool {
         self.graph.can_start(i, &|j| self.is_ready(j))
+            && (self.net.online() || !waits_for_network(&self.slots[i].spec))
     }
 
     /// The names of what `i` waits for that is not ready yet.
     fn waiting_on(&self, i: usize) -> String {
-        let names: Vec<&str> = self
+        let mut names: Vec<&str> = self
             .graph
             .waits_for(i)
             .iter()
             .filter(|j| !self.is_ready(**j))
             .map(|j| self.slots[*j].spec.name.as_str())
             .collect();
+        if waits_for_network(&self.slots[i].spec) && !self.net.online() {
+            names.push(NETWORK_ONLINE);
+        }
         names.join(", ")
     }
 
@@ -339,6 +348,9 @@ impl Supervisor {
             if ready.button {
                 self.check_buttons();
             }
+            if ready.net.iter().any(|r| *r) && self.net.on_ready(&ready.net, uptime()) {
+                self.start_waiting();
+            }
             for (k, j) in ready.sessions {
                 self.read_session(k, j);
             }
@@ -388,13 +400,16 @@ impl Supervisor {
         let name = slot.spec.name.clone();
         let bundle = Path::new(layout::BUNDLES).join(&name);
         let t = Instant::now();
-        let own_netns = slot.spec.kind == Kind::Workload;
+        let own_netns = slot.spec.kind == Kind::Workload && slot.spec.network.own_namespace();
+        let net = &mut self.net;
+        let spec = &slot.spec;
         let result = self.runtime.launch(&name, &bundle, |pid| {
             if own_netns {
                 if let Err(e) = netns::loopback_up_in(pid) {
                     log::warn!("{name}: {e}");
                 }
             }
+            net.attach(spec, pid.as_raw())
         });
         // libcontainer touched PID 1's own oom_score_adj and dumpable flag.
         system::protect_pid1();
@@ -418,10 +433,13 @@ impl Supervisor {
                 slot.running = Some(Running { container, pid });
                 Event::Launched { at: uptime() }
             }
-            Err(e) => Event::LaunchFailed {
-                at: uptime(),
-                error: chain(&e),
-            },
+            Err(e) => {
+                self.net.detach(&name);
+                Event::LaunchFailed {
+                    at: uptime(),
+                    error: chain(&e),
+                }
+            }
         };
         let failed = matches!(event, Event::LaunchFailed { .. });
         self.feed(i, event);
@@ -448,6 +466,9 @@ impl Supervisor {
     /// Lets every lifecycle see the time (restart delays, grace periods).
     fn tick(&mut self) {
         let now = uptime();
+        if self.net.deadline().is_some_and(|t| t <= now) && self.net.tick(now) {
+            self.start_waiting();
+        }
         if self.seq.wake_at().is_some_and(|t| t <= now) {
             self.sequence(SeqEvent::Tick { now });
         }
@@ -538,6 +559,12 @@ impl Supervisor {
         for (_, _, fd) in session_fds {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
+        let net_at = fds.len();
+        let net_fds = self.net.poll_fds();
+        let net_n = net_fds.len();
+        for fd in net_fds {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let control_at = fds.len();
         let control_fds = self.control.poll_fds();
         let control_n = control_fds.len();
@@ -554,6 +581,7 @@ impl Supervisor {
             .iter()
             .filter_map(|s| s.lifecycle.wake_at())
             .chain(self.seq.wake_at())
+            .chain(self.net.deadline())
             .chain(
                 self.slots
                     .iter()
@@ -589,6 +617,7 @@ impl Supervisor {
                 .any(hit),
             streams: Vec::new(),
             sessions: Vec::new(),
+            net: fds[net_at..net_at + net_n].iter().map(hit).collect(),
             control: fds[control_at..control_at + control_n]
                 .iter()
                 .map(|f| f.revents().unwrap_or(PollFlags::empty()))
@@ -643,6 +672,7 @@ impl Supervisor {
     }
 
     fn exited(&mut self, i: usize, status: ExitStatus) {
+        self.net.detach(&self.slots[i].spec.name);
         let slot = &mut self.slots[i];
         // Print what the process wrote before it died ahead of its exit line.
         pump(slot, 0, true);
@@ -667,12 +697,18 @@ impl Supervisor {
     }
 }
 
+/// Whether `c` lists `network-online` in `after`.
+fn waits_for_network(c: &Container) -> bool {
+    c.after.iter().any(|a| a == NETWORK_ONLINE)
+}
+
 #[derive(Debug, Default)]
 struct Ready {
     wake: bool,
     button: bool,
     streams: Vec<(usize, usize)>,
     sessions: Vec<(usize, usize)>,
+    net: Vec<bool>,
     control: Vec<PollFlags>,
 }
 

@@ -29,8 +29,8 @@ use crate::modules::{self, ModulePack, PackError};
 use crate::staging::{self, StagingError};
 use crate::tool::{ToolError, MKFS_EROFS};
 
-/// Modules every image carries for stage 1 beyond `STAGE1_MODULES`:
-/// container networking (veth, bridge, nf_tables), verified roots, the
+/// Modules every image carries for stage 1 beyond `STAGE1_MODULES` and
+/// `BRIDGE_MODULES`: container networking (veth, bridge, nf_tables), verified roots, the
 /// ACPI power button and its input events (clean poweroff from QEMU or a
 /// cloud), and squashfs images.
 pub const DEFAULT_MODULES: &[&str] = &[
@@ -119,6 +119,7 @@ pub fn stage1_module_names(manifest: Option<&Manifest>) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
     let all = layout::STAGE1_MODULES
         .iter()
+        .chain(layout::BRIDGE_MODULES)
         .chain(DEFAULT_MODULES)
         .copied()
         .chain(extra.iter().map(String::as_str));
@@ -375,10 +376,10 @@ mod tests {
         let mut m = Manifest::default();
         m.system.modules = vec!["wireguard".into(), "veth".into(), "overlay".into()];
         let names = stage1_module_names(Some(&m));
-        // STAGE1_MODULES first, then the defaults not already named, then
-        // the manifest's, each once.
+        // STAGE1_MODULES first, then the bridge modules and the defaults
+        // not already named, then the manifest's, each once.
         let mut want: Vec<&str> = layout::STAGE1_MODULES.to_vec();
-        for d in DEFAULT_MODULES {
+        for d in layout::BRIDGE_MODULES.iter().chain(DEFAULT_MODULES) {
             if !want.contains(d) {
                 want.push(d);
             }

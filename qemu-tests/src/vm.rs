@@ -32,6 +32,12 @@ impl Vm {
 
     /// Boots `image`, appending `cmdline` to the kernel command line.
     pub fn boot_with(image: &TestImage, cmdline: &str) -> Vm {
+        Vm::boot_forwarding(image, cmdline, &[])
+    }
+
+    /// Boots `image` with each `(host, guest)` TCP port forwarded from
+    /// 127.0.0.1 on the host (QEMU's `hostfwd`); see [`free_port`].
+    pub fn boot_forwarding(image: &TestImage, cmdline: &str, hostfwd: &[(u16, u16)]) -> Vm {
         let scratch = tempfile::Builder::new()
             .prefix("berth-vm-")
             .tempdir()
@@ -40,6 +46,7 @@ impl Vm {
             extra_cmdline: cmdline.to_owned(),
             serial: Serial::Pipe,
             monitor_socket: Some(scratch.path().join("monitor.sock")),
+            hostfwd: hostfwd.to_vec(),
             ..QemuOptions::new(image.dir())
         };
         let mut cmd = qemu_command(&opts);
@@ -251,4 +258,13 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> J
                 .extend_from_slice(&buf[..n]);
         }
     })
+}
+
+/// A TCP port on 127.0.0.1 that is free right now (the kernel picks it), so
+/// tests running in parallel forward different ports.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("pick a free port on 127.0.0.1")
 }

@@ -36,6 +36,8 @@ pub enum RuntimeError {
     Create(String, #[source] LibcontainerError),
     #[error("start container {0}")]
     Start(String, #[source] LibcontainerError),
+    #[error("prepare container {0}: {1}")]
+    Prepare(String, String),
     #[error("container {0} has no pid after start")]
     NoPid(String),
     #[error("exec in container {0}")]
@@ -80,12 +82,13 @@ impl Runtime {
     /// `/dev/null` and its stdout/stderr on fresh non-blocking pipes.
     /// `before_start` runs between creation and start, with the pid of the
     /// container's (still waiting) process: the place to prepare its
-    /// namespaces from outside.
+    /// namespaces from outside. If it fails, the container is deleted
+    /// before its process ran and the launch fails with its reason.
     pub fn launch(
         &self,
         id: &str,
         bundle: &Path,
-        before_start: impl FnOnce(Pid),
+        before_start: impl FnOnce(Pid) -> Result<(), String>,
     ) -> Result<Launched, RuntimeError> {
         std::fs::create_dir_all(&self.state_dir)
             .map_err(|e| RuntimeError::StateDir(self.state_dir.clone(), e))?;
@@ -113,7 +116,12 @@ impl Runtime {
         let pid = container
             .pid()
             .ok_or_else(|| RuntimeError::NoPid(id.into()))?;
-        before_start(pid);
+        if let Err(why) = before_start(pid) {
+            // The process never ran; delete(force) kills it, and the
+            // caller's reaper collects it.
+            let _ = container.delete(true);
+            return Err(RuntimeError::Prepare(id.into(), why));
+        }
         container
             .start()
             .map_err(|e| RuntimeError::Start(id.into(), e))?;

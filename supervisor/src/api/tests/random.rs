@@ -34,7 +34,7 @@ fn decoders_never_panic_on_random_bytes() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..3000 {
         let len = rng.below(200);
-        let from_alphabet = rng.next() % 2 == 0;
+        let from_alphabet = rng.next().is_multiple_of(2);
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
                 if from_alphabet {

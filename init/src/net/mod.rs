@@ -1,0 +1,13 @@
+//! Networking of a berth node: host interfaces (DHCPv4 or static) over
+//! rtnetlink, the container bridge with a veth pair per container, and
+//! nftables NAT for outbound traffic and published ports.
+
+pub mod alloc;
+pub mod bridge;
+pub mod dhcp;
+pub mod files;
+pub mod host;
+pub mod nft;
+pub mod node;
+pub mod rtnl;
+pub mod veth;

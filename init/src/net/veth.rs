@@ -1,0 +1,216 @@
+//! Attaching a container's network namespace to the node's bridge, and
+//! the bridge itself.
+//!
+//! [`attach`], in the node's namespace: create the veth pair with the host
+//! end named by the caller and the peer created straight inside the
+//! container's namespace as `eth0` (`IFLA_NET_NS_FD` on the peer, as
+//! `ip link add … peer name eth0 netns …` does: no temporary name in the
+//! node, nothing to rename); make the host end a port of the bridge, set
+//! its MTU, bring it up. Then enter the container's namespace on the
+//! current thread with setns(2) (a network namespace belongs to a thread,
+//! not a process), open an rtnetlink handle there (a netlink socket works
+//! in the namespace it was opened in), bring `lo` and `eth0` up with the
+//! address and the default route via the gateway, and return to the
+//! original namespace whatever happened inside: the caller is PID 1, which
+//! must never stay in a container's namespace. If any step after the pair
+//! exists fails, the host end is deleted, which deletes the peer too, so a
+//! retry starts clean.
+//!
+//! Errors end with their cause, like [`rtnl::Error`], for the same reason.
+
+use std::fs::File;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::BorrowedFd;
+
+use nix::errno::Errno;
+use nix::sched::{setns, CloneFlags};
+
+use super::rtnl::{self, Rtnl};
+
+/// The container's end of the pair.
+pub const CONTAINER_IFNAME: &str = "eth0";
+/// The calling thread's own network namespace (not `/proc/self`, which is
+/// the main thread's).
+const OWN_NETNS: &str = "/proc/thread-self/ns/net";
+
+/// How to attach one container.
+#[derive(Debug)]
+pub struct Attach<'a> {
+    pub bridge: String,
+    /// The host end's name, at most 15 bytes; the caller picks it.
+    pub host_ifname: String,
+    /// The container's network namespace (`/proc/PID/ns/net`).
+    pub netns: BorrowedFd<'a>,
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("host interface name {0:?} is not 1 to 15 bytes without '/', ':' or white space")]
+    HostName(String),
+    #[error("there is no bridge {0}")]
+    NoBridge(String),
+    #[error("{0} vanished while being set up")]
+    Vanished(String),
+    #[error("{0}")]
+    Node(rtnl::Error),
+    #[error("open the current network namespace: {0}")]
+    OwnNamespace(io::Error),
+    #[error("enter the container's network namespace: {0}")]
+    Enter(Errno),
+    #[error("in the container's network namespace: {0}")]
+    Container(rtnl::Error),
+    #[error("the container's network namespace has no {0}")]
+    Missing(&'static str),
+    #[error("return to the original network namespace: {0}")]
+    Return(Errno),
+}
+
+/// Creates bridge `name` if missing, gives it `gateway/prefix_len` unless
+/// it has it, sets its MTU if asked, and brings it up. Returns its index.
+pub fn setup_bridge(
+    rtnl: &Rtnl,
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix_len: u8,
+    mtu: Option<u32>,
+) -> Result<u32, Error> {
+    rtnl.create_bridge(name).map_err(Error::Node)?;
+    let bridge = rtnl
+        .link(name)
+        .map_err(Error::Node)?
+        .ok_or_else(|| Error::Vanished(name.to_string()))?;
+    if let Some(mtu) = mtu {
+        rtnl.set_mtu(bridge.index, mtu).map_err(Error::Node)?;
+    }
+    let addresses = rtnl.addresses(bridge.index).map_err(Error::Node)?;
+    if !addresses.contains(&(gateway, prefix_len)) {
+        rtnl.add_address(bridge.index, gateway, prefix_len)
+            .map_err(Error::Node)?;
+    }
+    rtnl.set_up(bridge.index).map_err(Error::Node)?;
+    Ok(bridge.index)
+}
+
+/// Connects the container's namespace to the bridge (see the module docs).
+pub fn attach(rtnl: &Rtnl, plan: &Attach<'_>) -> Result<(), Error> {
+    if !rtnl::valid_name(&plan.host_ifname) {
+        return Err(Error::HostName(plan.host_ifname.clone()));
+    }
+    let bridge = rtnl
+        .link(&plan.bridge)
+        .map_err(Error::Node)?
+        .ok_or_else(|| Error::NoBridge(plan.bridge.clone()))?;
+    rtnl.create_veth_into(&plan.host_ifname, CONTAINER_IFNAME, plan.netns)
+        .map_err(Error::Node)?;
+    let result = connect(rtnl, plan, bridge.index);
+    if result.is_err() {
+        if let Err(e) = detach(rtnl, &plan.host_ifname) {
+            log::warn!("clean up after a failed attach: {e}");
+        }
+    }
+    result
+}
+
+/// Deletes the host end `host_ifname`, and with it the container's end.
+/// Returns whether there was one: a namespace that died takes its pair
+/// with it, so the link may be gone already.
+pub fn detach(rtnl: &Rtnl, host_ifname: &str) -> Result<bool, Error> {
+    let Some(link) = rtnl.link(host_ifname).map_err(Error::Node)? else {
+        return Ok(false);
+    };
+    match rtnl.delete_link(link.index) {
+        Ok(()) => Ok(true),
+        // Gone between the lookup and the delete.
+        Err(e) if e.errno() == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(Error::Node(e)),
+    }
+}
+
+/// The host end onto the bridge and up, then the container's end.
+fn connect(rtnl: &Rtnl, plan: &Attach<'_>, bridge_index: u32) -> Result<(), Error> {
+    let host = rtnl
+        .link(&plan.host_ifname)
+        .map_err(Error::Node)?
+        .ok_or_else(|| Error::Vanished(plan.host_ifname.clone()))?;
+    if let Some(mtu) = plan.mtu {
+        rtnl.set_mtu(host.index, mtu).map_err(Error::Node)?;
+    }
+    rtnl.set_master(host.index, bridge_index)
+        .map_err(Error::Node)?;
+    rtnl.set_up(host.index).map_err(Error::Node)?;
+    in_namespace(plan.netns, || configure_container(plan))
+}
+
+/// Inside the container's namespace: `lo` and `eth0` up, the address,
+/// the default route.
+fn configure_container(plan: &Attach<'_>) -> Result<(), Error> {
+    let rtnl = Rtnl::open().map_err(Error::Container)?;
+    let find = |name: &'static str| {
+        rtnl.link(name)
+            .map_err(Error::Container)?
+            .ok_or(Error::Missing(name))
+    };
+    let lo = find("lo")?;
+    rtnl.set_up(lo.index).map_err(Error::Container)?;
+    let eth0 = find(CONTAINER_IFNAME)?;
+    if let Some(mtu) = plan.mtu {
+        rtnl.set_mtu(eth0.index, mtu).map_err(Error::Container)?;
+    }
+    rtnl.add_address(eth0.index, plan.address, plan.prefix_len)
+        .map_err(Error::Container)?;
+    // Up before the route: the gateway is reachable only once the
+    // address's prefix route exists, which needs the link up.
+    rtnl.set_up(eth0.index).map_err(Error::Container)?;
+    rtnl.add_route(Ipv4Addr::UNSPECIFIED, 0, Some(plan.gateway), eth0.index)
+        .map_err(Error::Container)
+}
+
+/// Runs `work` with the calling thread in network namespace `target`, and
+/// puts the thread back in its own namespace afterwards, whatever `work`
+/// returned, and even if it panicked.
+fn in_namespace<T>(
+    target: BorrowedFd<'_>,
+    work: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let own = File::open(OWN_NETNS).map_err(Error::OwnNamespace)?;
+    setns(target, CloneFlags::CLONE_NEWNET).map_err(Error::Enter)?;
+    let back = Back { own: Some(own) };
+    let result = work();
+    back.now().map_err(Error::Return)?;
+    result
+}
+
+/// The way back to the thread's own network namespace: taken by [`now`],
+/// or on drop when a panic unwinds past it.
+///
+/// [`now`]: Back::now
+struct Back {
+    own: Option<File>,
+}
+
+impl Back {
+    fn now(mut self) -> Result<(), Errno> {
+        self.go()
+    }
+
+    fn go(&mut self) -> Result<(), Errno> {
+        match self.own.take() {
+            Some(own) => setns(&own, CloneFlags::CLONE_NEWNET).inspect_err(|e| {
+                log::error!("return to the original network namespace: {e}");
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Back {
+    fn drop(&mut self) {
+        // Already logged; nothing more can be done while unwinding.
+        let _ = self.go();
+    }
+}
