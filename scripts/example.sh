@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/prereqs.sh
 cargo run -q --release -p berth-image -- busybox-rootfs examples/rootfs/busybox
 cargo run -q --release -p berth-image -- build examples/hello.toml -o out/hello
-exec cargo run -q --release -p berth-image -- run out/hello "$@"
+# The example's web container publishes port 8080: curl http://127.0.0.1:8080/
+exec cargo run -q --release -p berth-image -- run out/hello --forward 8080:8080 "$@"

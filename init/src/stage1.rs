@@ -77,13 +77,15 @@ pub fn run() -> Fatal {
     let on_bridge = containers
         .iter()
         .any(|c| c.kind == Kind::Workload && c.network == NetworkMode::Bridge);
+    // DHCP goes out first: its answers arrive while the bridge modules
+    // load (hundreds of milliseconds under emulation).
+    let net = Net::start(&network, sys.hostname.clone(), &containers, uptime());
     if on_bridge {
         let loaded = modload::modules_dir().and_then(|d| modload::load(&d, layout::BRIDGE_MODULES));
         if let Err(e) = loaded {
             log::error!("load bridge modules: {}", crate::fatal::chain(&e));
         }
     }
-    let net = Net::start(&network, sys.hostname.clone(), &containers, uptime());
     log::info!(
         "stage 1: network: started{} ({} ms)",
         if on_bridge {

@@ -381,8 +381,38 @@ impl Supervisor {
         }
     }
 
+    /// Handles network events that arrived meanwhile, without waiting: a
+    /// launch takes a while, and a DHCP answer should not wait for every
+    /// container of a boot to start. (A container waiting for
+    /// `network-online` is then picked up by `start_waiting`'s next round.)
+    fn poll_net(&mut self) {
+        let now = uptime();
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = self
+                .net
+                .poll_fds()
+                .into_iter()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+                Vec::new()
+            } else {
+                fds.iter()
+                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                    .collect()
+            }
+        };
+        if ready.iter().any(|r| *r) {
+            self.net.on_ready(&ready, now);
+        }
+        if self.net.deadline().is_some_and(|t| t <= now) {
+            self.net.tick(now);
+        }
+    }
+
     /// Launches slot `i` and feeds the outcome to its lifecycle.
     fn launch(&mut self, i: usize) {
+        self.poll_net();
         if !self.deps_ready(i) {
             // A restart by policy while a requirement is down: wait for it
             // instead (start_waiting picks it up).

@@ -13,9 +13,10 @@ const USAGE: &str = "\
 usage:
   berth-image build MANIFEST -o DIR [--skip-validation]
       build DIR/vmlinuz, DIR/initramfs.img, DIR/root.img from MANIFEST
-  berth-image run DIR [--timeout SECONDS]
+  berth-image run DIR [--timeout SECONDS] [--forward HOST:GUEST]...
       boot DIR under qemu-system-x86_64 (TCG) with the console here;
-      Ctrl-A X quits. Exits 124 at the timeout, else with QEMU's status
+      Ctrl-A X quits. Exits 124 at the timeout, else with QEMU's status.
+      --forward: TCP port HOST on 127.0.0.1 reaches the guest's port GUEST
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
   berth-image --help
@@ -41,6 +42,8 @@ enum Cli {
     Run {
         dir: PathBuf,
         timeout: Option<Duration>,
+        /// `--forward HOST:GUEST`: TCP ports forwarded from 127.0.0.1.
+        forwards: Vec<(u16, u16)>,
     },
     BusyboxRootfs {
         dir: PathBuf,
@@ -75,7 +78,7 @@ fn parse(args: &[String]) -> Result<Cli, String> {
             })
         }
         Some("run") => {
-            let (mut dir, mut timeout) = (None, None);
+            let (mut dir, mut timeout, mut forwards) = (None, None, Vec::new());
             let mut rest = rest.into_iter();
             while let Some(arg) = rest.next() {
                 match arg {
@@ -88,6 +91,10 @@ fn parse(args: &[String]) -> Result<Cli, String> {
                             .map_err(|_| format!("--timeout {v}: not a number of seconds"))?;
                         timeout = Some(t);
                     }
+                    "--forward" => {
+                        let v = rest.next().ok_or("--forward needs HOST:GUEST")?;
+                        forwards.push(forward(v)?);
+                    }
                     a if a.starts_with('-') => return Err(format!("run: unknown option {a}")),
                     a if dir.is_none() => dir = Some(a),
                     a => return Err(format!("run: unexpected argument {a}")),
@@ -96,6 +103,7 @@ fn parse(args: &[String]) -> Result<Cli, String> {
             Ok(Cli::Run {
                 dir: dir.ok_or("run: which DIR?")?.into(),
                 timeout,
+                forwards,
             })
         }
         Some("busybox-rootfs") => match rest.as_slice() {
@@ -104,6 +112,14 @@ fn parse(args: &[String]) -> Result<Cli, String> {
         },
         Some(other) => Err(format!("unknown command {other}")),
     }
+}
+
+/// `HOST:GUEST`, two TCP ports.
+fn forward(v: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("--forward {v}: expected HOST:GUEST, two ports 1-65535");
+    let (host, guest) = v.split_once(':').ok_or_else(bad)?;
+    let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(bad);
+    Ok((port(host)?, port(guest)?))
 }
 
 /// Prints an error and every cause below it; multi-line causes (a list of
@@ -141,7 +157,11 @@ fn main() -> ExitCode {
             out,
             skip_validation,
         } => run_build(manifest, out, skip_validation),
-        Cli::Run { dir, timeout } => run_qemu(&dir, timeout),
+        Cli::Run {
+            dir,
+            timeout,
+            forwards,
+        } => run_qemu(&dir, timeout, forwards),
         Cli::BusyboxRootfs { dir } => {
             busybox::busybox_rootfs(Path::new(busybox::HOST_BUSYBOX), &dir)
                 .map(|applets| {
@@ -177,8 +197,16 @@ fn run_build(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_qemu(dir: &Path, timeout: Option<Duration>) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    match qemu::run(&QemuOptions::new(dir), timeout)? {
+fn run_qemu(
+    dir: &Path,
+    timeout: Option<Duration>,
+    forwards: Vec<(u16, u16)>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let opts = QemuOptions {
+        hostfwd: forwards,
+        ..QemuOptions::new(dir)
+    };
+    match qemu::run(&opts, timeout)? {
         Outcome::TimedOut => {
             eprintln!("berth-image: timeout: stopped QEMU");
             Ok(ExitCode::from(TIMED_OUT))
@@ -229,14 +257,24 @@ mod tests {
             p(&["run", "out"]),
             Ok(Cli::Run {
                 dir: "out".into(),
-                timeout: None
+                timeout: None,
+                forwards: Vec::new(),
             })
         );
         assert_eq!(
             p(&["run", "out", "--timeout", "2.5"]),
             Ok(Cli::Run {
                 dir: "out".into(),
-                timeout: Some(Duration::from_millis(2500))
+                timeout: Some(Duration::from_millis(2500)),
+                forwards: Vec::new(),
+            })
+        );
+        assert_eq!(
+            p(&["run", "out", "--forward", "8080:80", "--forward", "2222:22"]),
+            Ok(Cli::Run {
+                dir: "out".into(),
+                timeout: None,
+                forwards: vec![(8080, 80), (2222, 22)],
             })
         );
         assert_eq!(
@@ -254,6 +292,10 @@ mod tests {
             &["run"],
             &["run", "d", "--timeout", "soon"],
             &["run", "d", "--timeout", "-1"],
+            &["run", "d", "--forward"],
+            &["run", "d", "--forward", "8080"],
+            &["run", "d", "--forward", "0:80"],
+            &["run", "d", "--forward", "8080:70000"],
             &["busybox-rootfs"],
             &["frobnicate"],
         ] {
