@@ -3,11 +3,13 @@
 # root: QEMU, EROFS tools, busybox-static (test and example container
 # content), libseccomp (linked statically into berth), kmod (depmod for the
 # kernel's module index), cpio and file (checks), tini (the reference the
-# `berth init` tests also run against), util-linux (unshare) and perl. Idempotent and quiet when
-# everything is already there.
+# `berth init` tests also run against), util-linux (unshare), perl, and
+# iproute2 and nftables (the network host tests set up namespaces with `ip`
+# and cross-check berth's NAT rules with `nft list`). Idempotent and quiet
+# when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base)
+packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base iproute2 nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
