@@ -5,6 +5,7 @@
 //! PID 1 (which loads them). Pure: no syscalls, no I/O beyond `from_file`.
 
 pub mod cmdline;
+pub mod image;
 pub mod layout;
 pub mod manifest;
 mod manifest_container;

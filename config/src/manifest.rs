@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::image::ImageRef;
 use crate::network::{Network, NetworkMode, PortMap};
 
 /// A validated manifest.
@@ -43,8 +44,13 @@ pub struct Container {
     pub name: String,
     pub kind: Kind,
     /// `rootfs`: a folder on the build host, as written in the manifest
-    /// (relative paths are relative to the manifest's folder).
+    /// (relative paths are relative to the manifest's folder); empty when
+    /// `image` is set.
     pub rootfs: PathBuf,
+    /// `image`: an OCI layout or a docker archive instead of `rootfs`; its
+    /// config supplies the defaults of `command`, `args`, `env`, `workdir`,
+    /// the user and `stop-signal`.
+    pub image: Option<ImageRef>,
     /// `command`: the executable and its first arguments (like an image's
     /// Entrypoint).
     pub command: Vec<String>,
@@ -194,6 +200,7 @@ impl Container {
             name: name.to_owned(),
             kind: Kind::default(),
             rootfs: rootfs.into(),
+            image: None,
             command: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use toml::{Table, Value};
 
+use crate::image::ImageRef;
 use crate::manifest::{BindMount, Container, Kind, Phase, RestartPolicy};
 use crate::manifest_deps as deps;
 use crate::manifest_health as health;
@@ -54,6 +55,7 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
     let mut essential_path = None;
     let mut network_path = None;
     let mut has_rootfs = false;
+    let mut has_image = false;
     // None = present but not an array of strings (already reported).
     let mut command = Some(StrList::empty());
     let mut args = Some(StrList::empty());
@@ -69,6 +71,15 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                 has_rootfs = true;
                 if let Some(rootfs) = rootfs(&path, value, w) {
                     container.rootfs = rootfs;
+                }
+            }
+            "image" => {
+                has_image = true;
+                if let Some(s) = w.string(&path, value) {
+                    match s.parse::<ImageRef>() {
+                        Ok(r) => container.image = Some(r),
+                        Err(e) => w.error(&path, e),
+                    }
                 }
             }
             "command" => command = argv_part(&path, value, w),
@@ -223,10 +234,19 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
             ),
         );
     }
-    if !has_rootfs {
-        w.error(&key_path(path, "rootfs"), "missing required key");
+    match (has_rootfs, has_image) {
+        (false, false) => w.error(
+            &key_path(path, "rootfs"),
+            "missing required key (or set image)",
+        ),
+        (true, true) => w.error(
+            &key_path(path, "image"),
+            "rootfs and image exclude each other (the image is the filesystem)",
+        ),
+        _ => {}
     }
-    if let (Some(command), Some(args)) = (&command, &args) {
+    // An image's config may supply the whole command line.
+    if let (Some(command), Some(args), false) = (&command, &args, has_image) {
         check_argv(path, command, args, w);
     }
     let strings = |list: Option<StrList>| -> Vec<String> {

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use berth_config::image::{ImageFormat, ImageRef};
 use berth_config::network::{
     Bridge, Interface, Ipv4Cidr, LinkSelect, Network, NetworkMode, PortMap, Proto, Route,
 };
@@ -49,6 +50,7 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         name: name.to_owned(),
         kind: Kind::Workload,
         rootfs: PathBuf::from(rootfs),
+        image: None,
         command: strings(command),
         args: Vec::new(),
         env: Vec::new(),
@@ -683,6 +685,54 @@ fn cases() -> Vec<Case> {
                 ("container.c.ports", "published ports need network = \"bridge\""),
                 ("container.d.ports[2]", "host port 8080/tcp is already published by container.d.ports[0]"),
                 ("container.e.ports[0]", "host port 8080/tcp is already published by container.d.ports[0]"),
+            ]),
+        ),
+        // ---- images ----
+        case(
+            "an OCI image instead of a rootfs; the command may come from it",
+            r#"
+            [container.web]
+            image = "oci:images/web:1.0"
+            [container.db]
+            image = "docker-archive:db.tar"
+            args = ["--port", "5432"]
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    image: Some(ImageRef {
+                        format: ImageFormat::Oci,
+                        path: "images/web".into(),
+                        tag: Some("1.0".into()),
+                    }),
+                    ..container("web", "", &[])
+                },
+                Container {
+                    image: Some(ImageRef {
+                        format: ImageFormat::DockerArchive,
+                        path: "db.tar".into(),
+                        tag: None,
+                    }),
+                    args: strings(&["--port", "5432"]),
+                    ..container("db", "", &[])
+                },
+            ])),
+        ),
+        case(
+            "bad image keys",
+            r#"
+            [container.a]
+            image = "docker://nginx"
+            [container.b]
+            rootfs = "r"
+            image = "oci:x"
+            command = ["/b"]
+            [container.c]
+            command = ["/c"]
+            "#,
+            Want::Err(vec![
+                ("container.a.image", "unknown image reference \"docker://nginx\""),
+                ("container.b.image", "rootfs and image exclude each other"),
+                ("container.c.rootfs", "missing required key (or set image)"),
             ]),
         ),
         // ---- dependencies and health checks ----
