@@ -1,11 +1,19 @@
 //! The OCI runtime spec (`config.json`) of a container, from its manifest
-//! entry.
+//! entry and, for a container made from an OCI image, the image's config.
 //!
 //! Starts from oci-spec's defaults (the runc-style mount set, masked and
 //! read-only `/proc` paths, default capabilities, `no_new_privs`) and applies
-//! the manifest: argv, env, working dir, and the namespace set of the
-//! container's kind. The image builder writes the result into the bundle at
-//! build time; PID 1 only reads it.
+//! the image config, then the manifest over it: argv, env, working dir, user,
+//! and the namespace set of the container's kind. The image builder writes
+//! the result into the bundle at build time; PID 1 only reads it.
+//!
+//! How the manifest overrides an image (Kubernetes' rules for command and
+//! args): `command` replaces the Entrypoint *and* drops the image's Cmd;
+//! `args` alone replaces the Cmd; `env` entries replace the image's of the
+//! same name and add the others; `workdir` other than `/` replaces the
+//! WorkingDir. ExposedPorts and StopSignal become the annotations the OCI
+//! image spec's conversion rules name; PID 1 takes the stop signal from
+//! there unless the manifest sets `stop-signal` to other than SIGTERM.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -16,6 +24,28 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, MountBuilder, Spec};
 
 /// The default `PATH` inside containers.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Annotation carrying an image's ExposedPorts (OCI image-spec,
+/// conversion.md), comma-separated (`80/tcp,443/tcp`).
+pub const ANNOTATION_EXPOSED_PORTS: &str = "org.opencontainers.image.exposedPorts";
+/// Annotation carrying an image's StopSignal.
+pub const ANNOTATION_STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
+
+/// What an image's config contributes to the spec, already resolved
+/// against the image's files (the user's numeric ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// `NAME=value` pairs split at the first `=`, in image order.
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    /// uid, gid and additional gids.
+    pub user: Option<(u32, u32, Vec<u32>)>,
+    /// `80/tcp`, sorted.
+    pub exposed_ports: Vec<String>,
+    pub stop_signal: Option<String>,
+}
 
 /// Building a spec failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,24 +72,39 @@ pub fn cgroup_path(c: &Container) -> String {
     format!("/{parent}/{}", c.name)
 }
 
-/// The runtime spec for one container.
+/// The runtime spec for one container made from a folder.
 pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
+    build_spec_with_image(c, None)
+}
+
+/// The runtime spec for one container, over its image's config if it has
+/// one.
+pub fn build_spec_with_image(
+    c: &Container,
+    image: Option<&ImageConfig>,
+) -> Result<Spec, SpecError> {
     let mut spec = Spec::default();
+    let empty = ImageConfig::default();
+    let image_config = image.unwrap_or(&empty);
 
     let process = spec
         .process_mut()
         .as_mut()
         .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "process"))?;
-    process.set_args(Some(argv(c)));
-    let mut env = vec![DEFAULT_PATH.to_owned()];
-    if !c.env.iter().any(|(k, _)| k == "HOME") {
-        env.push("HOME=/root".to_owned());
+    process.set_args(Some(argv(c, image_config)));
+    process.set_env(Some(environment(c, image_config)));
+    let workdir = match (&image_config.workdir, c.workdir.as_str()) {
+        (Some(w), "/") if !w.is_empty() => w.clone(),
+        _ => c.workdir.clone(),
+    };
+    process.set_cwd(PathBuf::from(workdir));
+    if let Some((uid, gid, groups)) = &image_config.user {
+        let mut user = process.user().clone();
+        user.set_uid(*uid);
+        user.set_gid(*gid);
+        user.set_additional_gids((!groups.is_empty()).then(|| groups.clone()));
+        process.set_user(user);
     }
-    // A later PATH from the manifest replaces the default one.
-    env.retain(|e| !(e.starts_with("PATH=") && c.env.iter().any(|(k, _)| k == "PATH")));
-    env.extend(c.env.iter().map(|(k, v)| format!("{k}={v}")));
-    process.set_env(Some(env));
-    process.set_cwd(PathBuf::from(&c.workdir));
     // Containers must not inherit PID 1's -1000: the OOM killer has to be
     // able to pick a container over the init.
     process.set_oom_score_adj(Some(0));
@@ -114,14 +159,58 @@ pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
     if let Some(mounts) = spec.mounts_mut() {
         mounts.extend(extra);
     }
+    let mut annotations = std::collections::HashMap::new();
+    if !image_config.exposed_ports.is_empty() {
+        annotations.insert(
+            ANNOTATION_EXPOSED_PORTS.to_owned(),
+            image_config.exposed_ports.join(","),
+        );
+    }
+    if let Some(s) = &image_config.stop_signal {
+        annotations.insert(ANNOTATION_STOP_SIGNAL.to_owned(), s.clone());
+    }
+    if !annotations.is_empty() {
+        spec.set_annotations(Some(annotations));
+    }
     Ok(spec)
 }
 
-/// The container's argv: the manifest's, under `berth init` when `init =
-/// true` (berth itself, bind-mounted read-only from the root image, then
-/// reaps the command's orphans and forwards signals to it).
-fn argv(c: &Container) -> Vec<String> {
-    let argv = c.argv();
+/// The environment: a default PATH and HOME, the image's, then the
+/// manifest's; a later entry replaces an earlier one of the same name in
+/// place.
+fn environment(c: &Container, image: &ImageConfig) -> Vec<String> {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".to_owned(),
+            DEFAULT_PATH.trim_start_matches("PATH=").to_owned(),
+        ),
+        ("HOME".to_owned(), "/root".to_owned()),
+    ];
+    for (k, v) in image.env.iter().chain(&c.env) {
+        match env.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The container's argv: the manifest's over the image's (see the module
+/// docs), under `berth init` when `init = true` (berth itself, bind-mounted
+/// read-only from the root image, then reaps the command's orphans and
+/// forwards signals to it).
+fn argv(c: &Container, image: &ImageConfig) -> Vec<String> {
+    let (command, args) = if c.command.is_empty() {
+        let args = if c.args.is_empty() {
+            &image.cmd
+        } else {
+            &c.args
+        };
+        (&image.entrypoint, args)
+    } else {
+        (&c.command, &c.args)
+    };
+    let argv: Vec<String> = command.iter().chain(args).cloned().collect();
     if !c.init {
         return argv;
     }
@@ -444,6 +533,109 @@ mod tests {
             .expect("root")
             .readonly()
             .unwrap_or(false));
+    }
+
+    #[test]
+    fn image_config_under_manifest_overrides() {
+        let image = ImageConfig {
+            entrypoint: vec!["/docker-entrypoint.sh".into()],
+            cmd: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            env: vec![
+                ("PATH".into(), "/usr/sbin:/usr/bin".into()),
+                ("NGINX_VERSION".into(), "1.22".into()),
+                ("MODE".into(), "image".into()),
+            ],
+            workdir: Some("/usr/share/nginx".into()),
+            user: Some((101, 101, vec![5])),
+            exposed_ports: vec!["443/tcp".into(), "80/tcp".into()],
+            stop_signal: Some("SIGQUIT".into()),
+        };
+        let bare = |c: Container| Container {
+            command: Vec::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            workdir: "/".into(),
+            ..c
+        };
+        let args_of = |c: &Container| -> Vec<String> {
+            let spec = build_spec_with_image(c, Some(&image)).expect("spec");
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.args().clone())
+                .unwrap_or_default()
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // (manifest command, manifest args, argv)
+        let rows: &[(&[&str], &[&str], &[&str])] = &[
+            (
+                &[],
+                &[],
+                &["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"],
+            ),
+            (
+                &[],
+                &["nginx", "-t"],
+                &["/docker-entrypoint.sh", "nginx", "-t"],
+            ),
+            (&["/bin/sh"], &[], &["/bin/sh"]),
+            (
+                &["/bin/sh", "-c"],
+                &["echo hi"],
+                &["/bin/sh", "-c", "echo hi"],
+            ),
+        ];
+        for (command, args, want) in rows {
+            let c = Container {
+                command: s(command),
+                args: s(args),
+                ..bare(container(Kind::Workload))
+            };
+            assert_eq!(args_of(&c), s(want), "command {command:?} args {args:?}");
+        }
+
+        let c = Container {
+            env: vec![("MODE".into(), "prod".into()), ("EXTRA".into(), "1".into())],
+            ..bare(container(Kind::Workload))
+        };
+        let spec = build_spec_with_image(&c, Some(&image)).expect("spec");
+        let p = spec.process().as_ref().expect("process");
+        assert_eq!(
+            p.env().clone().unwrap_or_default(),
+            s(&[
+                "PATH=/usr/sbin:/usr/bin",
+                "HOME=/root",
+                "NGINX_VERSION=1.22",
+                "MODE=prod",
+                "EXTRA=1"
+            ])
+        );
+        assert_eq!(p.cwd(), Path::new("/usr/share/nginx"));
+        assert_eq!((p.user().uid(), p.user().gid()), (101, 101));
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[5][..]));
+        let notes = spec.annotations().clone().unwrap_or_default();
+        assert_eq!(
+            notes.get(ANNOTATION_EXPOSED_PORTS).map(String::as_str),
+            Some("443/tcp,80/tcp")
+        );
+        assert_eq!(
+            notes.get(ANNOTATION_STOP_SIGNAL).map(String::as_str),
+            Some("SIGQUIT")
+        );
+        // A manifest workdir wins over the image's.
+        let c = Container {
+            workdir: "/srv".into(),
+            ..bare(container(Kind::Workload))
+        };
+        let spec = build_spec_with_image(&c, Some(&image)).expect("spec");
+        assert_eq!(
+            spec.process().as_ref().expect("process").cwd(),
+            Path::new("/srv")
+        );
+        // Without an image: root, no annotations.
+        let spec = build_spec(&container(Kind::Workload)).expect("spec");
+        let p = spec.process().as_ref().expect("process");
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        assert!(spec.annotations().as_ref().is_none_or(|a| a.is_empty()));
     }
 
     #[test]
