@@ -24,4 +24,5 @@ pub use manifest::{
     Backoff, BindMount, ConfigError, Container, CrashLoop, HealthCheck, Kind, LoadError, Manifest,
     ManifestErrors, Phase, Probe, RestartPolicy, System,
 };
+pub use manifest_lifecycle::parse_signal;
 pub use manifest_rules::validate_container_name;

@@ -97,7 +97,7 @@ const SIGNALS: &[(&str, i32)] = &[
 
 /// `SIGTERM`, `TERM` or a number 1-64 (SIGSTOP, SIGCHLD and friends are
 /// refused: they cannot stop a process).
-pub(crate) fn parse_signal(s: &str) -> Result<i32, String> {
+pub fn parse_signal(s: &str) -> Result<i32, String> {
     let name = s.strip_prefix("SIG").unwrap_or(s);
     if let Some((_, n)) = SIGNALS.iter().find(|(n, _)| *n == name) {
         return Ok(*n);

@@ -47,6 +47,14 @@ pub struct ImageConfig {
     pub stop_signal: Option<String>,
 }
 
+/// The stop signal an image asked for, from the bundle's `config.json`
+/// (see [`ANNOTATION_STOP_SIGNAL`]); `None` when it has none or the file
+/// cannot be read.
+pub fn image_stop_signal(config_json: &Path) -> Option<String> {
+    let spec = Spec::load(config_json).ok()?;
+    spec.annotations().as_ref()?.get(ANNOTATION_STOP_SIGNAL).cloned()
+}
+
 /// Building a spec failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
