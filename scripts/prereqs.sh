@@ -5,11 +5,12 @@
 # kernel's module index), cpio and file (checks), tini (the reference the
 # `berth init` tests also run against), util-linux (unshare), perl, and
 # iproute2 and nftables (the network host tests set up namespaces with `ip`
-# and cross-check berth's NAT rules with `nft list`). Idempotent and quiet
-# when everything is already there.
+# and cross-check berth's NAT rules with `nft list`), umoci (the OCI image
+# layouts the image-import tests start from). Idempotent and quiet when
+# everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base iproute2 nftables)
+packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base iproute2 nftables umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@
 //! the failure.
 
 pub mod image;
+pub mod oci;
 pub mod vm;
 
 pub use image::{busybox_rootfs, example_manifest, TestImage};
