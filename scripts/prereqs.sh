@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and booting berth images needs on Debian 12, as
-# root: QEMU, EROFS tools, busybox-static (test and example container
+# root: QEMU, EROFS tools, cryptsetup-bin (veritysetup: the root image's
+# dm-verity hash tree), busybox-static (test and example container
 # content), libseccomp (linked statically into berth), kmod (depmod for the
 # kernel's module index), cpio and file (checks), tini (the reference the
 # `berth init` tests also run against), util-linux (unshare), perl, and
@@ -10,7 +11,7 @@
 # everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base iproute2 nftables umoci)
+packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base iproute2 nftables umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,7 +8,10 @@
 //!
 //! Nothing here is fatal: PID 1 must boot with a typo on the command line,
 //! so an unknown option or a bad value is recorded (for PID 1 to log) and
-//! the option keeps the value it had.
+//! the option keeps the value it had. The one exception is `berth.verity=`:
+//! a value that is not a root hash records [`RootVerity::Invalid`], on which
+//! stage 0 refuses to mount the root, since booting an unverified root when
+//! verification was asked for would defeat it.
 
 use std::time::Duration;
 
@@ -44,6 +47,22 @@ impl PanicAction {
     }
 }
 
+/// Whether the root image is verified (`berth.verity=`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RootVerity {
+    /// No `berth.verity=`: the root is mounted as it is, with a warning.
+    #[default]
+    Off,
+    /// `berth.verity=HEX`: the dm-verity root hash (sha256), lower case.
+    RootHash(String),
+    /// `berth.verity=` with something that is not a root hash: stage 0
+    /// stops rather than mount the root unverified.
+    Invalid,
+}
+
+/// Hex digits of a sha256 root hash.
+pub const ROOT_HASH_HEX_LEN: usize = 64;
+
 /// The `berth.*` options, with defaults for those not given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelCmdline {
@@ -58,6 +77,8 @@ pub struct KernelCmdline {
     pub panic: PanicAction,
     /// `berth.debug` (flag, or `=1`, `=0`, `=true`, `=false`).
     pub debug: bool,
+    /// `berth.verity=ROOTHASH`: 64 hex digits.
+    pub verity: RootVerity,
     /// Whole `berth.*` words that are not recognised, to be logged.
     pub unknown: Vec<String>,
     /// One message per recognised option whose value was rejected.
@@ -72,6 +93,7 @@ impl Default for KernelCmdline {
             root_wait: DEFAULT_ROOT_WAIT,
             panic: PanicAction::default(),
             debug: false,
+            verity: RootVerity::Off,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -102,8 +124,14 @@ impl KernelCmdline {
 
     /// Sets one option; on a bad value the field is left unchanged.
     fn apply(&mut self, name: &str, value: Option<&str>) -> Result<(), Problem> {
+        // The value kept may come from an earlier word, quoted on the
+        // command line and holding a newline: escape it, so one message
+        // stays one log line.
         let invalid = |what: String, keeping: &str| {
-            Problem::Invalid(format!("berth.{name}: {what}; using {keeping}"))
+            Problem::Invalid(format!(
+                "berth.{name}: {what}; using {}",
+                keeping.escape_debug()
+            ))
         };
         match name {
             "root" => match value {
@@ -159,10 +187,28 @@ impl KernelCmdline {
                     return Err(invalid(what, if self.debug { "true" } else { "false" }));
                 }
             },
+            "verity" => match value.and_then(parse_root_hash) {
+                Some(hash) => self.verity = RootVerity::RootHash(hash),
+                None => {
+                    // Fail closed: a later bad value also cancels an
+                    // earlier good one.
+                    self.verity = RootVerity::Invalid;
+                    return Err(Problem::Invalid(format!(
+                        "berth.verity: invalid root hash {} (expected {ROOT_HASH_HEX_LEN} hex digits); the root will not be mounted unverified",
+                        quote(value.unwrap_or(""))
+                    )));
+                }
+            },
             _ => return Err(Problem::Unknown),
         }
         Ok(())
     }
+}
+
+/// A sha256 root hash: exactly 64 hex digits, returned in lower case.
+pub fn parse_root_hash(s: &str) -> Option<String> {
+    (s.len() == ROOT_HASH_HEX_LEN && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| s.to_ascii_lowercase())
 }
 
 enum Problem {

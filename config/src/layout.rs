@@ -23,6 +23,13 @@ pub const CGROUP_SYSTEM: &str = "berth/system";
 pub const CGROUP_WORKLOADS: &str = "berth/workloads";
 /// Modules stage 0 loads to reach the root image (virtio disk, EROFS).
 pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
+/// Modules stage 0 loads when the root is verified (`berth.verity=`):
+/// device-mapper and its verity target (`modules.dep` adds `dm_bufio`
+/// and `reed_solomon`). The initramfs always carries them.
+pub const STAGE0_VERITY_MODULES: &[&str] = &["dm_mod", "dm_verity"];
+/// The device-mapper name of the verified root; stage 0 also links
+/// `/dev/mapper/berth-root` to its `/dev/dm-N` node.
+pub const VERITY_DEVICE: &str = "berth-root";
 /// Modules stage 1 always loads (overlay for writable paths; the ACPI power
 /// button and evdev, so a power-button press can be read; the virtio NIC
 /// driver), before the manifest's own `system.modules`, which names the

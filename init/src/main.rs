@@ -11,6 +11,7 @@ mod client;
 mod console;
 mod container_init;
 mod control;
+mod dm;
 mod fatal;
 mod kmsg;
 mod modload;
@@ -18,6 +19,8 @@ mod mounts;
 mod netns;
 mod os;
 mod powerbutton;
+// Started from the main loop by supervise.rs, which is wired separately.
+mod scrub;
 mod shutdown;
 mod stage0;
 mod stage1;
@@ -25,6 +28,7 @@ mod supervise;
 mod switch_root;
 mod sys;
 mod system;
+mod verity;
 
 use std::path::Path;
 

@@ -31,6 +31,18 @@ pub fn run() -> Fatal {
     // node from coming up far enough to say what is wrong with it.
     let manifest = match Manifest::from_file(std::path::Path::new(layout::MANIFEST)) {
         Ok(m) => Some(m),
+        // An I/O error is the root image failing (on a verified root: a
+        // block dm-verity rejected), not a bad manifest: nothing read from
+        // that image can be trusted to run.
+        Err(berth_config::LoadError::Read { path, source })
+            if source.raw_os_error() == Some(libc::EIO) =>
+        {
+            let verity = crate::dm::find_by_name(layout::VERITY_DEVICE);
+            return Fatal::msg(
+                "read the root image",
+                root_read_error(&path, &source, verity.as_deref()),
+            );
+        }
         Err(e) => {
             report_manifest_error(&e);
             None
@@ -104,6 +116,25 @@ fn step(name: &str, f: impl FnOnce() -> String) {
     log::info!("stage 1: {name}: {what} ({} ms)", t.elapsed().as_millis());
 }
 
+/// The fatal message for a file of the root image that could not be read.
+fn root_read_error(
+    path: &std::path::Path,
+    error: &std::io::Error,
+    verity: Option<&std::path::Path>,
+) -> String {
+    match verity {
+        Some(dev) => format!(
+            "read {} from the verified root (dm-verity, {}): {error}",
+            path.display(),
+            dev.display()
+        ),
+        None => format!(
+            "read {} from the root image (not verified): {error}",
+            path.display()
+        ),
+    }
+}
+
 fn report_manifest_error(e: &berth_config::LoadError) {
     match e {
         berth_config::LoadError::Invalid { path, errors } => {
@@ -117,5 +148,31 @@ fn report_manifest_error(e: &berth_config::LoadError) {
             }
         }
         other => log::error!("{}; starting no containers", crate::fatal::chain(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn root_read_errors_name_the_device() {
+        let eio = std::io::Error::from_raw_os_error(libc::EIO);
+        let manifest = Path::new(layout::MANIFEST);
+        let table = [
+            (
+                Some(Path::new("/dev/dm-0")),
+                "read /etc/berth/manifest.toml from the verified root (dm-verity, /dev/dm-0): Input/output error (os error 5)",
+            ),
+            (
+                None,
+                "read /etc/berth/manifest.toml from the root image (not verified): Input/output error (os error 5)",
+            ),
+        ];
+        for (device, want) in table {
+            assert_eq!(root_read_error(manifest, &eio, device), want);
+        }
     }
 }

@@ -42,6 +42,7 @@ use nix::unistd::Pid;
 use crate::console::{console, uptime};
 use crate::control::{Control, Follow};
 use crate::fatal::{chain, Fatal};
+use crate::scrub::{Scrub, ScrubResult};
 
 mod requests;
 mod sessions;
@@ -106,6 +107,10 @@ struct Supervisor {
     sessions: Vec<sessions::Session>,
     /// Interfaces, DHCP, the bridge and the name files.
     net: Net,
+    /// The one read of the whole verified root, while it runs.
+    scrub: Option<Scrub>,
+    /// The root's integrity for `berth status`.
+    root: String,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
@@ -175,6 +180,8 @@ impl Supervisor {
             control: Control::bind(Path::new(api::SOCKET_PATH)),
             sessions: Vec::new(),
             net,
+            scrub: None,
+            root: "not verified".to_owned(),
         })
     }
 
@@ -183,6 +190,41 @@ impl Supervisor {
             log::info!("no containers to start");
         }
         self.sequence(SeqEvent::Begin);
+        self.start_scrub();
+    }
+
+    /// Reads the whole verified root once, in a child at idle I/O
+    /// priority, so corruption anywhere shows within a minute of boot and
+    /// not only when a damaged file happens to be read.
+    fn start_scrub(&mut self) {
+        let Some(device) = crate::dm::find_by_name(layout::VERITY_DEVICE) else {
+            return;
+        };
+        match Scrub::start(&device) {
+            Ok(s) => {
+                log::info!(
+                    "dm-verity scrub of {} started (idle I/O priority)",
+                    s.device().display()
+                );
+                self.root = "verified (dm-verity), scrub running".to_owned();
+                self.scrub = Some(s);
+            }
+            Err(e) => {
+                log::error!("dm-verity scrub of {}: {e}", device.display());
+                self.root = format!("verified (dm-verity), scrub failed to start: {e}");
+            }
+        }
+    }
+
+    /// The scrub's verdict: on the console and in `berth status`.
+    fn scrub_done(&mut self, result: ScrubResult) {
+        if result.is_corrupt() {
+            log::error!("{result}");
+            self.root = format!("CORRUPT: {result}");
+        } else {
+            log::info!("{result}");
+            self.root = format!("verified (dm-verity), {result}");
+        }
     }
 
     /// Gives the phase sequencer an event and carries out its actions.
@@ -350,6 +392,11 @@ impl Supervisor {
             }
             if ready.button {
                 self.check_buttons();
+            }
+            if ready.scrub {
+                if let Some(result) = self.scrub.as_mut().and_then(Scrub::on_readable) {
+                    self.scrub_done(result);
+                }
             }
             if ready.net.iter().any(|r| *r) && self.net.on_ready(&ready.net, uptime()) {
                 self.start_waiting();
@@ -592,6 +639,12 @@ impl Supervisor {
         for (_, _, fd) in session_fds {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
+        let scrub_at = fds.len();
+        let scrub_fd = self.scrub.as_ref().and_then(Scrub::fd);
+        let scrub_n = usize::from(scrub_fd.is_some());
+        if let Some(fd) = scrub_fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let net_at = fds.len();
         let net_fds = self.net.poll_fds();
         let net_n = net_fds.len();
@@ -651,6 +704,7 @@ impl Supervisor {
             streams: Vec::new(),
             sessions: Vec::new(),
             net: fds[net_at..net_at + net_n].iter().map(hit).collect(),
+            scrub: fds[scrub_at..scrub_at + scrub_n].iter().any(hit),
             control: fds[control_at..control_at + control_n]
                 .iter()
                 .map(|f| f.revents().unwrap_or(PollFlags::empty()))
@@ -673,7 +727,18 @@ impl Supervisor {
     /// orphans at debug level.
     fn reap(&mut self) {
         loop {
-            let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            let ws = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG));
+            if let Ok(w) = ws {
+                if let Some(scrub) = self.scrub.as_mut().filter(|s| w.pid() == Some(s.pid())) {
+                    let result = scrub.on_exit(w);
+                    self.scrub = None;
+                    if let Some(result) = result {
+                        self.scrub_done(result);
+                    }
+                    continue;
+                }
+            }
+            let (pid, status) = match ws {
                 Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
                 Ok(WaitStatus::Signaled(pid, sig, core)) => (
                     pid,
@@ -759,6 +824,7 @@ struct Ready {
     streams: Vec<(usize, usize)>,
     sessions: Vec<(usize, usize)>,
     net: Vec<bool>,
+    scrub: bool,
     control: Vec<PollFlags>,
 }
 

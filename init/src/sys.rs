@@ -117,3 +117,110 @@ fn tcp_probe_child(path: &std::ffi::CStr, addr: &libc::sockaddr_in, timeout_ms: 
         libc::_exit(if got == 0 && err == 0 { 0 } else { 1 });
     }
 }
+
+/// ioctl(2) on the device-mapper control node with a `struct dm_ioctl`
+/// buffer (`dm.rs` encodes it). Refuses a request that does not take a
+/// `struct dm_ioctl`, and a buffer whose `data_size` claims more than its
+/// length, since the kernel reads and writes that many bytes.
+pub fn dm_ioctl(
+    control: std::os::fd::BorrowedFd<'_>,
+    request: u32,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    const HEADER: usize = 312;
+    let takes_dm_ioctl = (request >> 8) & 0xff == 0xfd && (request >> 16) & 0x3fff == HEADER as u32;
+    let data_size = buf
+        .get(12..16)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    if !takes_dm_ioctl || buf.len() < HEADER || data_size.is_none_or(|n| n > buf.len()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a device-mapper ioctl buffer",
+        ));
+    }
+    // SAFETY: `control` is an open descriptor for the whole call; the
+    // request is a DM_* `_IOWR` of `struct dm_ioctl` (checked above), for
+    // which the kernel copies in and writes back at most `data_size`
+    // bytes, which the check above keeps within `buf`, exclusively
+    // borrowed for the call.
+    let r = unsafe {
+        libc::ioctl(
+            control.as_raw_fd(),
+            libc::c_ulong::from(request),
+            buf.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// ioprio_set(2): puts the calling process in the idle I/O class, so its
+/// reads are served only when no one else wants the disk.
+pub fn ioprio_set_idle() -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+    const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+    // SAFETY: ioprio_set takes three integers and no pointers; `0` names
+    // the calling process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Forks the dm-verity scrub child (`scrub.rs`): it resets every signal
+/// to its default and unblocks them (so a shutdown's SIGTERM ends it), runs
+/// [`crate::scrub::child_main`] over the prepared `device`, `buf` and
+/// `report` pipe, and leaves through `_exit` with its status. The caller
+/// keeps its descriptors and drops its copies as usual.
+pub fn fork_scrub(
+    device: std::os::fd::BorrowedFd<'_>,
+    size: u64,
+    buf: &mut [u8],
+    report: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<nix::unistd::Pid> {
+    // SAFETY: PID 1 is single-threaded (see `spawn_tcp_probe`), so the
+    // child's copy of the address space is consistent; the child only
+    // calls `scrub_child`, which uses async-signal-safe system calls and
+    // no allocation, and never returns into the caller's code.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => scrub_child(device, size, buf, report),
+        pid => Ok(nix::unistd::Pid::from_raw(pid)),
+    }
+}
+
+fn scrub_child(
+    device: std::os::fd::BorrowedFd<'_>,
+    size: u64,
+    buf: &mut [u8],
+    report: std::os::fd::BorrowedFd<'_>,
+) -> ! {
+    // SAFETY: (whole block) sigemptyset, sigprocmask and signal are
+    // async-signal-safe (signal-safety(7)); `set` is a local; resetting a
+    // disposition to SIG_DFL installs no handler; SIGKILL and SIGSTOP,
+    // which cannot be changed, fail harmlessly.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // Linux signals are 1..=64 (_NSIG 65).
+        for sig in 1..=64 {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    let code = crate::scrub::child_main(device, size, buf, report);
+    // SAFETY: _exit ends the child without running the parent's atexit
+    // handlers or flushing its copied stdio buffers.
+    unsafe { libc::_exit(code) }
+}

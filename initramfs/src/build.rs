@@ -3,9 +3,14 @@
 //! ```text
 //! OUT/vmlinuz          Debian's kernel, copied
 //! OUT/initramfs.img    stage 0 (newc cpio)
-//! OUT/root.img         the root image (EROFS)
+//! OUT/root.img         the root image (EROFS), then its dm-verity hash tree
+//! OUT/root.verity      ROOT_HASH=…, DATA_BYTES=…, HASH_OFFSET=…, SALT=…, UUID=…
 //! OUT/kernel-version   KERNEL_VERSION=…, KERNEL_PACKAGE=…, KERNEL_PACKAGE_VERSION=…
 //! ```
+//!
+//! `--no-verity` (`BuildOptions::verity` false) leaves out the hash tree
+//! and `root.verity` (an old one is removed), and the node then boots with
+//! a warning.
 //!
 //! The manifest is validated before anything slow happens. Everything is
 //! made in `OUT/.staging` and renamed into place at the end, so a failed
@@ -21,13 +26,16 @@ use crate::berth_binary::{self, BinaryError};
 use crate::initramfs::{self, InitramfsError};
 use crate::kernel::{self, Kernel, KernelError};
 use crate::modules::{self, PackError};
+use crate::progress::{self, Step};
 use crate::rootimg::{self, ErofsOptions, RootImageError, RootInputs};
 use crate::staging::{self, StagingError};
+use crate::verity::{self, VerityError, VerityInfo};
 
 pub const VMLINUZ: &str = "vmlinuz";
 pub const INITRAMFS: &str = "initramfs.img";
 pub const ROOT_IMAGE: &str = "root.img";
 pub const KERNEL_VERSION: &str = "kernel-version";
+pub const ROOT_VERITY: &str = "root.verity";
 
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,16 +47,20 @@ pub struct BuildOptions {
     pub skip_validation: bool,
     /// Timestamp of every file in both images (SOURCE_DATE_EPOCH).
     pub source_date_epoch: u64,
+    /// Append a dm-verity hash tree and write `root.verity` (the default;
+    /// `--no-verity` turns it off).
+    pub verity: bool,
 }
 
 impl BuildOptions {
-    /// Validating, with `SOURCE_DATE_EPOCH` 0.
+    /// Validating, verified, with `SOURCE_DATE_EPOCH` 0.
     pub fn new(manifest: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
         BuildOptions {
             manifest: manifest.into(),
             out: out.into(),
             skip_validation: false,
             source_date_epoch: 0,
+            verity: true,
         }
     }
 }
@@ -73,11 +85,16 @@ pub struct BuildReport {
     pub root_bytes: u64,
     /// The root image's compressor, if any.
     pub compression: Option<&'static str>,
+    /// The dm-verity figures, `None` when built with `--no-verity`.
+    pub verity: Option<VerityInfo>,
     /// Modules in each image, in load order.
     pub stage0_modules: Vec<String>,
     pub stage1_modules: Vec<String>,
     /// Bundled containers, in manifest order.
     pub containers: Vec<String>,
+    /// What each container's content is (`folder`, or the image and how
+    /// much of it was written and shared), in manifest order.
+    pub contents: Vec<(String, String)>,
     /// Things the operator should know that did not stop the build.
     pub warnings: Vec<String>,
 }
@@ -123,6 +140,8 @@ pub enum BuildError {
     },
     #[error("build the root image")]
     RootImage(#[from] RootImageError),
+    #[error("protect the root image with dm-verity (--no-verity skips this)")]
+    Verity(#[from] VerityError),
     #[error("build the initramfs")]
     Initramfs(#[from] InitramfsError),
     #[error("prepare the output folder")]
@@ -244,7 +263,7 @@ fn build_in(
     let manifest = std::path::absolute(&opts.manifest).map_err(io("resolve", &opts.manifest))?;
     let manifest_dir = manifest.parent().unwrap_or(Path::new("/"));
 
-    eprintln!("berth-image: staging the root image");
+    let step = Step::start("staging the root image", None);
     let tree = staging_dir.join("root");
     let staged = rootimg::stage(
         &tree,
@@ -255,9 +274,25 @@ fn build_in(
             kernel,
             index: &index,
             berth,
+            epoch: opts.source_date_epoch,
         },
     )?;
+    step.finish(&format!("{} container(s)", staged.bundles.len()));
     for (name, bundled) in &staged.bundles {
+        if let Some(u) = &bundled.unpacked {
+            if u.not_owned > 0 {
+                warnings.push(format!(
+                    "container {name}: {} file(s) of the image kept the builder's owner (build as root to keep the image's owners)",
+                    u.not_owned
+                ));
+            }
+            if u.xattrs_skipped > 0 {
+                warnings.push(format!(
+                    "container {name}: {} extended attribute(s) of the image left out (file capabilities among them are lost)",
+                    u.xattrs_skipped
+                ));
+            }
+        }
         for path in &bundled.skipped {
             warnings.push(format!(
                 "container {name}: left out {} (not a file, folder or symlink)",
@@ -267,9 +302,26 @@ fn build_in(
     }
 
     let erofs = erofs_options(opts, &loaded.text, inputs, &mut warnings)?;
-    eprintln!("berth-image: making the root image (mkfs.erofs)");
+    let step = Step::start("making the root image (mkfs.erofs)", None);
     let root_img = staging_dir.join(ROOT_IMAGE);
     rootimg::make_image(&tree, &root_img, &erofs)?;
+    step.finish(&progress::size(
+        std::fs::metadata(&root_img).map(|m| m.len()).unwrap_or(0),
+    ));
+    let verity = if opts.verity {
+        let step = Step::start("adding the dm-verity hash tree (veritysetup)", None);
+        let info = verity::format(&root_img)?;
+        step.finish(&format!("root hash {}", info.root_hash));
+        let file = staging_dir.join(ROOT_VERITY);
+        std::fs::write(&file, info.to_file()).map_err(io("write", &file))?;
+        Some(info)
+    } else {
+        warnings.push(
+            "built with --no-verity: the root image is not verified, and every boot says so"
+                .to_owned(),
+        );
+        None
+    };
 
     let (initrd_tree, stage0) = initramfs::tree(kernel, &index, berth)?;
     let initrd = staging_dir.join(INITRAMFS);
@@ -290,6 +342,20 @@ fn build_in(
         std::fs::rename(staging_dir.join(name), &to)
             .map_err(io("move the artifact into place:", &to))?;
     }
+    // root.verity last: a root hash never sits beside a root image it
+    // does not describe for longer than the renames take.
+    let verity_file = opts.out.join(ROOT_VERITY);
+    if verity.is_some() {
+        std::fs::rename(staging_dir.join(ROOT_VERITY), &verity_file)
+            .map_err(io("move the artifact into place:", &verity_file))?;
+    } else {
+        match std::fs::remove_file(&verity_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("remove the old", &verity_file)(e))
+            }
+            _ => {}
+        }
+    }
     let names =
         |steps: &[berth_config::modules::LoadStep]| steps.iter().map(|s| s.name.clone()).collect();
     Ok(BuildReport {
@@ -300,8 +366,14 @@ fn build_in(
         initramfs_bytes,
         root_bytes,
         compression: erofs.compression,
+        verity,
         stage0_modules: names(&stage0.steps),
         stage1_modules: names(&staged.modules.steps),
+        contents: staged
+            .bundles
+            .iter()
+            .map(|(name, b)| (name.clone(), content_line(b)))
+            .collect(),
         containers: staged.bundles.into_iter().map(|(name, _)| name).collect(),
         warnings,
     })
@@ -338,6 +410,20 @@ fn erofs_options(
     })
 }
 
+/// One summary line about a container's content.
+fn content_line(b: &crate::bundle::Bundled) -> String {
+    match &b.unpacked {
+        None => "folder".to_owned(),
+        Some(u) => format!(
+            "image, {} layer(s), {} file(s): {} written, {} shared with other containers",
+            u.layers,
+            u.files,
+            progress::size(u.bytes_written),
+            progress::size(u.bytes_linked)
+        ),
+    }
+}
+
 /// `OUT/kernel-version`, shell-sourceable like os-release.
 pub fn kernel_version_file(k: &Kernel) -> String {
     format!(
@@ -372,18 +458,37 @@ impl fmt::Display for BuildReport {
         )?;
         writeln!(
             f,
-            "  {ROOT_IMAGE:<14} {:>10}  erofs{}, {} modules, containers: {}",
+            "  {ROOT_IMAGE:<14} {:>10}  erofs{}{}, {} modules, containers: {}",
             mib(self.root_bytes),
             self.compression
                 .map(|c| format!(" {c}"))
                 .unwrap_or_default(),
+            if self.verity.is_some() {
+                " + dm-verity"
+            } else {
+                ", not verified"
+            },
             self.stage1_modules.len(),
             if self.containers.is_empty() {
                 "none".to_owned()
             } else {
                 self.containers.join(" ")
             }
-        )
+        )?;
+        if let Some(v) = &self.verity {
+            writeln!(
+                f,
+                "  {ROOT_VERITY:<14} {:>10}  root hash {} (data {}, hash tree from byte {})",
+                "",
+                v.root_hash,
+                mib(v.data_bytes),
+                v.hash_offset
+            )?;
+        }
+        for (name, content) in &self.contents {
+            writeln!(f, "  container {name}: {content}")?;
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,12 @@
 //! OCI bundles in the root image: `BUNDLES/NAME/config.json` and
 //! `BUNDLES/NAME/rootfs/`, one per manifest container.
 //!
-//! The rootfs is copied from the build host as is (symlinks stay symlinks,
-//! permission bits are kept, owners are not: the root image is built with
-//! every file owned by root). Because the image is read-only, every
+//! A `rootfs` folder is copied from the build host as is (symlinks stay
+//! symlinks, permission bits are kept; the copy belongs to the builder,
+//! root). An `image` is unpacked layer by layer ([`crate::oci`]) with the
+//! owners its layers name, its files hard-linked to one copy per layer, so
+//! containers sharing layers store them once; its config supplies the
+//! spec's defaults. Because the image is read-only, every
 //! directory the runtime mounts onto must already exist in it; those are
 //! created here, resolving symlinks inside the rootfs the way the runtime
 //! will (an absolute link points into the container, never at the build
@@ -12,10 +15,14 @@
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use berth_config::Container;
+use berth_config::image::ImageRef;
+use berth_config::{Container, Kind};
 use berth_supervisor::spec::{
-    build_spec, rootfs_file_mount_points, rootfs_mount_points, SpecError,
+    build_spec_with_image, rootfs_file_mount_points, rootfs_mount_points, ImageConfig, SpecError,
 };
+
+use crate::oci::{self, ImageDefaults, LayerStore, OciError, Policy, Progress, UnpackReport};
+use crate::progress::{self, Step};
 
 /// Symlinks followed while creating one mount point, as the kernel's
 /// `MAXSYMLINKS` (path_resolution(7)).
@@ -45,6 +52,15 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("container.{name}.image: {reference}")]
+    Image {
+        name: String,
+        reference: String,
+        #[source]
+        source: Box<OciError>,
+    },
+    #[error("container.{name}: no command (neither the manifest nor the image config names one)")]
+    NoCommand { name: String },
     #[error("create mount point /{point} in container {name}")]
     MountPoint {
         name: String,
@@ -61,30 +77,64 @@ pub struct Bundled {
     /// which the runtime provides itself (a tmpfs `/dev`) and which a
     /// non-root build could not create anyway.
     pub skipped: Vec<PathBuf>,
+    /// What unpacking the image did, for an `image` container.
+    pub unpacked: Option<UnpackReport>,
+}
+
+/// Where images' layers are unpacked once for all containers, and the
+/// timestamp their files get.
+#[derive(Debug)]
+pub struct Images {
+    pub store: LayerStore,
+    pub epoch: u64,
 }
 
 /// Writes the bundle of `container` into `bundles/NAME`. A relative
-/// `rootfs` is taken relative to `manifest_dir`.
+/// `rootfs` or image path is taken relative to `manifest_dir`.
 pub fn bundle(
     container: &Container,
     manifest_dir: &Path,
     bundles: &Path,
+    images: &mut Images,
 ) -> Result<Bundled, BundleError> {
-    let source = manifest_dir.join(&container.rootfs);
-    if !source.is_dir() {
-        return Err(BundleError::MissingRootfs {
-            name: container.name.clone(),
-            path: source,
-        });
-    }
-    let spec = build_spec(container).map_err(|source| BundleError::Spec {
-        name: container.name.clone(),
-        source,
-    })?;
     let dir = bundles.join(&container.name);
     let rootfs = dir.join("rootfs");
     let mut bundled = Bundled::default();
-    copy_tree(&source, &rootfs, &mut bundled.skipped)?;
+    let image_config = match &container.image {
+        Some(reference) => {
+            let (config, report) =
+                unpack_image(container, reference, manifest_dir, &rootfs, images)?;
+            bundled.unpacked = Some(report);
+            Some(config)
+        }
+        None => {
+            let source = manifest_dir.join(&container.rootfs);
+            if !source.is_dir() {
+                return Err(BundleError::MissingRootfs {
+                    name: container.name.clone(),
+                    path: source,
+                });
+            }
+            copy_tree(&source, &rootfs, &mut bundled.skipped)?;
+            None
+        }
+    };
+    let spec = build_spec_with_image(container, image_config.as_ref()).map_err(|source| {
+        BundleError::Spec {
+            name: container.name.clone(),
+            source,
+        }
+    })?;
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().as_ref())
+        .is_none_or(|a| a.is_empty())
+    {
+        return Err(BundleError::NoCommand {
+            name: container.name.clone(),
+        });
+    }
     for point in rootfs_mount_points(&spec) {
         ensure_dir_in_root(&rootfs, &point).map_err(|source| BundleError::MountPoint {
             name: container.name.clone(),
@@ -112,6 +162,74 @@ pub fn bundle(
         source,
     })?;
     Ok(bundled)
+}
+
+/// Unpacks `reference` into `rootfs` and turns its config into the spec's
+/// defaults (the user resolved against the unpacked files).
+fn unpack_image(
+    container: &Container,
+    reference: &ImageRef,
+    manifest_dir: &Path,
+    rootfs: &Path,
+    images: &mut Images,
+) -> Result<(ImageConfig, UnpackReport), BundleError> {
+    let err = |source: OciError| BundleError::Image {
+        name: container.name.clone(),
+        reference: reference.to_string(),
+        source: Box::new(source),
+    };
+    let resolved = ImageRef {
+        path: manifest_dir.join(&reference.path),
+        ..reference.clone()
+    };
+    let image = oci::open(&resolved).map_err(err)?;
+    std::fs::create_dir_all(rootfs).map_err(|source| BundleError::Copy {
+        from: resolved.path.clone(),
+        to: rootfs.to_owned(),
+        source,
+    })?;
+    let sizes: Vec<u64> = image.layers.iter().map(|l| l.size.unwrap_or(0)).collect();
+    let total: u64 = sizes.iter().sum();
+    let step = Step::start(
+        format!(
+            "container {}: unpacking {reference} ({} layer(s))",
+            container.name,
+            image.layers.len()
+        ),
+        (total > 0).then_some(total),
+    );
+    let policy = Policy {
+        epoch: images.epoch,
+        // Device nodes only where the manifest already trusts the image.
+        allow_devices: container.kind == Kind::Host,
+    };
+    let mut on_progress = |p: Progress| {
+        let before: u64 = sizes.iter().take(p.layer).sum();
+        step.set_position(before + p.read);
+    };
+    let report =
+        oci::unpack(&image, rootfs, &mut images.store, &policy, &mut on_progress).map_err(err)?;
+    step.finish(&format!(
+        "{} file(s), {} written, {} shared with other containers",
+        report.files,
+        progress::size(report.bytes_written),
+        progress::size(report.bytes_linked)
+    ));
+    let d = ImageDefaults::from_config(&image.config);
+    let user = match d.user.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => Some(oci::resolve_user(u, rootfs).map_err(err)?),
+        None => None,
+    };
+    let config = ImageConfig {
+        entrypoint: d.entrypoint,
+        cmd: d.cmd,
+        env: d.env,
+        workdir: d.workdir,
+        user,
+        exposed_ports: d.exposed_ports,
+        stop_signal: d.stop_signal,
+    };
+    Ok((config, report))
 }
 
 /// The spec as canonical JSON: oci-spec keeps capability sets (and maps
@@ -269,6 +387,15 @@ mod tests {
     use super::*;
     use berth_config::RestartPolicy;
 
+    /// A fresh layer store under `dir` (unused by folder containers).
+    fn images(dir: &Path) -> Images {
+        let store_dir = tempfile::tempdir_in(dir).expect("store dir").keep();
+        Images {
+            store: LayerStore::new(store_dir).expect("layer store"),
+            epoch: 0,
+        }
+    }
+
     fn container(name: &str, rootfs: &str) -> Container {
         Container {
             command: vec!["/bin/sh".into()],
@@ -301,6 +428,7 @@ mod tests {
             &container("app", "rootfs"),
             &tmp.path().join("manifests"),
             &bundles,
+            &mut images(tmp.path()),
         )
         .expect("bundle");
         assert!(out.skipped.is_empty());
@@ -366,7 +494,7 @@ mod tests {
         let texts: Vec<Vec<u8>> = (0..4)
             .map(|i| {
                 let bundles = tmp.path().join(format!("b{i}"));
-                bundle(&c, tmp.path(), &bundles).expect("bundle");
+                bundle(&c, tmp.path(), &bundles, &mut images(tmp.path())).expect("bundle");
                 std::fs::read(bundles.join("app/config.json")).expect("read")
             })
             .collect();
@@ -376,8 +504,13 @@ mod tests {
     #[test]
     fn missing_rootfs_names_the_key() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let err = bundle(&container("web", "nope"), tmp.path(), &tmp.path().join("b"))
-            .expect_err("missing");
+        let err = bundle(
+            &container("web", "nope"),
+            tmp.path(),
+            &tmp.path().join("b"),
+            &mut images(tmp.path()),
+        )
+        .expect_err("missing");
         let msg = err.to_string();
         assert!(msg.starts_with("container.web.rootfs: "), "{msg}");
         assert!(

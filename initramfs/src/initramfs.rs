@@ -119,6 +119,16 @@ pub fn initrd_release() -> String {
     )
 }
 
+/// The modules the initramfs carries: those stage 0 always loads, then
+/// those it loads for a verified root (`berth.verity=`).
+pub fn stage0_module_names() -> Vec<&'static str> {
+    layout::STAGE0_MODULES
+        .iter()
+        .chain(layout::STAGE0_VERITY_MODULES)
+        .copied()
+        .collect()
+}
+
 /// The initramfs tree for `kernel`, with `berth` as `/init`, and the
 /// stage-0 modules it carries.
 pub fn tree(
@@ -126,7 +136,7 @@ pub fn tree(
     index: &ModuleIndex,
     berth: &Path,
 ) -> Result<(Tree, ModulePack), InitramfsError> {
-    let pack = modules::pack(&kernel.modules_dir, index, layout::STAGE0_MODULES)
+    let pack = modules::pack(&kernel.modules_dir, index, &stage0_module_names())
         .map_err(InitramfsError::Modules)?;
     let mut t = Tree::default();
     t.insert(
@@ -290,6 +300,14 @@ mod tests {
         );
         let (again, _) = t.write(Vec::new(), 0).expect("write");
         assert_eq!(bytes, again, "same tree, same bytes");
+    }
+
+    #[test]
+    fn carries_the_verity_modules() {
+        let names = stage0_module_names();
+        for m in ["virtio_blk", "erofs", "dm_mod", "dm_verity"] {
+            assert!(names.contains(&m), "{m} missing from {names:?}");
+        }
     }
 
     #[test]

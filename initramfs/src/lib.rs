@@ -6,18 +6,28 @@
 //!
 //! The pieces, each in its own module: [`cpio`] writes newc archives,
 //! [`initramfs`] lays out stage 0, [`rootimg`] and [`bundle`] stage the
-//! root image, [`modules`] picks kernel modules with the same index PID 1
-//! reads, [`mod@kernel`] and [`berth_binary`] get the inputs, [`mod@build`] ties
-//! them together, [`qemu`] runs the output.
+//! root image, [`oci`] imports images, [`progress`] shows long steps, [`verity`] appends its dm-verity hash tree, [`extent`]
+//! finds a file's bytes in it (for corruption tests), [`modules`] picks
+//! kernel modules with the same index PID 1 reads, [`mod@kernel`] and
+//! [`berth_binary`] get the inputs, [`mod@build`] ties them together,
+//! [`qemu`] runs the output.
 //!
 //! Decisions worth knowing:
 //! - Output is reproducible: one timestamp (SOURCE_DATE_EPOCH, default 0)
-//!   for every file, root ownership, a UUID derived from the inputs.
+//!   for every file, fixed owners (root for what the builder writes, the
+//!   layers' for image files), a UUID derived from the inputs.
+//! - The root image is dm-verity protected by default: its hash tree is
+//!   appended to `root.img` and the root hash goes to `root.verity` and,
+//!   from there, to the kernel command line (`berth.verity=`);
+//!   `--no-verity` leaves it out for development.
 //! - The root image is EROFS, lz4hc-compressed when the kernel's config
 //!   has `CONFIG_EROFS_FS_ZIP` (Debian's does); the initramfs is an
 //!   uncompressed cpio.
-//! - Owners inside container rootfs folders are not kept (mkfs.erofs
-//!   `--all-root`); device nodes in them are left out with a warning.
+//! - Container content is a folder (`rootfs`: copied, owned by the
+//!   builder, device nodes left out with a warning) or an OCI image
+//!   (`image`: [`oci`] unpacks its layers with their owners, refuses
+//!   escapes, and hard-links each layer's files to one copy, so layers
+//!   shared by containers are stored once).
 
 pub mod berth_binary;
 pub mod build;
@@ -25,13 +35,17 @@ pub mod bundle;
 pub mod busybox;
 pub mod cpio;
 pub mod elf;
+pub mod extent;
 pub mod initramfs;
 pub mod kernel;
 pub mod modules;
+pub mod oci;
+pub mod progress;
 pub mod qemu;
 pub mod rootimg;
 pub mod staging;
 pub mod tool;
+pub mod verity;
 
 pub use build::{build, build_with, resolve_inputs, BuildError, BuildOptions, BuildReport, Inputs};
 pub use kernel::Kernel;

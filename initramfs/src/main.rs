@@ -11,11 +11,14 @@ use berth_image::qemu::{self, Outcome, QemuOptions};
 
 const USAGE: &str = "\
 usage:
-  berth-image build MANIFEST -o DIR [--skip-validation]
-      build DIR/vmlinuz, DIR/initramfs.img, DIR/root.img from MANIFEST
+  berth-image build MANIFEST -o DIR [--skip-validation] [--no-verity]
+      build DIR/vmlinuz, DIR/initramfs.img, DIR/root.img from MANIFEST, the
+      root image with a dm-verity hash tree whose root hash goes to
+      DIR/root.verity; --no-verity leaves both out (development: the node
+      boots unverified, with a warning)
   berth-image run DIR [--timeout SECONDS] [--forward HOST:GUEST]...
-      boot DIR under qemu-system-x86_64 (TCG) with the console here;
-      Ctrl-A X quits. Exits 124 at the timeout, else with QEMU's status.
+      boot DIR under qemu-system-x86_64 (TCG) with the console here, with
+      berth.verity= from DIR/root.verity if there is one; Ctrl-A X quits. Exits 124 at the timeout, else with QEMU's status.
       --forward: TCP port HOST on 127.0.0.1 reaches the guest's port GUEST
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
@@ -38,6 +41,7 @@ enum Cli {
         manifest: PathBuf,
         out: PathBuf,
         skip_validation: bool,
+        no_verity: bool,
     },
     Run {
         dir: PathBuf,
@@ -60,12 +64,13 @@ fn parse(args: &[String]) -> Result<Cli, String> {
     match verb {
         None | Some("-h" | "--help" | "help") => Ok(Cli::Help),
         Some("build") => {
-            let (mut manifest, mut out, mut skip) = (None, None, false);
+            let (mut manifest, mut out, mut skip, mut no_verity) = (None, None, false, false);
             let mut rest = rest.into_iter();
             while let Some(arg) = rest.next() {
                 match arg {
                     "-o" | "--out" => out = Some(rest.next().ok_or("-o needs a folder")?),
                     "--skip-validation" => skip = true,
+                    "--no-verity" => no_verity = true,
                     a if a.starts_with('-') => return Err(format!("build: unknown option {a}")),
                     a if manifest.is_none() => manifest = Some(a),
                     a => return Err(format!("build: unexpected argument {a}")),
@@ -75,6 +80,7 @@ fn parse(args: &[String]) -> Result<Cli, String> {
                 manifest: manifest.ok_or("build: which MANIFEST?")?.into(),
                 out: out.ok_or("build: -o DIR is required")?.into(),
                 skip_validation: skip,
+                no_verity,
             })
         }
         Some("run") => {
@@ -156,7 +162,8 @@ fn main() -> ExitCode {
             manifest,
             out,
             skip_validation,
-        } => run_build(manifest, out, skip_validation),
+            no_verity,
+        } => run_build(manifest, out, skip_validation, no_verity),
         Cli::Run {
             dir,
             timeout,
@@ -185,12 +192,14 @@ fn run_build(
     manifest: PathBuf,
     out: PathBuf,
     skip_validation: bool,
+    no_verity: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let opts = BuildOptions {
         manifest,
         out,
         skip_validation,
         source_date_epoch: build::source_date_epoch_from_env()?,
+        verity: !no_verity,
     };
     let report = build::build(&opts)?;
     print!("{report}");
@@ -242,7 +251,8 @@ mod tests {
             Ok(Cli::Build {
                 manifest: "m.toml".into(),
                 out: "out".into(),
-                skip_validation: false
+                skip_validation: false,
+                no_verity: false,
             })
         );
         assert_eq!(
@@ -250,7 +260,17 @@ mod tests {
             Ok(Cli::Build {
                 manifest: "m.toml".into(),
                 out: "out".into(),
-                skip_validation: true
+                skip_validation: true,
+                no_verity: false,
+            })
+        );
+        assert_eq!(
+            p(&["build", "m.toml", "--no-verity", "-o", "out"]),
+            Ok(Cli::Build {
+                manifest: "m.toml".into(),
+                out: "out".into(),
+                skip_validation: false,
+                no_verity: true,
             })
         );
         assert_eq!(

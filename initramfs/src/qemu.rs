@@ -20,6 +20,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::build::{INITRAMFS, ROOT_IMAGE, VMLINUZ};
+use crate::verity::{VerityError, VerityInfo};
 
 pub const QEMU: &str = "qemu-system-x86_64";
 /// How long [`terminate`] waits after SIGTERM before SIGKILL.
@@ -43,8 +44,11 @@ pub enum Serial {
 /// How to boot a build output folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuOptions {
-    /// Holds `vmlinuz`, `initramfs.img`, `root.img`.
+    /// Holds `vmlinuz`, `initramfs.img`, `root.img` (and `root.verity`).
     pub dir: PathBuf,
+    /// The dm-verity root hash, passed as `berth.verity=`; [`QemuOptions::new`]
+    /// reads it from `DIR/root.verity`. `None` boots the root unverified.
+    pub verity: Option<String>,
     pub memory_mib: u32,
     /// Appended to the kernel command line.
     pub extra_cmdline: String,
@@ -56,10 +60,15 @@ pub struct QemuOptions {
 }
 
 impl QemuOptions {
-    /// 512 MiB, console on the terminal, no monitor, no forwards.
+    /// 512 MiB, console on the terminal, no monitor, no forwards, the
+    /// root verified when `DIR/root.verity` exists (a malformed one is
+    /// reported by [`run`] through [`check_artifacts`]).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let verity = VerityInfo::read(&dir).ok().flatten().map(|v| v.root_hash);
         QemuOptions {
-            dir: dir.into(),
+            dir,
+            verity,
             memory_mib: 512,
             extra_cmdline: String::new(),
             serial: Serial::Stdio,
@@ -70,18 +79,26 @@ impl QemuOptions {
 }
 
 /// The base kernel command line: console on the first UART, quiet kernel
-/// (berth logs its own steps), reboot at once on a panic (with
-/// `-no-reboot` QEMU exits instead of hanging), root on the virtio disk.
+/// (berth logs its own steps; `quiet` still lets errors through, such as
+/// dm-verity's `data block N is corrupted`), reboot at once on a panic
+/// (with `-no-reboot` QEMU exits instead of hanging), root on the virtio
+/// disk.
 pub const BASE_CMDLINE: &str = "console=ttyS0 quiet panic=-1 berth.root=/dev/vda";
 
-/// The kernel command line for `opts`.
+/// The kernel command line for `opts`: the base, `berth.verity=` when
+/// verified, then the extra options (which, coming last, win).
 pub fn cmdline(opts: &QemuOptions) -> String {
-    let extra = opts.extra_cmdline.trim();
-    if extra.is_empty() {
-        BASE_CMDLINE.to_owned()
-    } else {
-        format!("{BASE_CMDLINE} {extra}")
+    let mut line = BASE_CMDLINE.to_owned();
+    if let Some(hash) = &opts.verity {
+        line.push_str(" berth.verity=");
+        line.push_str(hash);
     }
+    let extra = opts.extra_cmdline.trim();
+    if !extra.is_empty() {
+        line.push(' ');
+        line.push_str(extra);
+    }
+    line
 }
 
 /// QEMU's arguments; `stdin_is_terminal` picks `mon:stdio` for
@@ -168,6 +185,8 @@ pub enum QemuError {
     Spawn(#[source] std::io::Error),
     #[error("wait for {QEMU}")]
     Wait(#[source] std::io::Error),
+    #[error("read the root hash")]
+    Verity(#[source] VerityError),
 }
 
 /// How a run ended.
@@ -180,7 +199,8 @@ pub enum Outcome {
     TimedOut,
 }
 
-/// Fails unless `dir` holds the three boot artifacts.
+/// Fails unless `dir` holds the three boot artifacts, and a `root.verity`
+/// beside them (if any) can be read.
 pub fn check_artifacts(dir: &Path) -> Result<(), QemuError> {
     for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE] {
         if !dir.join(name).is_file() {
@@ -190,6 +210,7 @@ pub fn check_artifacts(dir: &Path) -> Result<(), QemuError> {
             });
         }
     }
+    VerityInfo::read(dir).map_err(QemuError::Verity)?;
     Ok(())
 }
 
@@ -314,6 +335,37 @@ mod tests {
             value_of(&a, "-append"),
             ["console=ttyS0 quiet panic=-1 berth.root=/dev/vda berth.debug=1"]
         );
+    }
+
+    #[test]
+    fn root_hash_from_root_verity() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        assert_eq!(QemuOptions::new(tmp.path()).verity, None);
+        let hash = "4bd5902c7f765f14cca1871176470d5c78c75c18b85a763584632993d49a5fcd";
+        let info = VerityInfo {
+            root_hash: hash.into(),
+            data_bytes: 4096,
+            hash_offset: 4096,
+            salt: "00".into(),
+            uuid: "u".into(),
+        };
+        std::fs::write(tmp.path().join("root.verity"), info.to_file()).expect("write");
+        let mut o = QemuOptions::new(tmp.path());
+        assert_eq!(o.verity.as_deref(), Some(hash));
+        o.extra_cmdline = "berth.debug".into();
+        assert_eq!(
+            value_of(&args(&o, false), "-append"),
+            [format!(
+                "console=ttyS0 quiet panic=-1 berth.root=/dev/vda berth.verity={hash} berth.debug"
+            )]
+        );
+        std::fs::write(tmp.path().join("root.verity"), "ROOT_HASH=nope\n").expect("write");
+        assert_eq!(QemuOptions::new(tmp.path()).verity, None);
+        for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE] {
+            std::fs::write(tmp.path().join(name), "").expect("write");
+        }
+        let err = check_artifacts(tmp.path()).expect_err("malformed root.verity");
+        assert!(matches!(err, QemuError::Verity(_)), "{err}");
     }
 
     #[test]

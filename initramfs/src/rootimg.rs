@@ -26,6 +26,7 @@ use berth_config::Manifest;
 use crate::bundle::{self, BundleError, Bundled};
 use crate::kernel::Kernel;
 use crate::modules::{self, ModulePack, PackError};
+use crate::oci::LayerStore;
 use crate::staging::{self, StagingError};
 use crate::tool::{ToolError, MKFS_EROFS};
 
@@ -70,6 +71,8 @@ pub enum RootImageError {
         #[source]
         source: ModuleError,
     },
+    #[error("create the image layer store")]
+    LayerStore(#[source] Box<crate::oci::OciError>),
     #[error("pack the stage-1 kernel modules")]
     Modules(#[source] PackError),
     #[error("bundle container {name}")]
@@ -100,6 +103,8 @@ pub struct RootInputs<'a> {
     pub index: &'a ModuleIndex,
     /// The static berth binary.
     pub berth: &'a Path,
+    /// SOURCE_DATE_EPOCH: the time of files unpacked from images.
+    pub epoch: u64,
 }
 
 /// What staging put into the root image, for the build report.
@@ -163,18 +168,23 @@ pub fn stage(root: &Path, inputs: &RootInputs<'_>) -> Result<RootStaged, RootIma
 
     let bundles_dir = root.join(layout::BUNDLES.trim_start_matches('/'));
     staging::create_dirs(&bundles_dir)?;
+    // Layers are unpacked once, next to the tree (hard links need the same
+    // filesystem) but outside it, and linked into each container's rootfs.
+    let store_dir = root.with_file_name("layers");
+    let mut images = bundle::Images {
+        store: LayerStore::new(&store_dir).map_err(|e| RootImageError::LayerStore(Box::new(e)))?,
+        epoch: inputs.epoch,
+    };
     let mut bundles = Vec::new();
     for container in inputs
         .manifest
         .map(|m| m.containers.as_slice())
         .unwrap_or_default()
     {
-        let bundled =
-            bundle::bundle(container, inputs.manifest_dir, &bundles_dir).map_err(|source| {
-                RootImageError::Bundle {
-                    name: container.name.clone(),
-                    source,
-                }
+        let bundled = bundle::bundle(container, inputs.manifest_dir, &bundles_dir, &mut images)
+            .map_err(|source| RootImageError::Bundle {
+                name: container.name.clone(),
+                source,
             })?;
         bundles.push((container.name.clone(), bundled));
     }
@@ -258,9 +268,11 @@ pub fn erofs_compression(kernel_config: &str) -> Option<&'static str> {
 
 /// mkfs.erofs's arguments (erofs-utils 1.5, Debian 12). `-x-1` leaves out
 /// extended attributes: the staging copy carries none of the containers'
-/// and must not pick up the build host's (SELinux labels).
+/// and must not pick up the build host's (SELinux labels). Owners are the
+/// staging tree's: root for everything the builder wrote, the image's for
+/// files unpacked from OCI layers (see [`make_image`] for non-root builds).
 pub fn mkfs_args(opts: &ErofsOptions, image: &Path, tree: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["--quiet".into(), "--all-root".into(), "-x-1".into()];
+    let mut args: Vec<OsString> = vec!["--quiet".into(), "-x-1".into()];
     args.push(format!("-T{}", opts.timestamp).into());
     args.push(format!("-U{}", opts.uuid).into());
     if let Some(c) = opts.compression {
@@ -271,10 +283,16 @@ pub fn mkfs_args(opts: &ErofsOptions, image: &Path, tree: &Path) -> Vec<OsString
     args
 }
 
-/// Runs mkfs.erofs on the staged tree.
+/// Runs mkfs.erofs on the staged tree. A builder that is not root owns the
+/// whole staging tree (it could not chown), so there `--all-root` makes
+/// every file root's, as a root build would.
 pub fn make_image(tree: &Path, image: &Path, opts: &ErofsOptions) -> Result<(), RootImageError> {
+    let mut cmd = MKFS_EROFS.command();
+    if !nix::unistd::geteuid().is_root() {
+        cmd.arg("--all-root");
+    }
     MKFS_EROFS
-        .output(MKFS_EROFS.command().args(mkfs_args(opts, image, tree)))
+        .output(cmd.args(mkfs_args(opts, image, tree)))
         .map(|_| ())
         .map_err(|source| RootImageError::Mkfs {
             image: image.to_owned(),
@@ -337,7 +355,6 @@ mod tests {
         let args = mkfs_args(&opts, Path::new("/o/root.img"), Path::new("/o/tree"));
         let want = [
             "--quiet",
-            "--all-root",
             "-x-1",
             "-T1700000000",
             "-Uu",

@@ -1,5 +1,5 @@
 //! Running the host tools the build relies on (apt, dpkg-deb, depmod,
-//! mkfs.erofs, busybox), with errors that name the tool, its Debian package
+//! mkfs.erofs, veritysetup, busybox), with errors that name the tool, its Debian package
 //! and what it printed.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +31,14 @@ pub const DEPMOD: Tool = Tool {
 pub const MKFS_EROFS: Tool = Tool {
     program: "mkfs.erofs",
     package: "erofs-utils",
+};
+pub const DUMP_EROFS: Tool = Tool {
+    program: "dump.erofs",
+    package: "erofs-utils",
+};
+pub const VERITYSETUP: Tool = Tool {
+    program: "veritysetup",
+    package: "cryptsetup-bin",
 };
 
 /// A tool could not be started or reported failure.

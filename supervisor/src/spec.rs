@@ -52,7 +52,10 @@ pub struct ImageConfig {
 /// cannot be read.
 pub fn image_stop_signal(config_json: &Path) -> Option<String> {
     let spec = Spec::load(config_json).ok()?;
-    spec.annotations().as_ref()?.get(ANNOTATION_STOP_SIGNAL).cloned()
+    spec.annotations()
+        .as_ref()?
+        .get(ANNOTATION_STOP_SIGNAL)
+        .cloned()
 }
 
 /// Building a spec failed.

@@ -9,8 +9,15 @@ fn with(f: fn(&mut KernelCmdline)) -> KernelCmdline {
     c
 }
 
+const HASH: &str = "4bd5902c7f765f14cca1871176470d5c78c75c18b85a763584632993d49a5fcd";
+/// 64 characters, one of them not a hex digit.
+const NOT_HEX: &str = "4bd5902c7f765f14cca1871176470d5c78c75c18b85a763584632993d49a5fcg";
+
 #[test]
 fn parse_table() {
+    let verity_line = format!("console=ttyS0 berth.verity={HASH}");
+    let verity_upper_line = format!("berth.verity={}", HASH.to_uppercase());
+    let verity_then_bad_line = format!("berth.verity={HASH} berth.verity={NOT_HEX}");
     let cases: Vec<(&str, &str, KernelCmdline)> = vec![
         ("empty", "", KernelCmdline::default()),
         (
@@ -114,6 +121,47 @@ fn parse_table() {
             }),
         ),
         (
+            "verity",
+            &verity_line,
+            with(|c| c.verity = RootVerity::RootHash(HASH.into())),
+        ),
+        (
+            "verity upper case is lowered",
+            &verity_upper_line,
+            with(|c| c.verity = RootVerity::RootHash(HASH.into())),
+        ),
+        (
+            "verity too short",
+            "berth.verity=abc",
+            with(|c| {
+                c.verity = RootVerity::Invalid;
+                c.invalid = vec![
+                    "berth.verity: invalid root hash \"abc\" (expected 64 hex digits); the root will not be mounted unverified".into(),
+                ]
+            }),
+        ),
+        (
+            "verity without value",
+            "berth.verity",
+            with(|c| {
+                c.verity = RootVerity::Invalid;
+                c.invalid = vec![
+                    "berth.verity: invalid root hash \"\" (expected 64 hex digits); the root will not be mounted unverified".into(),
+                ]
+            }),
+        ),
+        (
+            "verity bad after good fails closed",
+            &verity_then_bad_line,
+            with(|c| {
+                c.verity = RootVerity::Invalid;
+                c.invalid = vec![format!(
+                    "berth.verity: invalid root hash \"{}\" (expected 64 hex digits); the root will not be mounted unverified",
+                    NOT_HEX
+                )]
+            }),
+        ),
+        (
             "later overrides earlier",
             "berth.root=/dev/vda berth.root=/dev/vdc",
             with(|c| c.root = "/dev/vdc".into()),
@@ -175,6 +223,22 @@ fn default_values() {
     assert_eq!(c.panic, PanicAction::Reboot);
     assert_eq!(c.rootfstype, None);
     assert!(!c.debug);
+    assert_eq!(c.verity, RootVerity::Off);
+}
+
+#[test]
+fn root_hashes() {
+    let cases = [
+        (HASH, Some(HASH.to_owned())),
+        (&HASH.to_uppercase(), Some(HASH.to_owned())),
+        (&HASH[1..], None),
+        (NOT_HEX, None),
+        ("", None),
+        (&format!("{HASH}0"), None),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_root_hash(text), want, "parse_root_hash({text:?})");
+    }
 }
 
 #[test]
@@ -198,4 +262,16 @@ fn seconds() {
     for (text, want) in cases {
         assert_eq!(parse_seconds(text), want, "parse_seconds({text:?})");
     }
+}
+
+/// Found by the `cmdline` fuzz target: a quoted value may hold a newline,
+/// and a later bad value named it unescaped, splitting the log line.
+#[test]
+fn kept_value_is_escaped() {
+    let c = KernelCmdline::parse("berth.root=\"/dev/a\nb\" berth.root=");
+    assert_eq!(c.root, "/dev/a\nb");
+    assert_eq!(
+        c.invalid,
+        vec!["berth.root: expected a device path; using /dev/a\\nb".to_owned()]
+    );
 }

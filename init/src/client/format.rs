@@ -32,14 +32,18 @@ pub fn size_kib(kib: u64) -> String {
 
 /// The line above the status table.
 pub fn node_line(node: &NodeStatus) -> String {
-    format!(
+    let mut line = format!(
         "{}: up {}, berth {}, PID 1 RSS {}, stage {}",
         node.hostname,
         duration(node.uptime_ms),
         node.berth_version,
         size_kib(node.pid1_rss_kib),
         node.stage
-    )
+    );
+    if !node.root.is_empty() {
+        line.push_str(&format!("\nroot: {}", node.root));
+    }
+    line
 }
 
 const HEADER: [&str; 9] = [
@@ -235,10 +239,11 @@ web            workload  service  running  412  2         3m05s   exited with co
             berth_version: "0.1.0".into(),
             pid1_rss_kib: 2480,
             stage: "services".into(),
+            root: "verified (dm-verity), scrub clean".into(),
         };
         assert_eq!(
             node_line(&node),
-            "node1: up 1h02m, berth 0.1.0, PID 1 RSS 2480 KiB, stage services"
+            "node1: up 1h02m, berth 0.1.0, PID 1 RSS 2480 KiB, stage services\nroot: verified (dm-verity), scrub clean"
         );
     }
 

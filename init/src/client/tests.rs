@@ -74,6 +74,7 @@ fn cases() -> Vec<Case> {
             berth_version: "0.1.0".into(),
             pid1_rss_kib: 900,
             stage: "services".into(),
+            root: "verified (dm-verity), scrub clean".into(),
         },
         containers: vec![],
     };

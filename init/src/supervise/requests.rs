@@ -236,6 +236,7 @@ impl Supervisor {
                 berth_version: env!("CARGO_PKG_VERSION").to_owned(),
                 pid1_rss_kib: rss_kib().unwrap_or(0),
                 stage: stage.to_owned(),
+                root: self.root.clone(),
             },
             containers,
         }

@@ -23,6 +23,11 @@ pub struct NodeStatus {
     /// Where the boot sequence is (`onboot`, `services`, `shutdown`, …);
     /// a string so new stages need no new version.
     pub stage: String,
+    /// The root image's integrity: `not verified`, `verified (dm-verity),
+    /// scrub running`, `verified (dm-verity), scrub clean: …` or
+    /// `CORRUPT: …`; empty from an older berth.
+    #[serde(default)]
+    pub root: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,6 +60,7 @@ fn status() -> StatusResult {
             berth_version: "0.1.0".into(),
             pid1_rss_kib: 2_480,
             stage: "services".into(),
+            root: "verified (dm-verity), scrub clean".into(),
         },
         containers: vec![
             ContainerStatus {
