@@ -86,6 +86,7 @@ fn cases() -> Vec<Case> {
             reply: encode_response(&Response::Success(Outcome::Status(status.clone()))),
             code: EXIT_OK,
             stdout: "n1: up 12s, berth 0.1.0, PID 1 RSS 900 KiB, stage services\n\
+                     root: verified (dm-verity), scrub clean\n\
                      NAME  KIND  PHASE  STATE  PID  RESTARTS  UPTIME  LAST-EXIT  HEALTH\n",
             stderr: "",
         },
@@ -97,7 +98,7 @@ fn cases() -> Vec<Case> {
             code: EXIT_OK,
             stdout:
                 "{\"node\":{\"hostname\":\"n1\",\"uptime_ms\":12000,\"berth_version\":\"0.1.0\",\
-                     \"pid1_rss_kib\":900,\"stage\":\"services\"},\"containers\":[]}\n",
+                     \"pid1_rss_kib\":900,\"stage\":\"services\",\"root\":\"verified (dm-verity), scrub clean\"},\"containers\":[]}\n",
             stderr: "",
         },
         Case {
