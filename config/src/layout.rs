@@ -21,6 +21,10 @@ pub const CGROUP_ROOT: &str = "berth";
 pub const CGROUP_INIT: &str = "berth/init";
 pub const CGROUP_SYSTEM: &str = "berth/system";
 pub const CGROUP_WORKLOADS: &str = "berth/workloads";
+/// `memory.min` of `CGROUP_INIT` (and of its parent `CGROUP_ROOT`, which
+/// caps it): memory the kernel reclaims from PID 1 only when nothing else
+/// is left, so a container filling the node cannot push the init out.
+pub const INIT_MEMORY_MIN: u64 = 32 * 1024 * 1024;
 /// Modules stage 0 loads to reach the root image (virtio disk, EROFS).
 pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
 /// Modules stage 0 loads when the root is verified (`berth.verity=`):
@@ -44,7 +48,10 @@ pub const CONTAINER_BERTH_DIR: &str = "/.berth";
 /// Per-container network files PID 1 writes (`NET_DIR/NAME/hosts`,
 /// `NET_DIR/NAME/resolv.conf`), bind-mounted read-only over the container's
 /// own; rewritten in place (same inode) so the mounts see every change.
-pub const NET_DIR: &str = "/run/berth/net";
+/// Outside `RUN_DIR`, which is 0700 (it holds the control socket): a
+/// container with a user namespace resolves its bind-mount sources as an
+/// unprivileged host user, which could not pass through `RUN_DIR`.
+pub const NET_DIR: &str = "/run/berth-net";
 /// The files of a container's image that the network setup mounts over:
 /// file mount points, which the image builder creates as empty files.
 pub const NETWORK_FILES: &[&str] = &["/etc/hosts", "/etc/resolv.conf"];
@@ -64,3 +71,16 @@ pub const BRIDGE_MODULES: &[&str] = &[
     "nft_nat",
     "nft_masq",
 ];
+/// Where a container's `/` is assembled for each run: an overlay of its
+/// read-only image (lower) and a fresh, size-bounded tmpfs (upper) mounted
+/// at `CONTAINER_ROOTS/NAME`, its tmpfs at `CONTAINER_ROOTS/NAME.layer`.
+/// Outside `/run/berth` (0700), which a user-namespaced runtime cannot
+/// traverse.
+pub const CONTAINER_ROOTS: &str = "/run/berth-roots";
+/// Size of a container's writable layer unless the manifest says.
+pub const DEFAULT_ROOT_SIZE: usize = 64 * 1024 * 1024;
+
+/// `CONTAINER_ROOTS/NAME`: the `root.path` of the container's spec.
+pub fn container_root(name: &str) -> String {
+    format!("{CONTAINER_ROOTS}/{name}")
+}

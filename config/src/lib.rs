@@ -2,9 +2,13 @@
 //! parsing, validation that reports every error at once with its TOML path),
 //! the `berth.*` kernel command-line options, and the kernel-module
 //! dependency model shared by the image builder (which picks modules) and
-//! PID 1 (which loads them). Pure: no syscalls, no I/O beyond `from_file`.
+//! PID 1 (which loads them). Pure: no syscalls, no I/O beyond `from_file`
+//! (and [`fuzz`], the checks of the fuzz targets and their stable replay
+//! tests, which reads corpus folders).
 
+pub mod capability;
 pub mod cmdline;
+pub mod fuzz;
 pub mod image;
 pub mod layout;
 pub mod manifest;
@@ -15,14 +19,16 @@ mod manifest_lifecycle;
 mod manifest_network;
 mod manifest_parse;
 mod manifest_rules;
+mod manifest_security;
 mod manifest_system;
+mod manifest_warnings;
 pub mod modules;
 pub mod network;
 mod toml_walk;
 
 pub use manifest::{
     Backoff, BindMount, ConfigError, Container, CrashLoop, HealthCheck, Kind, LoadError, Manifest,
-    ManifestErrors, Phase, Probe, RestartPolicy, System,
+    ManifestErrors, MilliCpus, Phase, Probe, RestartPolicy, System, User, UserNamespace,
 };
 pub use manifest_lifecycle::parse_signal;
 pub use manifest_rules::validate_container_name;

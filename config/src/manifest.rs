@@ -99,7 +99,93 @@ pub struct Container {
     pub network: NetworkMode,
     /// `ports`: published on the node, bridge containers only.
     pub ports: Vec<PortMap>,
+    /// `memory`: the memory limit in bytes, without swap.
+    pub memory: Option<u64>,
+    /// `cpus`: CPU time per period, in thousandths of a CPU.
+    pub cpus: Option<MilliCpus>,
+    /// `pids`: the most tasks (processes and threads) at once; `None`
+    /// takes the kind's default, see [`Container::pids_limit`].
+    pub pids: Option<u32>,
+    /// `user`: the numeric ids the command runs as, over an image's user.
+    pub user: Option<User>,
+    /// `userns = true`: the ids of the container's user namespace on the
+    /// node (workloads only; see [`UserNamespace::for_index`]).
+    pub userns: Option<UserNamespace>,
+    /// `privileged`: every capability, no seccomp filter, no masked `/proc`
+    /// paths, the node's devices (host containers only).
+    pub privileged: bool,
+    /// `capabilities`: added to the default set (host containers only), in
+    /// the kernel's spelling (`CAP_NET_ADMIN`).
+    pub capabilities: Vec<String>,
+    /// `readonly = true`: `/` is the image itself, read-only, with no
+    /// writable layer over it.
+    pub readonly: bool,
+    /// `root-size`: the bound of the writable tmpfs layer over the image.
+    pub root_size: usize,
 }
+
+/// CPU time in thousandths of a CPU: `cpus = 1.5` is `MilliCpus(1500)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MilliCpus(pub u32);
+
+impl MilliCpus {
+    /// The CFS quota, in microseconds, per `period` microseconds.
+    pub fn quota(self, period: u64) -> u64 {
+        u64::from(self.0) * period / 1000
+    }
+}
+
+/// The numeric user and group a container's command runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A workload's user namespace: container ids `0..size` are host ids
+/// `host_id..host_id + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserNamespace {
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// The first host id of the first container's user namespace: above the
+/// ids any image or the node itself uses (the Docker/Podman `subuid`
+/// convention starts at 100000 too).
+pub const USERNS_HOST_BASE: u32 = 100_000;
+/// Ids per user namespace: the 16-bit range images assume (`nobody` is
+/// 65534).
+pub const USERNS_SIZE: u32 = 65_536;
+
+impl UserNamespace {
+    /// The fixed scheme: the container declared `index`-th in the manifest
+    /// (counting from 0, every container counts) gets host ids
+    /// `100000 + 65536 × index` onward, so no two containers share an id.
+    /// `None` past the end of the 32-bit id space.
+    pub fn for_index(index: usize) -> Option<UserNamespace> {
+        let index = u32::try_from(index).ok()?;
+        let host_id = index
+            .checked_mul(USERNS_SIZE)?
+            .checked_add(USERNS_HOST_BASE)?;
+        // The last id, host_id + size - 1, must stay below (uid_t)-1.
+        host_id.checked_add(USERNS_SIZE)?;
+        Some(UserNamespace {
+            host_id,
+            size: USERNS_SIZE,
+        })
+    }
+}
+
+/// The `pids` limit of a workload that does not set one: enough for any
+/// ordinary service, small enough to stop a fork bomb.
+pub const DEFAULT_WORKLOAD_PIDS: u32 = 1024;
+/// `pids` upper bound: the kernel's `PID_MAX_LIMIT` on 64-bit.
+pub const MAX_PIDS: u32 = 4_194_304;
+/// The smallest `memory` limit, below which not even a shell starts.
+pub const MIN_MEMORY: u64 = 4 * 1024 * 1024;
+/// `cpus` upper bound.
+pub const MAX_CPUS: u32 = 1024;
 
 /// A `[container.NAME.health]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +308,26 @@ impl Container {
             log_size: DEFAULT_LOG_SIZE,
             network: NetworkMode::Bridge,
             ports: Vec::new(),
+            memory: None,
+            cpus: None,
+            pids: None,
+            user: None,
+            userns: None,
+            privileged: false,
+            capabilities: Vec::new(),
+            readonly: false,
+            root_size: crate::layout::DEFAULT_ROOT_SIZE,
         }
+    }
+
+    /// The `pids` limit in force: the manifest's, else
+    /// [`DEFAULT_WORKLOAD_PIDS`] for a workload and none for a host
+    /// container.
+    pub fn pids_limit(&self) -> Option<u32> {
+        self.pids.or(match self.kind {
+            Kind::Workload => Some(DEFAULT_WORKLOAD_PIDS),
+            Kind::Host => None,
+        })
     }
 
     /// The full argv: `command` followed by `args`.
@@ -360,6 +465,14 @@ impl Manifest {
             path: path.to_owned(),
             errors,
         })
+    }
+
+    /// Settings that weaken isolation on purpose (privileged containers,
+    /// extra capabilities, the node's PID namespace, mounts of `/`, `/dev`
+    /// or berth's control socket), each named by its TOML path: valid, but
+    /// worth a line at boot and in `berth validate`.
+    pub fn warnings(&self) -> Vec<ConfigError> {
+        crate::manifest_warnings::warnings(self)
     }
 
     /// The container called `name`, if declared.

@@ -11,6 +11,7 @@ use crate::manifest_health as health;
 use crate::manifest_lifecycle as lifecycle;
 use crate::manifest_network;
 use crate::manifest_rules as rules;
+use crate::manifest_security as security;
 use crate::network::NetworkMode;
 use crate::toml_walk::{key_path, quote, StrList, Walker};
 
@@ -20,7 +21,7 @@ pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Contain
         return Vec::new();
     };
     let mut containers = Vec::with_capacity(table.len());
-    for (name, value) in table {
+    for (index, (name, value)) in table.iter().enumerate() {
         let path = key_path(path, name);
         let name_problem = rules::container_name_problem(name).or_else(|| {
             (name == crate::network::NETWORK_ONLINE).then(|| {
@@ -37,7 +38,7 @@ pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Contain
         let Some(table) = w.table(&path, value) else {
             continue;
         };
-        let container = walk(name, &path, table, w);
+        let container = walk(index, name, &path, table, w);
         if name_problem.is_none() {
             containers.push(container);
         }
@@ -45,10 +46,12 @@ pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Contain
     containers
 }
 
-/// One container table. The result is meaningful only if `w` recorded no
-/// error; missing or bad values are left at their defaults.
-fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
+/// One container table, the `index`-th of the manifest. The result is
+/// meaningful only if `w` recorded no error; missing or bad values are
+/// left at their defaults.
+fn walk(index: usize, name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
     let mut container = Container::new(name, PathBuf::new());
+    let mut security_seen = security::Seen::default();
     let mut mounts_path = None;
     let mut host_pid_path = None;
     let mut restart_path = None;
@@ -174,11 +177,16 @@ fn walk(name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
                 }
             }
             "ports" => container.ports = manifest_network::ports(&path, value, w),
-            _ => w.unknown_key(&path),
+            _ => {
+                if !security::walk_key(key, &path, value, &mut container, &mut security_seen, w) {
+                    w.unknown_key(&path);
+                }
+            }
         }
     }
     deps::check_container(path, table, &container, w);
     health::check_container(path, table, &container, w);
+    security::check_container(index, &mut container, &security_seen, w);
     if let Some(mounts_path) = mounts_path {
         if container.kind != Kind::Host && !container.mounts.is_empty() {
             w.error(

@@ -1,8 +1,10 @@
 //! Values of the lifecycle keys of a container: durations (`"100ms"`,
-//! `"1.5s"`, `"2m"`) and signal names (`"SIGTERM"`, `"TERM"`, `"15"`).
+//! `"1.5s"`, `"2m"`), sizes (`"1MiB"`, `"256MiB"`) and signal names
+//! (`"SIGTERM"`, `"TERM"`, `"15"`).
 
 use std::time::Duration;
 
+use crate::manifest::MIN_MEMORY;
 use crate::toml_walk::quote;
 
 /// Parses `NUMBER UNIT` with unit `ms`, `s`, `m` or `h` (no unit is an
@@ -52,33 +54,60 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Parses a size: a whole number and a unit `B`, `KiB` or `MiB`, from
-/// 4 KiB to 64 MiB (`"1MiB"`, `"256KiB"`).
-pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+/// Size units, binary as the kernel's cgroup files count.
+const SIZE_UNITS: &[(&str, u64)] = &[
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+];
+
+/// A whole number and a unit (`"256KiB"`, `"1 GiB"`), in bytes; `None`
+/// when `s` is not of that form or overflows.
+fn parse_bytes(s: &str) -> Option<u64> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "B" => 1,
-        "KiB" => 1024,
-        "MiB" => 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "invalid size {} (expected a whole number and B, KiB or MiB, as in \"1MiB\")",
-                quote(s)
-            ))
-        }
-    };
-    let n: usize = number.parse().map_err(|_| {
+    let (_, scale) = SIZE_UNITS.iter().find(|(u, _)| *u == unit.trim())?;
+    number.parse::<u64>().ok()?.checked_mul(*scale)
+}
+
+/// Parses a log size: a whole number and a unit `B`, `KiB` or `MiB`, from
+/// 4 KiB to 64 MiB (`"1MiB"`, `"256KiB"`).
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    let bytes = parse_bytes(s).ok_or_else(|| {
         format!(
             "invalid size {} (expected a whole number and B, KiB or MiB, as in \"1MiB\")",
             quote(s)
         )
     })?;
-    match n.checked_mul(scale) {
-        Some(b) if (4096..=64 * 1024 * 1024).contains(&b) => Ok(b),
+    match usize::try_from(bytes) {
+        Ok(b) if (4096..=64 * 1024 * 1024).contains(&b) => Ok(b),
         _ => Err(format!("size {} out of range (4KiB to 64MiB)", quote(s))),
     }
+}
+
+/// Parses a memory limit: a whole number and a unit `B`, `KiB`, `MiB`,
+/// `GiB` or `TiB`, at least [`MIN_MEMORY`] and at most what the OCI spec's
+/// signed 64-bit field holds.
+pub(crate) fn parse_memory(s: &str) -> Result<u64, String> {
+    let Some(bytes) = parse_bytes(s) else {
+        return Err(format!(
+            "invalid size {} (expected a whole number and B, KiB, MiB, GiB or TiB, as in \"256MiB\")",
+            quote(s)
+        ));
+    };
+    if bytes < MIN_MEMORY {
+        return Err(format!(
+            "memory {} below the 4MiB minimum (no process starts in less)",
+            quote(s)
+        ));
+    }
+    if i64::try_from(bytes).is_err() {
+        return Err(format!("memory {} too large", quote(s)));
+    }
+    Ok(bytes)
 }
 
 /// Signal names berth accepts, with their x86-64 numbers (signal(7)).
@@ -162,6 +191,7 @@ mod tests {
             ("64MiB", Ok(64 << 20)),
             ("4095B", Err("out of range")),
             ("65MiB", Err("out of range")),
+            ("1GiB", Err("out of range")),
             ("1 MiB", Ok(1 << 20)),
             ("1MB", Err("invalid size")),
             ("1.5MiB", Err("invalid size")),
@@ -170,6 +200,37 @@ mod tests {
         ];
         for (s, want) in table {
             match (parse_size(s), want) {
+                (Ok(n), Ok(w)) => assert_eq!(n, *w, "{s}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{s}: {e}"),
+                (got, _) => panic!("{s}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn memory_sizes() {
+        let table: &[(&str, Result<u64, &str>)] = &[
+            ("256MiB", Ok(256 << 20)),
+            ("4MiB", Ok(4 << 20)),
+            ("4096KiB", Ok(4 << 20)),
+            ("1GiB", Ok(1 << 30)),
+            (" 2 GiB ", Ok(2 << 30)),
+            ("1TiB", Ok(1 << 40)),
+            ("4194304B", Ok(4 << 20)),
+            ("4194303B", Err("below the 4MiB minimum")),
+            ("1MiB", Err("below the 4MiB minimum")),
+            ("0MiB", Err("below the 4MiB minimum")),
+            ("8388608TiB", Err("too large")),
+            ("99999999999999999999B", Err("invalid size")),
+            ("256MB", Err("invalid size \"256MB\"")),
+            ("256M", Err("invalid size")),
+            ("1.5GiB", Err("invalid size")),
+            ("-1GiB", Err("invalid size")),
+            ("256", Err("invalid size")),
+            ("", Err("invalid size")),
+        ];
+        for (s, want) in table {
+            match (parse_memory(s), want) {
                 (Ok(n), Ok(w)) => assert_eq!(n, *w, "{s}"),
                 (Err(e), Err(w)) => assert!(e.contains(w), "{s}: {e}"),
                 (got, _) => panic!("{s}: got {got:?}, want {want:?}"),

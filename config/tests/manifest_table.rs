@@ -12,8 +12,8 @@ use berth_config::network::{
 };
 
 use berth_config::{
-    Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, Phase, Probe,
-    RestartPolicy, System,
+    Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, MilliCpus, Phase, Probe,
+    RestartPolicy, System, User, UserNamespace,
 };
 
 #[allow(clippy::large_enum_variant)] // test table rows, built once
@@ -75,6 +75,15 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         log_size: 1024 * 1024,
         network: NetworkMode::Bridge,
         ports: Vec::new(),
+        memory: None,
+        cpus: None,
+        pids: None,
+        user: None,
+        userns: None,
+        privileged: false,
+        capabilities: Vec::new(),
+        readonly: false,
+        root_size: 64 * 1024 * 1024,
     }
 }
 
@@ -104,6 +113,191 @@ fn system(system: System) -> Manifest {
 
 fn cases() -> Vec<Case> {
     vec![
+        // ---- limits, identity and privileges ----
+        case(
+            "resource limits, user and user namespace",
+            r#"
+            [container.first]
+            rootfs = "r"
+            command = ["/x"]
+            [container.web]
+            rootfs = "r"
+            command = ["/x"]
+            memory = "256MiB"
+            cpus = 1.5
+            pids = 512
+            user = "1000"
+            userns = true
+            [container.two]
+            rootfs = "r"
+            command = ["/x"]
+            memory = "1 GiB"
+            cpus = 2
+            user = "33:44"
+            userns = false
+            "#,
+            Want::Ok(containers(vec![
+                container("first", "r", &["/x"]),
+                Container {
+                    memory: Some(256 << 20),
+                    cpus: Some(MilliCpus(1500)),
+                    pids: Some(512),
+                    user: Some(User {
+                        uid: 1000,
+                        gid: 1000,
+                    }),
+                    userns: Some(UserNamespace {
+                        host_id: 165_536,
+                        size: 65_536,
+                    }),
+                    ..container("web", "r", &["/x"])
+                },
+                Container {
+                    memory: Some(1 << 30),
+                    cpus: Some(MilliCpus(2000)),
+                    user: Some(User { uid: 33, gid: 44 }),
+                    ..container("two", "r", &["/x"])
+                },
+            ])),
+        ),
+        case(
+            "host privileges and limits",
+            r#"
+            [container.admin]
+            kind = "host"
+            rootfs = "r"
+            command = ["/bin/sh"]
+            privileged = true
+            memory = "64MiB"
+            pids = 100
+            [container.ntp]
+            rootfs = "r"
+            command = ["/ntpd"]
+            capabilities = ["CAP_NET_ADMIN", "SYS_TIME", "sys_nice"]
+            privileged = false
+            kind = "host"
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    kind: Kind::Host,
+                    network: NetworkMode::Host,
+                    privileged: true,
+                    memory: Some(64 << 20),
+                    pids: Some(100),
+                    ..container("admin", "r", &["/bin/sh"])
+                },
+                Container {
+                    kind: Kind::Host,
+                    network: NetworkMode::Host,
+                    capabilities: strings(&["CAP_NET_ADMIN", "CAP_SYS_TIME", "CAP_SYS_NICE"]),
+                    ..container("ntp", "r", &["/ntpd"])
+                },
+            ])),
+        ),
+        case(
+            "bad limit values",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/x"]
+            memory = "1MiB"
+            cpus = 0
+            pids = 0
+            [container.b]
+            rootfs = "r"
+            command = ["/x"]
+            memory = "256MB"
+            cpus = 1025
+            pids = 4194305
+            [container.c]
+            rootfs = "r"
+            command = ["/x"]
+            memory = 268435456
+            cpus = "1.5"
+            pids = "many"
+            [container.d]
+            rootfs = "r"
+            command = ["/x"]
+            cpus = 0.001
+            pids = -1
+            "#,
+            Want::Err(vec![
+                ("container.a.memory", "memory \"1MiB\" below the 4MiB minimum"),
+                ("container.a.cpus", "0 out of range (expected more than 0 and at most 1024)"),
+                ("container.a.pids", "0 out of range (1 to 4194304)"),
+                ("container.b.memory", "invalid size \"256MB\""),
+                ("container.b.cpus", "1025 out of range"),
+                ("container.b.pids", "4194305 out of range"),
+                ("container.c.memory", "expected a string, found integer"),
+                ("container.c.cpus", "expected a number, found string"),
+                ("container.c.pids", "expected an integer, found string"),
+                ("container.d.cpus", "0.001 is below 0.01"),
+                ("container.d.pids", "-1 out of range"),
+            ]),
+        ),
+        case(
+            "bad users and user namespaces",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/x"]
+            user = "www-data"
+            userns = "yes"
+            [container.b]
+            kind = "host"
+            rootfs = "r"
+            command = ["/x"]
+            userns = true
+            [container.c]
+            rootfs = "r"
+            command = ["/x"]
+            user = "70000:100"
+            userns = true
+            [container.d]
+            rootfs = "r"
+            command = ["/x"]
+            user = 1000
+            "#,
+            Want::Err(vec![
+                ("container.a.user", "invalid user \"www-data\" (expected UID or UID:GID"),
+                ("container.a.userns", "expected a boolean, found string"),
+                ("container.b.userns", "a user namespace is only for workloads"),
+                ("container.c.user", "uid 70000 not mapped in the user namespace (ids 0 to 65535)"),
+                ("container.d.user", "expected a string, found integer"),
+            ]),
+        ),
+        case(
+            "host-only privileges on a workload, bad capability names",
+            r#"
+            [container.web]
+            rootfs = "r"
+            command = ["/x"]
+            privileged = true
+            capabilities = ["NET_ADMIN"]
+            [container.admin]
+            kind = "host"
+            rootfs = "r"
+            command = ["/x"]
+            privileged = 1
+            capabilities = ["CAP_NET_ADMIN", "net_admin", "CAP_FLY", 7, "ALL"]
+            [container.other]
+            kind = "host"
+            rootfs = "r"
+            command = ["/x"]
+            capabilities = "NET_ADMIN"
+            "#,
+            Want::Err(vec![
+                ("container.web.privileged", "privileged is only for kind = \"host\""),
+                ("container.web.capabilities", "extra capabilities (CAP_NET_ADMIN) are only for kind = \"host\""),
+                ("container.admin.privileged", "expected a boolean, found integer"),
+                // Wrong types are found while the list is read, names after.
+                ("container.admin.capabilities[3]", "expected a string, found integer"),
+                ("container.admin.capabilities[1]", "capability CAP_NET_ADMIN listed twice"),
+                ("container.admin.capabilities[2]", "unknown capability \"CAP_FLY\""),
+                ("container.admin.capabilities[4]", "use privileged = true"),
+                ("container.other.capabilities", "expected an array, found string"),
+            ]),
+        ),
         // ---- good manifests ----
         case(
             "lifecycle keys",
@@ -1289,6 +1483,65 @@ fn manifest_table() {
             }
             (Err(errors), Want::Ok(_)) => panic!("case {name:?}: unexpected errors:\n{errors}"),
         }
+    }
+}
+
+#[test]
+fn warnings_name_their_paths() {
+    let m = match Manifest::parse(
+        r#"
+        [container.web]
+        rootfs = "r"
+        command = ["/x"]
+        [container.admin]
+        kind = "host"
+        rootfs = "r"
+        command = ["/bin/sh"]
+        privileged = true
+        host-pid = true
+        mounts = ["/:/host:ro", "/var/lib/app:/data", "/dev:/dev/host", "/run/berth:/run/berth"]
+        [container.ntp]
+        kind = "host"
+        rootfs = "r"
+        command = ["/ntpd"]
+        capabilities = ["SYS_TIME"]
+        mounts = ["/run:/run/node"]
+        "#,
+    ) {
+        Ok(m) => m,
+        Err(errors) => panic!("parse: {errors}"),
+    };
+    let got: Vec<String> = m.warnings().iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            "container.admin.privileged: privileged container: every capability, no seccomp filter, no masked /proc paths, the node's devices",
+            "container.admin.host-pid: shares the node's PID namespace: sees every process and may signal PID 1",
+            "container.admin.mounts[0]: mounts / read-only at /host: the node's whole filesystem",
+            "container.admin.mounts[2]: mounts /dev read-write at /dev/host: the node's devices",
+            "container.admin.mounts[3]: mounts /run/berth read-write at /run/berth: berth's runtime state and control socket (full control of the node)",
+            "container.ntp.capabilities: extra capabilities CAP_SYS_TIME",
+            "container.ntp.mounts[0]: mounts /run read-write at /run/node: berth's runtime state and control socket (full control of the node)",
+        ]
+    );
+    let quiet = Manifest::parse(
+        "[container.web]\nrootfs = \"r\"\ncommand = [\"/x\"]\nuserns = true\nmemory = \"64MiB\"\n",
+    );
+    assert_eq!(quiet.map(|m| m.warnings()), Ok(Vec::new()));
+}
+
+#[test]
+fn pids_default_by_kind() {
+    let table = [
+        ("kind = \"workload\"", Some(1024)),
+        ("kind = \"host\"", None),
+        ("kind = \"workload\"\npids = 64", Some(64)),
+        ("kind = \"host\"\npids = 64", Some(64)),
+    ];
+    for (keys, want) in table {
+        let text = format!("[container.c]\nrootfs = \"r\"\ncommand = [\"/x\"]\n{keys}\n");
+        let m = Manifest::parse(&text).unwrap_or_else(|e| panic!("{keys}: {e}"));
+        assert_eq!(m.containers[0].pids_limit(), want, "{keys}");
     }
 }
 

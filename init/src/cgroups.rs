@@ -3,6 +3,15 @@
 //! processes" rule forbids processes in a cgroup whose children have
 //! controllers enabled, so PID 1 leaves `berth` for a leaf before the
 //! controllers are switched on top-down.
+//!
+//! Once the memory controller is on, PID 1 gets a `memory.min` floor
+//! ([`layout::INIT_MEMORY_MIN`]) on `berth/init` and on `berth`: cgroup2
+//! caps a cgroup's effective protection at its parent's `memory.min`
+//! (Documentation/admin-guide/cgroup-v2.rst, "memory.min"), so the floor
+//! has to be set on every level below the root. Its siblings
+//! (`berth/system`, `berth/workloads`) claim no protection, so all of
+//! `berth`'s goes to the init. Together with `oom_score_adj` -1000 this
+//! keeps a container that fills the node's memory from evicting PID 1.
 
 use std::path::{Path, PathBuf};
 
@@ -69,7 +78,28 @@ pub fn setup(os: &dyn Os) -> Result<Vec<String>, CgroupError> {
             enabled.push(ctrl.to_owned());
         }
     }
+    if enabled.iter().any(|c| c == "memory") {
+        protect_init_memory(os, root);
+    }
     Ok(enabled)
+}
+
+/// Writes the `memory.min` floor top-down; a failure is logged, not fatal
+/// (the node still boots, only unprotected).
+fn protect_init_memory(os: &dyn Os, root: &Path) {
+    let value = layout::INIT_MEMORY_MIN.to_string();
+    for dir in [layout::CGROUP_ROOT, layout::CGROUP_INIT] {
+        let file = root.join(dir).join("memory.min");
+        if let Err(e) = os.write(&file, value.as_bytes()) {
+            log::warn!("PID 1 memory floor not set: {}: {e}", file.display());
+            return;
+        }
+    }
+    log::info!(
+        "PID 1 memory floor: memory.min {} MiB on {}",
+        layout::INIT_MEMORY_MIN >> 20,
+        layout::CGROUP_INIT
+    );
 }
 
 fn enable(os: &dyn Os, dir: &Path, ctrl: &str) -> bool {
@@ -104,6 +134,11 @@ mod tests {
     ];
     const MOVE: &str = "write /sys/fs/cgroup/berth/init/cgroup.procs = 1";
 
+    const FLOOR: [&str; 2] = [
+        "write /sys/fs/cgroup/berth/memory.min = 33554432",
+        "write /sys/fs/cgroup/berth/init/memory.min = 33554432",
+    ];
+
     /// The four subtree_control writes that enable `ctrl`, top-down.
     fn enable_writes(ctrl: &str) -> Vec<String> {
         ["", "berth/", "berth/system/", "berth/workloads/"]
@@ -126,7 +161,40 @@ mod tests {
         for ctrl in ["cpu", "memory", "pids"] {
             want.extend(enable_writes(ctrl));
         }
+        want.extend(FLOOR.map(String::from));
         assert_eq!(os.effects(), want);
+    }
+
+    /// (available controllers, failing write, memory.min writes attempted)
+    #[test]
+    fn memory_floor_for_pid1() {
+        let cases: Vec<(&str, Option<&str>, &[&str])> = vec![
+            ("cpu memory pids", None, &FLOOR),
+            ("cpu pids", None, &[]),
+            // memory refused below berth: no floor on init either.
+            (
+                "memory",
+                Some("write /sys/fs/cgroup/berth/cgroup.subtree_control = +memory"),
+                &[],
+            ),
+            // The parent's floor fails: the child's would be capped at 0,
+            // so it is not tried.
+            ("memory", Some(FLOOR[0]), &FLOOR[..1]),
+            ("memory", Some(FLOOR[1]), &FLOOR),
+        ];
+        for (available, fail, want) in cases {
+            let mut os = cgroupfs().file(CONTROLLERS, available);
+            if let Some(f) = fail {
+                os = os.fail(f, Errno::EINVAL);
+            }
+            setup(&os).expect("a floor failure is not a setup failure");
+            let floors: Vec<String> = os
+                .effects()
+                .into_iter()
+                .filter(|e| e.contains("memory.min"))
+                .collect();
+            assert_eq!(floors, *want, "{available} failing {fail:?}");
+        }
     }
 
     /// cgroup2's "no internal processes" rule: PID 1 must have left the

@@ -5,7 +5,9 @@ use std::path::Path;
 use berth_config::Manifest;
 
 pub const USAGE: &str = "usage:
-  berth validate MANIFEST   check a manifest and print every error
+  berth validate MANIFEST   check a manifest and print every error, and
+                            a warning for each setting that weakens
+                            isolation (exit 0 when only warnings)
   berth init [-g] [-s] -- CMD [ARG...]
                             run CMD as a container's init: reap, forward
                             signals, exit with CMD's status
@@ -82,10 +84,15 @@ fn usage_error(msg: &str) -> i32 {
 fn validate(path: &Path) -> i32 {
     match Manifest::from_file(path) {
         Ok(m) => {
+            let warnings = m.warnings();
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             println!(
-                "{}: valid, {} container(s)",
+                "{}: valid, {} container(s), {} warning(s)",
                 path.display(),
-                m.containers.len()
+                m.containers.len(),
+                warnings.len()
             );
             0
         }

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod console;
 mod container_init;
+mod container_root;
 mod control;
 mod dm;
 mod fatal;

@@ -30,6 +30,11 @@ pub trait Os {
         flags: MsFlags,
         data: Option<&str>,
     ) -> nix::Result<()>;
+    /// chown(2) to `id`:`id`.
+    fn chown(&self, path: &Path, id: u32) -> io::Result<()>;
+    /// umount2(2) with MNT_DETACH: gone from the tree at once, released
+    /// when its last user goes.
+    fn umount_detach(&self, target: &str) -> nix::Result<()>;
     /// mkdir(2) of one directory with `mode` (before the umask); an
     /// existing path fails with `ErrorKind::AlreadyExists`.
     fn mkdir(&self, path: &Path, mode: u32) -> io::Result<()>;
@@ -70,6 +75,14 @@ impl Os for RealOs {
         data: Option<&str>,
     ) -> nix::Result<()> {
         nix::mount::mount(Some(source), target, Some(fstype), flags, data)
+    }
+
+    fn umount_detach(&self, target: &str) -> nix::Result<()> {
+        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH)
+    }
+
+    fn chown(&self, path: &Path, id: u32) -> io::Result<()> {
+        std::os::unix::fs::chown(path, Some(id), Some(id))
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> io::Result<()> {

@@ -30,7 +30,12 @@ pub fn run() -> Fatal {
     // The manifest decides what else to set up; a bad one must not stop the
     // node from coming up far enough to say what is wrong with it.
     let manifest = match Manifest::from_file(std::path::Path::new(layout::MANIFEST)) {
-        Ok(m) => Some(m),
+        Ok(m) => {
+            for w in m.warnings() {
+                log::warn!("manifest: {w}");
+            }
+            Some(m)
+        }
         // An I/O error is the root image failing (on a verified root: a
         // block dm-verity rejected), not a bad manifest: nothing read from
         // that image can be trusted to run.

@@ -40,8 +40,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::console::{console, uptime};
+use crate::container_root;
 use crate::control::{Control, Follow};
 use crate::fatal::{chain, Fatal};
+use crate::os::RealOs;
 use crate::scrub::{Scrub, ScrubResult};
 
 mod requests;
@@ -480,6 +482,24 @@ impl Supervisor {
         let name = slot.spec.name.clone();
         let bundle = Path::new(layout::BUNDLES).join(&name);
         let t = Instant::now();
+        if !slot.spec.readonly {
+            let owner = slot.spec.userns.map(|u| u.host_id);
+            let lower = bundle.join("rootfs");
+            let prepared =
+                container_root::prepare(&RealOs, &name, &lower, slot.spec.root_size, owner);
+            if let Err(error) = prepared {
+                self.feed(
+                    i,
+                    Event::LaunchFailed {
+                        at: uptime(),
+                        error,
+                    },
+                );
+                self.run_once_settled(i, None);
+                return;
+            }
+        }
+        let slot = &mut self.slots[i];
         let own_netns = slot.spec.kind == Kind::Workload && slot.spec.network.own_namespace();
         let net = &mut self.net;
         let spec = &slot.spec;
@@ -515,6 +535,7 @@ impl Supervisor {
             }
             Err(e) => {
                 self.net.detach(&name);
+                container_root::release(&RealOs, &name);
                 Event::LaunchFailed {
                     at: uptime(),
                     error: chain(&e),
@@ -771,6 +792,7 @@ impl Supervisor {
 
     fn exited(&mut self, i: usize, status: ExitStatus) {
         self.net.detach(&self.slots[i].spec.name);
+        container_root::release(&RealOs, &self.slots[i].spec.name);
         let slot = &mut self.slots[i];
         // Print what the process wrote before it died ahead of its exit line.
         pump(slot, 0, true);

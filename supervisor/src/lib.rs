@@ -5,14 +5,17 @@
 
 pub mod api;
 pub mod backoff;
+pub mod capabilities;
 pub mod deps;
 pub mod exit;
 pub mod health;
 pub mod lifecycle;
+pub mod limits;
 pub mod lines;
 pub mod phases;
 pub mod power;
 pub mod ring;
+pub mod seccomp;
 pub mod spec;
 
 #[cfg(feature = "runtime")]

@@ -2,10 +2,31 @@
 //! entry and, for a container made from an OCI image, the image's config.
 //!
 //! Starts from oci-spec's defaults (the runc-style mount set, masked and
-//! read-only `/proc` paths, default capabilities, `no_new_privs`) and applies
-//! the image config, then the manifest over it: argv, env, working dir, user,
-//! and the namespace set of the container's kind. The image builder writes
-//! the result into the bundle at build time; PID 1 only reads it.
+//! read-only `/proc` paths, `no_new_privs`) and applies the image config,
+//! then the manifest over it: argv, env, working dir, user, and the
+//! namespace set of the container's kind. The image builder writes the
+//! result into the bundle at build time; PID 1 only reads it.
+//!
+//! Confinement (see `docs/security.md`): every container but a privileged
+//! one gets Docker's default capabilities ([`crate::capabilities`]) plus a
+//! host container's extra ones, `no_new_privs`, the default seccomp profile
+//! ([`crate::seccomp`]), masked and read-only `/proc` paths and a read-only
+//! `/sys`; cgroup limits come from [`crate::limits`]. A privileged host
+//! container gets every capability, no seccomp filter, no masked or
+//! read-only paths, writable `/sys` and `/sys/fs/cgroup`, and the node's
+//! `/dev` at [`PRIVILEGED_NODE_DEV`]. Not at `/dev` itself: after the
+//! spec's mounts libcontainer 0.7 `mknod`s the standard devices and
+//! creates `/dev/fd`, `/dev/ptmx` (deleting what is there) and friends in
+//! the container's `/dev`, which would fail on, or rewrite, the node's
+//! devtmpfs.
+//!
+//! `userns = true` adds a user namespace whose ids 0-65535 are the host ids
+//! the manifest assigned ([`berth_config::UserNamespace`]); the cgroup path
+//! stays absolute. A user namespace cannot mount sysfs unless it also owns
+//! the network namespace, so a `network = "host"` workload with `userns`
+//! gets the node's `/sys` bind-mounted read-only instead (as runc does for
+//! rootless containers). The image's files, owned by host root, show up as
+//! `nobody` (65534) inside: readable where world-readable, never writable.
 //!
 //! How the manifest overrides an image (Kubernetes' rules for command and
 //! args): `command` replaces the Entrypoint *and* drops the image's Cmd;
@@ -19,8 +40,13 @@ use std::path::{Component, Path, PathBuf};
 
 use berth_config::layout;
 use berth_config::network::NetworkMode;
-use berth_config::{BindMount, Container, Kind};
-use oci_spec::runtime::{LinuxNamespaceType, Mount, MountBuilder, Spec};
+use berth_config::{BindMount, Container, Kind, UserNamespace};
+use oci_spec::runtime::{
+    Linux, LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount,
+    MountBuilder, Spec,
+};
+
+use crate::{capabilities, limits, seccomp};
 
 /// The default `PATH` inside containers.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -30,6 +56,15 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 pub const ANNOTATION_EXPOSED_PORTS: &str = "org.opencontainers.image.exposedPorts";
 /// Annotation carrying an image's StopSignal.
 pub const ANNOTATION_STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
+
+/// Masked on top of oci-spec's list, as moby does: the RAPL energy
+/// counters leak what other code on the node computes (CVE-2020-8694,
+/// "PLATYPUS"). A path the kernel lacks is skipped.
+const EXTRA_MASKED_PATHS: &[&str] = &["/sys/devices/virtual/powercap"];
+
+/// Where a privileged container sees the node's `/dev` (see the module
+/// docs for why not at `/dev`).
+pub const PRIVILEGED_NODE_DEV: &str = "/dev/host";
 
 /// What an image's config contributes to the spec, already resolved
 /// against the image's files (the user's numeric ids).
@@ -70,6 +105,13 @@ pub enum SpecError {
     },
     #[error("container {0}: the default spec lacks a {1} section")]
     MissingSection(String, &'static str),
+    #[error("build the {what} of container {container}")]
+    Build {
+        container: String,
+        what: &'static str,
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
 }
 
 /// The cgroup (absolute, below the cgroup2 root) a container runs in.
@@ -97,6 +139,14 @@ pub fn build_spec_with_image(
     let mut spec = Spec::default();
     let empty = ImageConfig::default();
     let image_config = image.unwrap_or(&empty);
+    // `/`: the overlay PID 1 assembles for each run (the image under a
+    // bounded tmpfs), or with `readonly = true` the image itself.
+    if !c.readonly {
+        if let Some(root) = spec.root_mut() {
+            root.set_path(PathBuf::from(layout::container_root(&c.name)));
+            root.set_readonly(Some(false));
+        }
+    }
 
     let process = spec
         .process_mut()
@@ -109,16 +159,26 @@ pub fn build_spec_with_image(
         _ => c.workdir.clone(),
     };
     process.set_cwd(PathBuf::from(workdir));
-    if let Some((uid, gid, groups)) = &image_config.user {
+    // The manifest's `user` replaces the image's, supplementary groups
+    // included (they were the image user's).
+    let user = match c.user {
+        Some(u) => Some((u.uid, u.gid, Vec::new())),
+        None => image_config.user.clone(),
+    };
+    if let Some((uid, gid, groups)) = user {
         let mut user = process.user().clone();
-        user.set_uid(*uid);
-        user.set_gid(*gid);
-        user.set_additional_gids((!groups.is_empty()).then(|| groups.clone()));
+        user.set_uid(uid);
+        user.set_gid(gid);
+        user.set_additional_gids((!groups.is_empty()).then_some(groups));
         process.set_user(user);
     }
     // Containers must not inherit PID 1's -1000: the OOM killer has to be
     // able to pick a container over the init.
     process.set_oom_score_adj(Some(0));
+    process.set_capabilities(Some(capabilities::linux_capabilities(c)));
+    // As Docker's --privileged: a privileged container may run setuid
+    // programs that gain what it could take anyway.
+    process.set_no_new_privileges(Some(!c.privileged));
 
     let linux = spec
         .linux_mut()
@@ -140,6 +200,7 @@ pub fn build_spec_with_image(
             _ => true,
         });
     }
+    confine(c, linux)?;
 
     match c.kind {
         Kind::Host => spec.set_hostname(None),
@@ -164,10 +225,23 @@ pub fn build_spec_with_image(
         )?);
     }
     extra.extend(network_files(c)?);
+    if c.privileged {
+        extra.push(bind_mount(
+            &c.name,
+            &BindMount {
+                source: "/dev".to_owned(),
+                destination: PRIVILEGED_NODE_DEV.to_owned(),
+                readonly: false,
+            },
+        )?);
+    }
     for b in &c.mounts {
         extra.push(bind_mount(&c.name, b)?);
     }
     if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts.iter_mut() {
+            adjust_default_mount(c, own_net, m)?;
+        }
         mounts.extend(extra);
     }
     let mut annotations = std::collections::HashMap::new();
@@ -184,6 +258,95 @@ pub fn build_spec_with_image(
         spec.set_annotations(Some(annotations));
     }
     Ok(spec)
+}
+
+/// The `linux` part of a container's confinement: its user namespace,
+/// seccomp profile, cgroup limits and masked paths (see the module docs).
+fn confine(c: &Container, linux: &mut Linux) -> Result<(), SpecError> {
+    let build_error = |what: &'static str| {
+        move |source| SpecError::Build {
+            container: c.name.clone(),
+            what,
+            source,
+        }
+    };
+    if let Some(range) = user_namespace(c) {
+        let mut user_ns = LinuxNamespace::default();
+        user_ns.set_typ(LinuxNamespaceType::User);
+        linux
+            .namespaces_mut()
+            .get_or_insert_with(Vec::new)
+            .push(user_ns);
+        let map = id_mapping(range).map_err(build_error("user namespace id mapping"))?;
+        linux.set_uid_mappings(Some(vec![map]));
+        linux.set_gid_mappings(Some(vec![map]));
+    }
+    let resources = linux.resources().clone().unwrap_or_default();
+    linux.set_resources(Some(limits::apply(c, resources)));
+    if c.privileged {
+        linux.set_seccomp(None);
+        linux.set_masked_paths(Some(Vec::new()));
+        linux.set_readonly_paths(Some(Vec::new()));
+    } else {
+        let granted: Vec<&str> = c.capabilities.iter().map(String::as_str).collect();
+        let profile = seccomp::profile(&granted).map_err(build_error("seccomp profile"))?;
+        linux.set_seccomp(Some(profile));
+        let masked = linux.masked_paths_mut().get_or_insert_with(Vec::new);
+        masked.extend(EXTRA_MASKED_PATHS.iter().map(|p| (*p).to_owned()));
+    }
+    Ok(())
+}
+
+/// The user namespace of a workload with `userns = true`.
+fn user_namespace(c: &Container) -> Option<UserNamespace> {
+    match c.kind {
+        Kind::Workload => c.userns,
+        Kind::Host => None,
+    }
+}
+
+/// Container ids from 0 onto the range's host ids.
+fn id_mapping(range: UserNamespace) -> Result<LinuxIdMapping, oci_spec::OciSpecError> {
+    LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(range.host_id)
+        .size(range.size)
+        .build()
+}
+
+/// Adapts one of oci-spec's default mounts: `/sys` and `/sys/fs/cgroup`
+/// writable for a privileged container; `/sys` bound from the node, read-
+/// only, for a user namespace that does not own its network namespace
+/// (sysfs(5) checks the network namespace's owner).
+fn adjust_default_mount(c: &Container, own_net: bool, m: &mut Mount) -> Result<(), SpecError> {
+    let destination = m.destination().clone();
+    let typ = m.typ().clone();
+    match (typ.as_deref(), destination.to_str()) {
+        (Some("sysfs" | "cgroup"), _) if c.privileged => {
+            if let Some(options) = m.options_mut() {
+                options.retain(|o| o != "ro");
+            }
+        }
+        (Some("sysfs"), Some("/sys")) if user_namespace(c).is_some() && !own_net => {
+            *m = MountBuilder::default()
+                .destination("/sys")
+                .typ("bind")
+                .source("/sys")
+                .options(
+                    ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                        .map(String::from)
+                        .to_vec(),
+                )
+                .build()
+                .map_err(|source| SpecError::Mount {
+                    container: c.name.clone(),
+                    destination: "/sys".to_owned(),
+                    source,
+                })?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The environment: a default PATH and HOME, the image's, then the
@@ -358,6 +521,9 @@ fn relative(p: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+mod security_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -435,13 +601,13 @@ mod tests {
                 Kind::Workload,
                 NetworkMode::Bridge,
                 true,
-                "/run/berth/net/web/hosts",
+                "/run/berth-net/web/hosts",
             ),
             (
                 Kind::Workload,
                 NetworkMode::None,
                 true,
-                "/run/berth/net/web/hosts",
+                "/run/berth-net/web/hosts",
             ),
             (Kind::Workload, NetworkMode::Host, false, "/etc/hosts"),
             (Kind::Host, NetworkMode::Host, false, "/etc/hosts"),
@@ -538,12 +704,18 @@ mod tests {
         assert!(env.iter().any(|e| e.starts_with("PATH=")));
         assert_eq!(p.cwd(), Path::new("/srv/www"));
         assert_eq!(p.oom_score_adj(), Some(0));
-        assert!(spec
-            .root()
-            .as_ref()
-            .expect("root")
-            .readonly()
-            .unwrap_or(false));
+        // `/` is the per-run overlay, or the read-only image itself.
+        let root = spec.root().as_ref().expect("root");
+        assert_eq!(root.path(), Path::new("/run/berth-roots/web"));
+        assert_eq!(root.readonly(), Some(false));
+        let c = Container {
+            readonly: true,
+            ..container(Kind::Workload)
+        };
+        let spec = build_spec(&c).expect("spec");
+        let root = spec.root().as_ref().expect("root");
+        assert_eq!(root.path(), Path::new("rootfs"));
+        assert_eq!(root.readonly(), Some(true));
     }
 
     #[test]

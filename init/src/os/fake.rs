@@ -148,6 +148,14 @@ impl Os for RecordingOs {
         self.record(true, call)
     }
 
+    fn umount_detach(&self, target: &str) -> nix::Result<()> {
+        self.record(true, format!("umount {target}"))
+    }
+
+    fn chown(&self, path: &Path, id: u32) -> io::Result<()> {
+        Ok(self.record(true, format!("chown {} {id}", path.display()))?)
+    }
+
     fn mkdir(&self, path: &Path, mode: u32) -> io::Result<()> {
         self.record(true, format!("mkdir {} {mode:04o}", path.display()))?;
         if self.exists(path) {

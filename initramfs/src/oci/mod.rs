@@ -22,7 +22,11 @@
 //! Not kept: extended attributes (file capabilities among them; counted
 //! in [`UnpackReport::xattrs_skipped`]), original timestamps (everything
 //! gets [`Policy::epoch`]), and owners when the builder is not root
-//! ([`UnpackReport::not_owned`]).
+//! ([`UnpackReport::not_owned`]). Refused, besides escapes: GNU sparse
+//! files with holes, which would be written out in full.
+//!
+//! [`fuzz`] holds the checks of the `oci_layer` and `oci_layout` fuzz
+//! targets and their stable replay tests.
 
 mod apply;
 mod archive;

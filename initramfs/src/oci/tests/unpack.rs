@@ -121,6 +121,53 @@ fn devices_only_when_allowed() {
     assert_eq!(m.mode() & 0o777, 0o666);
 }
 
+/// A GNU sparse entry: `data` at `offset` in a file of `offset + data`
+/// bytes, the rest a hole.
+fn sparse_layer(offset: u64, data: &[u8]) -> Vec<u8> {
+    let octal = |field: &mut [u8; 12], n: u64| {
+        field.copy_from_slice(format!("{n:011o}\0").as_bytes());
+    };
+    let mut h = tar::Header::new_gnu();
+    h.set_path("sparse").expect("path");
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64);
+    let gnu = h.as_gnu_mut().expect("gnu header");
+    octal(&mut gnu.sparse[0].offset, offset);
+    octal(&mut gnu.sparse[0].numbytes, data.len() as u64);
+    octal(&mut gnu.realsize, offset + data.len() as u64);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, data).expect("append");
+    b.into_inner().expect("tar")
+}
+
+/// Found by the `oci_layer` fuzz target: holes were written out as zeros,
+/// so a header of 512 bytes could claim gigabytes (and, with a GNU
+/// extended size field, exabytes) of file.
+#[test]
+fn sparse_files_with_holes_are_refused() {
+    let s = Scene::new();
+    let image = s.image("layout", vec![sparse_layer(1 << 32, &[b's'; 512])]);
+    let dest = s.dest("rootfs");
+    let err = s
+        .unpack(&image, &dest, &policy())
+        .expect_err("a hole of 4 GiB");
+    assert!(
+        matches!(&err, OciError::BadEntry { path, why, .. }
+            if path == "sparse" && why.contains("4294967296 bytes of holes")),
+        "{err}"
+    );
+    // Without a hole the entry is a plain file.
+    let image = s.image("whole", vec![sparse_layer(0, b"data")]);
+    let dest = s.dest("rootfs-whole");
+    s.unpack(&image, &dest, &policy()).expect("unpack");
+    assert_eq!(read(&dest.join("sparse")), "data");
+}
+
 #[test]
 fn xattrs_are_skipped_and_counted() {
     let s = Scene::new();

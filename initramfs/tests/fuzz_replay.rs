@@ -1,0 +1,254 @@
+//! The `oci_layer` and `oci_layout` fuzz targets' checks on stable: every
+//! committed input of `fuzz/corpus/{oci_layer,oci_layout}` replayed
+//! through [`berth_image::oci::fuzz`], then property tests: random bytes,
+//! mutated seeds and generated tar streams of hostile entries (`..`,
+//! absolute paths, links out of the rootfs, whiteouts, bogus sizes), plain
+//! and compressed. Each case unpacks for real into a scratch folder, so
+//! the case counts are small. The seed is fixed so CI runs are
+//! reproducible; `PROPTEST_CASES` and `PROPTEST_RNG_SEED` widen a local
+//! run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_config::fuzz::{apply_edits, corpus_files, Edit};
+use berth_image::oci::fuzz::{check_layer, check_layout};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+/// A corpus input taking longer than this in a debug build is a finding.
+const SLOW: Duration = Duration::from_secs(5);
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let files = corpus_files(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+    assert!(
+        files.len() >= 10,
+        "{}: only {} seeds",
+        dir.display(),
+        files.len()
+    );
+    files
+}
+
+fn replay(target: &str, check: fn(&[u8])) {
+    for (path, bytes) in corpus(target) {
+        let start = Instant::now();
+        check(&bytes);
+        let took = start.elapsed();
+        assert!(took < SLOW, "{}: took {took:?}", path.display());
+    }
+}
+
+/// A fixed seed unless `PROPTEST_RNG_SEED` asks for another; `cases`
+/// unless `PROPTEST_CASES` is set.
+fn config(cases: u32) -> Config {
+    let base = Config::default();
+    let env = |name| std::env::var_os(name).is_some();
+    Config {
+        cases: if env("PROPTEST_CASES") {
+            base.cases
+        } else {
+            cases
+        },
+        rng_seed: if env("PROPTEST_RNG_SEED") {
+            base.rng_seed
+        } else {
+            RngSeed::Fixed(0xbe47_f022)
+        },
+        failure_persistence: None,
+        ..base
+    }
+}
+
+fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value)) {
+    TestRunner::new(config(cases))
+        .run(&strategy, |value| {
+            test(value);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn mutated(target: &str, cases: u32, check: fn(&[u8])) {
+    let seeds = corpus(target);
+    let n = seeds.len();
+    let edit = (any::<u8>(), any::<usize>(), any::<usize>(), any::<u8>())
+        .prop_map(|(kind, a, b, c)| Edit::from_raw(kind, a, b, c));
+    let strategy = (0..n, 0..n, prop::collection::vec(edit, 1..6));
+    run(cases, strategy, |(i, j, edits)| {
+        check(&apply_edits(&seeds[i].1, &seeds[j].1, &edits))
+    });
+}
+
+#[test]
+fn oci_layer_corpus_replays() {
+    replay("oci_layer", check_layer);
+}
+
+#[test]
+fn oci_layout_corpus_replays() {
+    replay("oci_layout", check_layout);
+}
+
+#[test]
+fn oci_layer_random_bytes() {
+    let bytes = prop::collection::vec(any::<u8>(), 0..2048);
+    // With the magic numbers in front, the decoders get garbage too.
+    let magic = prop::sample::select(vec![
+        &b""[..],
+        &[0x1f, 0x8b, 8, 0][..],
+        &[0x28, 0xb5, 0x2f, 0xfd][..],
+    ]);
+    run(64, (magic, bytes), |(magic, bytes)| {
+        check_layer(&[magic, &bytes].concat())
+    });
+}
+
+#[test]
+fn oci_layer_mutated_seeds() {
+    mutated("oci_layer", 160, check_layer);
+}
+
+#[test]
+fn oci_layout_mutated_seeds() {
+    mutated("oci_layout", 128, check_layout);
+}
+
+// ---- generated tar streams ----
+
+/// Path pieces: names, some of them whiteouts…
+const NAMES: &[&str] = &[
+    "a",
+    "b",
+    "etc",
+    ".wh.a",
+    ".wh.b",
+    ".wh..wh..opq",
+    "é",
+    "a b",
+];
+/// …and the rarer pieces that make an entry refused or special.
+const ODD: &[&str] = &["..", ".", "", ".wh.", ".wh...", ".wh..wh.plnk"];
+
+/// Link targets: inside, outside, through symlinks, absolute.
+const TARGETS: &[&str] = &[
+    "a",
+    "a/b",
+    "b",
+    "../outside/sentinel",
+    "/etc/passwd",
+    "..",
+    "/",
+    ".",
+    "",
+    "a/../b",
+    "../outside",
+    "etc/passwd",
+];
+
+#[derive(Debug, Clone)]
+struct GenEntry {
+    path: Vec<&'static str>,
+    absolute: bool,
+    kind: u8,
+    target: &'static str,
+    mode: u32,
+    data: Vec<u8>,
+    /// Claims more (or fewer) bytes than follow.
+    size_lie: Option<u64>,
+}
+
+fn gen_entry() -> impl Strategy<Value = GenEntry> {
+    // Mostly what images hold; now and then a device, a pax or GNU
+    // long-name header with random content, a contiguous file.
+    let kind = prop_oneof![
+        24 => prop::sample::select(b"0000055512226".to_vec()),
+        1 => prop::sample::select(b"34xgLK7".to_vec()),
+    ];
+    (
+        prop::collection::vec(
+            prop_oneof![12 => prop::sample::select(NAMES), 1 => prop::sample::select(ODD)],
+            1..4,
+        ),
+        prop::bool::weighted(0.05),
+        kind,
+        prop::sample::select(TARGETS),
+        prop::sample::select(vec![0o644, 0o755, 0o000, 0o4755, 0o1777, 0o7777]),
+        prop::collection::vec(any::<u8>(), 0..64),
+        prop::option::weighted(
+            0.01,
+            prop::sample::select(vec![0u64, 1, 511, 1 << 20, 1 << 40]),
+        ),
+    )
+        .prop_map(
+            |(path, absolute, kind, target, mode, data, size_lie)| GenEntry {
+                path,
+                absolute,
+                kind,
+                target,
+                mode,
+                data,
+                size_lie,
+            },
+        )
+}
+
+/// A tar stream of `entries` with raw headers (so `..` and lies go in),
+/// then compressed as `comp` says: 0 plain, 1 gzip, 2 zstd.
+fn build_tar(entries: &[GenEntry], comp: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut path = e.path.join("/");
+        if e.absolute {
+            path.insert(0, '/');
+        }
+        let mut h = tar::Header::new_gnu();
+        let name = path.as_bytes();
+        {
+            let gnu = h.as_gnu_mut().expect("a gnu header");
+            let n = name.len().min(99);
+            gnu.name[..n].copy_from_slice(&name[..n]);
+            let link = e.target.as_bytes();
+            gnu.linkname[..link.len()].copy_from_slice(link);
+        }
+        h.set_entry_type(tar::EntryType::new(e.kind));
+        h.set_mode(e.mode);
+        h.set_uid(1000);
+        h.set_gid(1000);
+        let data: &[u8] = if matches!(e.kind, b'0' | b'7' | b'x' | b'g' | b'L' | b'K') {
+            &e.data
+        } else {
+            &[]
+        };
+        h.set_size(e.size_lie.unwrap_or(data.len() as u64));
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(512), 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    match comp {
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&out).expect("gzip");
+            e.finish().expect("gzip")
+        }
+        2 => ruzstd::encoding::compress_to_vec(
+            out.as_slice(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ),
+        _ => out,
+    }
+}
+
+#[test]
+fn generated_hostile_tars() {
+    let strategy = (prop::collection::vec(gen_entry(), 0..24), 0u8..3);
+    run(256, strategy, |(entries, comp)| {
+        check_layer(&build_tar(&entries, comp))
+    });
+}

@@ -1,0 +1,241 @@
+//! The `control_decode` fuzz target's check on stable: every committed
+//! input of `fuzz/corpus/control_decode` replayed through
+//! [`berth_supervisor::api::fuzz::check_decode`], then property tests:
+//! random bytes, JSON token soup and mutated seeds never make a decoder
+//! panic; generated requests survive encoding; and a client that never
+//! sends a newline is cut off at [`MAX_REQUEST`] bytes, whatever size it
+//! claims or sends. The seed is fixed so CI runs are reproducible;
+//! `PROPTEST_CASES` and `PROPTEST_RNG_SEED` widen a local run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_config::fuzz::{apply_edits, corpus_files, Edit};
+use berth_supervisor::api::fuzz::check_decode;
+use berth_supervisor::api::{
+    decode_request, encode_request, frame_request, ApiError, Frame, Power, Request, MAX_REQUEST,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+/// A corpus input taking longer than this in a debug build is a finding.
+const SLOW: Duration = Duration::from_secs(2);
+
+fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/control_decode");
+    let files = corpus_files(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+    assert!(
+        files.len() >= 10,
+        "{}: only {} seeds",
+        dir.display(),
+        files.len()
+    );
+    files
+}
+
+/// A fixed seed unless `PROPTEST_RNG_SEED` asks for another; `cases`
+/// unless `PROPTEST_CASES` is set.
+fn config(cases: u32) -> Config {
+    let base = Config::default();
+    let env = |name| std::env::var_os(name).is_some();
+    Config {
+        cases: if env("PROPTEST_CASES") {
+            base.cases
+        } else {
+            cases
+        },
+        rng_seed: if env("PROPTEST_RNG_SEED") {
+            base.rng_seed
+        } else {
+            RngSeed::Fixed(0xbe47_f022)
+        },
+        failure_persistence: None,
+        ..base
+    }
+}
+
+fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value)) {
+    TestRunner::new(config(cases))
+        .run(&strategy, |value| {
+            test(value);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn corpus_replays() {
+    for (path, bytes) in corpus() {
+        let start = Instant::now();
+        check_decode(&bytes);
+        let took = start.elapsed();
+        assert!(took < SLOW, "{}: took {took:?}", path.display());
+    }
+}
+
+#[test]
+fn random_bytes() {
+    run(512, prop::collection::vec(any::<u8>(), 0..256), |bytes| {
+        check_decode(&bytes)
+    });
+}
+
+#[test]
+fn json_token_soup() {
+    const TOKENS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"",
+        "\"version\":1",
+        "\"version\":",
+        "1",
+        "2",
+        "-1",
+        "1e400",
+        "18446744073709551616",
+        "0.5",
+        "null",
+        "true",
+        "false",
+        "\"op\":",
+        "\"status\"",
+        "\"logs\"",
+        "\"exec\"",
+        "\"power\"",
+        "\"halt\"",
+        "\"name\":",
+        "\"web\"",
+        "\"\"",
+        "\"lines\":",
+        "\"follow\":",
+        "\"argv\":",
+        "[\"sh\"]",
+        "\"action\":",
+        "\"ok\":",
+        "\"result\":",
+        "\"error\":",
+        "{\"code\":\"not-found\",\"message\":\"x\"}",
+        "\"line\":",
+        "{\"seq\":1,\"time_ms\":2,\"stream\":\"stdout\",\"text\":\"t\"}",
+        "\\u0000",
+        "\\ud800",
+        "\\n",
+        "\n",
+        "\r\n",
+        " ",
+        "\u{0}",
+        "é",
+        "\u{feff}",
+    ];
+    let soup = prop::collection::vec(prop::sample::select(TOKENS), 0..64)
+        .prop_map(|t| t.concat().into_bytes());
+    run(1024, soup, |bytes| check_decode(&bytes));
+}
+
+#[test]
+fn mutated_seeds() {
+    let seeds = corpus();
+    let n = seeds.len();
+    let edit = (any::<u8>(), any::<usize>(), any::<usize>(), any::<u8>())
+        .prop_map(|(kind, a, b, c)| Edit::from_raw(kind, a, b, c));
+    let strategy = (0..n, 0..n, prop::collection::vec(edit, 1..8));
+    run(384, strategy, |(i, j, edits)| {
+        check_decode(&apply_edits(&seeds[i].1, &seeds[j].1, &edits))
+    });
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let name = "[^\\x00]{1,16}";
+    let lines = prop::option::of(any::<usize>());
+    let argv = prop::collection::vec("[^\\x00]{0,8}", 1..4);
+    prop_oneof![
+        Just(Request::Status),
+        (name, lines.clone(), any::<bool>()).prop_map(|(name, lines, follow)| Request::Logs {
+            name,
+            lines,
+            follow
+        }),
+        lines.prop_map(|lines| Request::Dmesg { lines }),
+        name.prop_map(|name| Request::Start { name }),
+        name.prop_map(|name| Request::Stop { name }),
+        name.prop_map(|name| Request::Restart { name }),
+        prop::sample::select(Power::ALL.to_vec()).prop_map(|action| Request::Power { action }),
+        (name, argv).prop_map(|(name, argv)| Request::Exec { name, argv }),
+    ]
+}
+
+#[test]
+fn generated_requests_round_trip() {
+    run(512, request(), |request| {
+        let line = encode_request(&request);
+        assert_eq!(frame_request(&line), Frame::Complete(line.len()));
+        assert_eq!(decode_request(&line), Ok(request));
+        check_decode(&line);
+    });
+}
+
+/// What the server's read loop does: append each chunk as it arrives and
+/// stop as soon as the frame is complete or too large. However the
+/// client sends its bytes, the buffer never holds more than the limit
+/// plus one read.
+#[test]
+fn a_client_without_newline_is_cut_off_at_the_limit() {
+    const READ: usize = 4096;
+    let strategy = (
+        prop::collection::vec(1usize..=READ, 1..64),
+        any::<u8>(),
+        any::<bool>(),
+    );
+    run(64, strategy, |(chunks, fill, newline_late)| {
+        // A client claiming a line far past the limit: 1 MiB of bytes
+        // without a newline, maybe one at the very end.
+        let fill = if fill == b'\n' { b' ' } else { fill };
+        let mut sent = vec![fill; 1 << 20];
+        if newline_late {
+            sent.push(b'\n');
+        }
+        let mut buf = Vec::new();
+        let mut at = 0;
+        let mut sizes = chunks.iter().cycle();
+        let verdict = loop {
+            let size = sizes.next().copied().unwrap_or(READ);
+            let end = sent.len().min(at + size);
+            buf.extend_from_slice(&sent[at..end]);
+            at = end;
+            match frame_request(&buf) {
+                Frame::Incomplete if at < sent.len() => {}
+                other => break other,
+            }
+        };
+        assert_eq!(verdict, Frame::TooLarge);
+        assert!(
+            buf.len() < MAX_REQUEST + READ,
+            "buffered {} bytes",
+            buf.len()
+        );
+    });
+}
+
+#[test]
+fn an_oversized_line_is_refused_before_parsing() {
+    // 16 MiB of nesting would take serde_json's recursion check a while
+    // to reach and a lot of memory to hold as values; the size check
+    // answers first.
+    for filler in [b'[', b'{', b' ', b'"'] {
+        let mut line = vec![filler; 16 << 20];
+        line.push(b'\n');
+        let start = Instant::now();
+        assert_eq!(
+            decode_request(&line),
+            Err(ApiError::TooLarge { len: line.len() })
+        );
+        assert!(start.elapsed() < Duration::from_millis(100));
+    }
+    let limit = [vec![b' '; MAX_REQUEST], b"\n".to_vec()].concat();
+    assert_eq!(frame_request(&limit), Frame::TooLarge);
+    check_decode(&limit);
+}
