@@ -160,3 +160,40 @@ fn attacks_from_a_workload_fail_and_the_node_stays_healthy() {
         .expect("status row of bystander");
     assert!(row.contains(" running "), "{row}");
 }
+
+#[test]
+fn user_and_user_namespace_settings_take_effect() {
+    let image = TestImage::build(
+        "users",
+        r#"
+[container.plain]
+rootfs = "@BUSYBOX@"
+restart = "never"
+user = "1000:1000"
+command = ["/bin/sh", "-c", "echo \"plain: $(id -u):$(id -g)\"; touch /tmp/x && echo 'plain: tmp writable'"]
+
+[container.mapped]
+rootfs = "@BUSYBOX@"
+restart = "never"
+userns = true
+command = ["/bin/sh", "-c", """
+echo "mapped: id $(id -u) map $(cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
+echo "mapped: busybox owner $(stat -c %u /bin/busybox)"
+touch /x && echo 'mapped: root layer writable'
+echo mapped done
+"""]
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("mapped | mapped done", BOOT);
+    let console = vm.console();
+    let has = |needle: &str| assert!(console.contains(needle), "console lacks {needle:?}");
+    has("plain | plain: 1000:1000");
+    has("plain | plain: tmp writable");
+    // Container root is host id 100000 + 65536 × its index (1).
+    has("mapped | mapped: id 0 map 0 165536 65536");
+    // Image files owned by host root show as the overflow id inside.
+    has("mapped | mapped: busybox owner 65534");
+    // The writable layer belongs to the mapped root.
+    has("mapped | mapped: root layer writable");
+}
