@@ -5,79 +5,20 @@
 //! what was generated). The seed is fixed so CI runs are reproducible;
 //! `PROPTEST_CASES` and `PROPTEST_RNG_SEED` widen a local run.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_config::fuzz::{apply_edits, check_cmdline, check_manifest, corpus_files, Edit};
+use berth_config::fuzz::{check_cmdline, check_manifest};
 use berth_config::{Container, HealthCheck, Kind, Manifest, Phase, Probe, RestartPolicy};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
+use proptest::test_runner::TestRunner;
+
+#[path = "../../fuzz/support.rs"]
+mod support;
+use support::{config, mutated};
 
 /// A corpus input taking longer than this in a debug build is a finding
 /// (the parsers are linear; the slowest seed takes a few milliseconds).
 const SLOW: Duration = Duration::from_secs(2);
-
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let files = corpus_files(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
-    assert!(
-        files.len() >= 10,
-        "{}: only {} seeds",
-        dir.display(),
-        files.len()
-    );
-    files
-}
-
-fn replay(target: &str, check: fn(&[u8])) {
-    for (path, bytes) in corpus(target) {
-        let start = Instant::now();
-        check(&bytes);
-        let took = start.elapsed();
-        assert!(took < SLOW, "{}: took {took:?}", path.display());
-    }
-}
-
-/// A fixed seed unless `PROPTEST_RNG_SEED` asks for another; `cases`
-/// unless `PROPTEST_CASES` is set.
-fn config(cases: u32) -> Config {
-    let base = Config::default();
-    let env = |name| std::env::var_os(name).is_some();
-    Config {
-        cases: if env("PROPTEST_CASES") {
-            base.cases
-        } else {
-            cases
-        },
-        rng_seed: if env("PROPTEST_RNG_SEED") {
-            base.rng_seed
-        } else {
-            RngSeed::Fixed(0xbe47_f022)
-        },
-        failure_persistence: None,
-        ..base
-    }
-}
-
-fn edits() -> impl Strategy<Value = Vec<Edit>> {
-    let edit = (any::<u8>(), any::<usize>(), any::<usize>(), any::<u8>())
-        .prop_map(|(kind, a, b, c)| Edit::from_raw(kind, a, b, c));
-    prop::collection::vec(edit, 1..8)
-}
-
-/// Corpus seeds of `target`, edited, through `check`.
-fn mutated(target: &str, cases: u32, check: fn(&[u8])) {
-    let seeds = corpus(target);
-    let n = seeds.len();
-    TestRunner::new(config(cases))
-        .run(&(0..n, 0..n, edits()), |(i, j, edits)| {
-            check(&apply_edits(&seeds[i].1, &seeds[j].1, &edits));
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{target}: {e}"));
-}
 
 /// Pieces of manifests, so that random sequences reach past the TOML
 /// parser into the walk.
@@ -178,12 +119,12 @@ fn token_soup(tokens: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>>
 
 #[test]
 fn manifest_corpus_replays() {
-    replay("manifest", check_manifest);
+    support::replay("manifest", check_manifest, SLOW);
 }
 
 #[test]
 fn cmdline_corpus_replays() {
-    replay("cmdline", check_cmdline);
+    support::replay("cmdline", check_cmdline, SLOW);
 }
 
 #[test]

@@ -9,89 +9,26 @@
 //! run.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_config::fuzz::{apply_edits, corpus_files, Edit};
 use berth_image::oci::fuzz::{check_layer, check_layout};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+#[path = "../../fuzz/support.rs"]
+mod support;
+use support::{mutated, run};
 
 /// A corpus input taking longer than this in a debug build is a finding.
 const SLOW: Duration = Duration::from_secs(5);
 
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let files = corpus_files(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
-    assert!(
-        files.len() >= 10,
-        "{}: only {} seeds",
-        dir.display(),
-        files.len()
-    );
-    files
-}
-
-fn replay(target: &str, check: fn(&[u8])) {
-    for (path, bytes) in corpus(target) {
-        let start = Instant::now();
-        check(&bytes);
-        let took = start.elapsed();
-        assert!(took < SLOW, "{}: took {took:?}", path.display());
-    }
-}
-
-/// A fixed seed unless `PROPTEST_RNG_SEED` asks for another; `cases`
-/// unless `PROPTEST_CASES` is set.
-fn config(cases: u32) -> Config {
-    let base = Config::default();
-    let env = |name| std::env::var_os(name).is_some();
-    Config {
-        cases: if env("PROPTEST_CASES") {
-            base.cases
-        } else {
-            cases
-        },
-        rng_seed: if env("PROPTEST_RNG_SEED") {
-            base.rng_seed
-        } else {
-            RngSeed::Fixed(0xbe47_f022)
-        },
-        failure_persistence: None,
-        ..base
-    }
-}
-
-fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value)) {
-    TestRunner::new(config(cases))
-        .run(&strategy, |value| {
-            test(value);
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-}
-
-fn mutated(target: &str, cases: u32, check: fn(&[u8])) {
-    let seeds = corpus(target);
-    let n = seeds.len();
-    let edit = (any::<u8>(), any::<usize>(), any::<usize>(), any::<u8>())
-        .prop_map(|(kind, a, b, c)| Edit::from_raw(kind, a, b, c));
-    let strategy = (0..n, 0..n, prop::collection::vec(edit, 1..6));
-    run(cases, strategy, |(i, j, edits)| {
-        check(&apply_edits(&seeds[i].1, &seeds[j].1, &edits))
-    });
-}
-
 #[test]
 fn oci_layer_corpus_replays() {
-    replay("oci_layer", check_layer);
+    support::replay("oci_layer", check_layer, SLOW);
 }
 
 #[test]
 fn oci_layout_corpus_replays() {
-    replay("oci_layout", check_layout);
+    support::replay("oci_layout", check_layout, SLOW);
 }
 
 #[test]

@@ -7,70 +7,24 @@
 //! claims or sends. The seed is fixed so CI runs are reproducible;
 //! `PROPTEST_CASES` and `PROPTEST_RNG_SEED` widen a local run.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_config::fuzz::{apply_edits, corpus_files, Edit};
 use berth_supervisor::api::fuzz::check_decode;
 use berth_supervisor::api::{
     decode_request, encode_request, frame_request, ApiError, Frame, Power, Request, MAX_REQUEST,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+#[path = "../../fuzz/support.rs"]
+mod support;
+use support::{mutated, run};
 
 /// A corpus input taking longer than this in a debug build is a finding.
 const SLOW: Duration = Duration::from_secs(2);
 
-fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/control_decode");
-    let files = corpus_files(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
-    assert!(
-        files.len() >= 10,
-        "{}: only {} seeds",
-        dir.display(),
-        files.len()
-    );
-    files
-}
-
-/// A fixed seed unless `PROPTEST_RNG_SEED` asks for another; `cases`
-/// unless `PROPTEST_CASES` is set.
-fn config(cases: u32) -> Config {
-    let base = Config::default();
-    let env = |name| std::env::var_os(name).is_some();
-    Config {
-        cases: if env("PROPTEST_CASES") {
-            base.cases
-        } else {
-            cases
-        },
-        rng_seed: if env("PROPTEST_RNG_SEED") {
-            base.rng_seed
-        } else {
-            RngSeed::Fixed(0xbe47_f022)
-        },
-        failure_persistence: None,
-        ..base
-    }
-}
-
-fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value)) {
-    TestRunner::new(config(cases))
-        .run(&strategy, |value| {
-            test(value);
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-}
-
 #[test]
 fn corpus_replays() {
-    for (path, bytes) in corpus() {
-        let start = Instant::now();
-        check_decode(&bytes);
-        let took = start.elapsed();
-        assert!(took < SLOW, "{}: took {took:?}", path.display());
-    }
+    support::replay("control_decode", check_decode, SLOW);
 }
 
 #[test]
@@ -138,14 +92,7 @@ fn json_token_soup() {
 
 #[test]
 fn mutated_seeds() {
-    let seeds = corpus();
-    let n = seeds.len();
-    let edit = (any::<u8>(), any::<usize>(), any::<usize>(), any::<u8>())
-        .prop_map(|(kind, a, b, c)| Edit::from_raw(kind, a, b, c));
-    let strategy = (0..n, 0..n, prop::collection::vec(edit, 1..8));
-    run(384, strategy, |(i, j, edits)| {
-        check_decode(&apply_edits(&seeds[i].1, &seeds[j].1, &edits))
-    });
+    mutated("control_decode", 384, check_decode);
 }
 
 fn request() -> impl Strategy<Value = Request> {
