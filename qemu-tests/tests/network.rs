@@ -4,10 +4,9 @@
 //! interface without the DHCP client, and bridge containers that talk to
 //! each other by name and serve the host through a published port.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use qemu_tests::http::get_until;
 use qemu_tests::vm::free_port;
 use qemu_tests::{position, TestImage, Vm, BOOT};
 
@@ -73,30 +72,6 @@ fn dhcp_from_qemu_then_network_online() {
     assert!(console.contains("DHCP started"), "DHCP client never ran");
 }
 
-/// GETs `/` from 127.0.0.1:`port` until it answers with a body containing
-/// `want` or `deadline` passes; returns the last answer or error.
-fn fetch(port: u16, want: &str, deadline: Duration) -> String {
-    let t = Instant::now();
-    let mut last = String::new();
-    while t.elapsed() < deadline {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: berth\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match attempt {
-            Ok(body) if body.contains(want) => return body,
-            Ok(body) => last = format!("answer without {want:?}: {body:?}"),
-            Err(e) => last = format!("error: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    panic!("no answer with {want:?} from 127.0.0.1:{port} in {deadline:?}; last: {last}");
-}
-
 #[test]
 fn static_address_without_dhcp() {
     let manifest = format!(
@@ -127,7 +102,7 @@ command = ["/bin/sh", "-c", "mkdir -p /tmp/www && echo static node page > /tmp/w
         !console.contains("DHCP"),
         "the DHCP client ran on a static interface"
     );
-    fetch(port, "static node page", Duration::from_secs(30));
+    get_until(port, "static node page", Duration::from_secs(30));
 }
 
 #[test]
@@ -191,6 +166,6 @@ echo client done
         "{hosts:#?}"
     );
     // The host reaches web through QEMU's forward to the published port.
-    let body = fetch(port, "hello from web", Duration::from_secs(30));
+    let body = get_until(port, "hello from web", Duration::from_secs(30));
     assert!(body.starts_with("HTTP/1."), "{body}");
 }

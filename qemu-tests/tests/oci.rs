@@ -3,35 +3,12 @@
 //! (with a whiteout) make the filesystem, two containers share the layers,
 //! and the host fetches the image's page through a published port.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use qemu_tests::http::get_until;
 use qemu_tests::oci::{busybox_web_layout, PAGE, TAG};
 use qemu_tests::vm::free_port;
 use qemu_tests::{TestImage, Vm, BOOT};
-
-fn fetch(port: u16, deadline: Duration) -> String {
-    let t = Instant::now();
-    let mut last = String::new();
-    while t.elapsed() < deadline {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match attempt {
-            Ok(body) if body.contains(PAGE) => return body,
-            Ok(body) => last = format!("{body:?}"),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    panic!("no page from 127.0.0.1:{port} in {deadline:?}; last: {last}");
-}
 
 #[test]
 fn oci_image_runs_from_its_config_and_serves_the_host() {
@@ -69,6 +46,6 @@ echo "page: $(cat /www/index.html)"
     has("probe | pwd: /www");
     has("probe | vi: whited out");
     has(&format!("probe | page: {PAGE}"));
-    let body = fetch(port, Duration::from_secs(40));
+    let body = get_until(port, PAGE, Duration::from_secs(40));
     assert!(body.starts_with("HTTP/1."), "{body}");
 }

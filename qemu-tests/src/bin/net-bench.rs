@@ -18,8 +18,6 @@
 //!
 //! Usage: cargo run --release -p qemu-tests --bin net-bench [BOOTS]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use qemu_tests::vm::free_port;
@@ -67,16 +65,7 @@ fn millis(line: &str) -> Option<u64> {
 }
 
 fn fetched(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.contains("bench page")
+    qemu_tests::http::get(port).is_ok_and(|body| body.contains("bench page"))
 }
 
 fn main() {
