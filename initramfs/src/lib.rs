@@ -39,6 +39,7 @@ pub mod extent;
 pub mod initramfs;
 pub mod kernel;
 pub mod modules;
+pub(crate) mod nofollow;
 pub mod oci;
 pub mod progress;
 pub mod qemu;

@@ -20,7 +20,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use super::entry::{plan, Device, Plan, Refusal};
 use super::meter::Meter;
-use super::nofollow::{self, WalkError};
+use crate::nofollow::{self, WalkError};
 use super::store::Staging;
 use super::unpack::{Owners, Policy, UnpackReport};
 use super::whiteout::{self, Written};

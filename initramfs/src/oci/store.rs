@@ -23,7 +23,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::digest;
-use super::nofollow;
+use crate::nofollow;
 use super::OciError;
 
 /// A folder of layer files shared by the rootfs folders of one build.

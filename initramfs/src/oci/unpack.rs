@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::apply::{Applier, LayerCtx};
 use super::meter::Meter;
-use super::nofollow;
+use crate::nofollow;
 use super::store::LayerStore;
 use super::whiteout::Written;
 use super::{Image, Layer, OciError};

@@ -18,7 +18,7 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::nofollow;
+use crate::nofollow;
 use super::OciError;
 
 /// Larger account files are not read.
