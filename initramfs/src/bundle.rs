@@ -12,8 +12,8 @@
 //! will (an absolute link points into the container, never at the build
 //! host).
 
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use berth_config::image::ImageRef;
 use berth_config::{Container, Kind};
@@ -21,12 +21,9 @@ use berth_supervisor::spec::{
     build_spec_with_image, rootfs_file_mount_points, rootfs_mount_points, ImageConfig, SpecError,
 };
 
+use crate::nofollow;
 use crate::oci::{self, ImageDefaults, LayerStore, OciError, Policy, Progress, UnpackReport};
 use crate::progress::{self, Step};
-
-/// Symlinks followed while creating one mount point, as the kernel's
-/// `MAXSYMLINKS` (path_resolution(7)).
-const MAX_SYMLINKS: u32 = 40;
 
 /// Bundling a container failed.
 #[derive(Debug, thiserror::Error)]
@@ -299,88 +296,52 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 
 /// Creates the directory `rel` inside `root`, following symlinks as if
 /// `root` were `/`: an absolute target restarts at `root`, `..` stops at
-/// it. Like `mkdir -p` inside a chroot.
+/// it. Like `mkdir -p` inside a chroot ([`nofollow::create_dir_in_root`]).
 pub fn ensure_dir_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
-    let mut resolved = PathBuf::new();
-    let mut pending: Vec<PathBuf> = rel
-        .components()
-        .rev()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        match part.components().next() {
-            Some(Component::Normal(name)) => {
-                let next = resolved.join(name);
-                let host = root.join(&next);
-                match std::fs::symlink_metadata(&host) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        std::fs::create_dir(&host)?;
-                        set_mode(&host, 0o755)?;
-                        resolved = next;
-                    }
-                    Err(e) => return Err(e),
-                    Ok(m) if m.is_dir() => resolved = next,
-                    Ok(m) if m.file_type().is_symlink() => {
-                        links += 1;
-                        if links > MAX_SYMLINKS {
-                            return Err(std::io::Error::other(format!(
-                                "too many levels of symbolic links at /{}",
-                                next.display()
-                            )));
-                        }
-                        let target = std::fs::read_link(&host)?;
-                        if target.is_absolute() {
-                            resolved = PathBuf::new();
-                        }
-                        pending.extend(
-                            target
-                                .components()
-                                .rev()
-                                .map(|c| PathBuf::from(c.as_os_str())),
-                        );
-                    }
-                    Ok(_) => {
-                        return Err(std::io::Error::other(format!(
-                            "/{} exists and is not a directory",
-                            next.display()
-                        )))
-                    }
-                }
-            }
-            Some(Component::ParentDir) => {
-                resolved.pop();
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    nofollow::create_dir_in_root(root, rel).map(drop)
 }
 
 /// Makes `rel` inside `root` a regular file a file can be bind-mounted
 /// over: an existing regular file is kept, a symlink (images often point
 /// `/etc/resolv.conf` elsewhere) is replaced by an empty file, since the
 /// mount hides it anyway; a missing one is created empty, its folder too.
+/// The folder is resolved inside `root` and the file itself is never
+/// followed: a rootfs whose `/etc` points at the build host's (`etc ->
+/// ../../..`) gets the file inside it, where the runtime will look.
 pub fn ensure_file_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
-    if let Some(parent) = rel.parent() {
-        ensure_dir_in_root(root, parent)?;
-    }
-    let host = root.join(rel);
-    match std::fs::symlink_metadata(&host) {
-        Ok(m) if m.is_file() => return Ok(()),
-        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&host)?,
-        Ok(_) => {
+    let Some(name) = rel.file_name() else {
+        return Err(std::io::Error::other(format!(
+            "/{} is not a file name",
+            rel.display()
+        )));
+    };
+    let dir = match rel.parent() {
+        Some(parent) => nofollow::create_dir_in_root(root, parent)?,
+        None => root.to_owned(),
+    };
+    let host = dir.join(name);
+    match nofollow::lstat(&host)? {
+        Some(m) if m.is_file() => return Ok(()),
+        Some(m) if m.file_type().is_symlink() => std::fs::remove_file(&host)?,
+        Some(_) => {
             return Err(std::io::Error::other(format!(
                 "/{} exists and is not a file",
                 rel.display()
             )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        None => {}
     }
-    std::fs::write(&host, b"")?;
+    // O_CREAT|O_EXCL: fails rather than follow a symlink put there since.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&host)?;
     set_mode(&host, 0o644)
 }
+
+#[cfg(test)]
+mod escape_tests;
 
 #[cfg(test)]
 mod tests {

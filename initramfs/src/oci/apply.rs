@@ -20,11 +20,11 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use super::entry::{plan, Device, Plan, Refusal};
 use super::meter::Meter;
-use crate::nofollow::{self, WalkError};
 use super::store::Staging;
 use super::unpack::{Owners, Policy, UnpackReport};
 use super::whiteout::{self, Written};
 use super::{Layer, OciError};
+use crate::nofollow::{self, WalkError};
 
 /// Copy buffer for file contents.
 const CHUNK: usize = 256 << 10;

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 
 use super::apply::{Applier, LayerCtx};
 use super::meter::Meter;
-use crate::nofollow;
 use super::store::LayerStore;
 use super::whiteout::Written;
 use super::{Image, Layer, OciError};
+use crate::nofollow;
 
 /// What an unpack may do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
