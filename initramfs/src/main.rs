@@ -169,23 +169,25 @@ fn main() -> ExitCode {
             timeout,
             forwards,
         } => run_qemu(&dir, timeout, forwards),
-        Cli::BusyboxRootfs { dir } => {
-            busybox::busybox_rootfs(Path::new(busybox::HOST_BUSYBOX), &dir)
-                .map(|applets| {
-                    println!(
-                        "made {} with busybox and {} applets",
-                        dir.display(),
-                        applets.len()
-                    );
-                    ExitCode::SUCCESS
-                })
-                .map_err(Into::into)
-        }
+        Cli::BusyboxRootfs { dir } => run_busybox(&dir),
     };
     result.unwrap_or_else(|e| {
         report(e.as_ref());
         ExitCode::FAILURE
     })
+}
+
+/// `busybox-rootfs DIR`, with DIR made absolute first so that errors name
+/// it unambiguously.
+fn run_busybox(dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let dir = std::path::absolute(dir)?;
+    let applets = busybox::busybox_rootfs(Path::new(busybox::HOST_BUSYBOX), &dir)?;
+    println!(
+        "made {} with busybox and {} applets",
+        dir.display(),
+        applets.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_build(

@@ -62,7 +62,8 @@ fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Staging
 /// folders the operator names (symlinks there are the operator's); write
 /// inside them with a [`Tree`].
 pub fn create_dirs(path: &Path) -> Result<(), StagingError> {
-    if path.is_dir() {
+    // `Path::new("new").parent()` is `Some("")`: the current folder.
+    if path.as_os_str().is_empty() || path.is_dir() {
         return Ok(());
     }
     if let Some(parent) = path.parent() {

@@ -25,6 +25,19 @@ fn busybox_rootfs(cwd: &Path, dir: &Path) -> Output {
 }
 
 #[test]
+fn makes_a_new_relative_folder() {
+    if !busybox_is_static() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = busybox_rootfs(tmp.path(), Path::new("newdir"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(tmp.path().join("newdir/bin/busybox").is_file());
+    assert!(tmp.path().join("newdir/etc/passwd").is_file());
+}
+
+#[test]
 fn refuses_an_etc_symlink_naming_it() {
     if !busybox_is_static() {
         return;
