@@ -279,26 +279,7 @@ fn build_in(
     )?;
     step.finish(&format!("{} container(s)", staged.bundles.len()));
     for (name, bundled) in &staged.bundles {
-        if let Some(u) = &bundled.unpacked {
-            if u.not_owned > 0 {
-                warnings.push(format!(
-                    "container {name}: {} file(s) of the image kept the builder's owner (build as root to keep the image's owners)",
-                    u.not_owned
-                ));
-            }
-            if u.xattrs_skipped > 0 {
-                warnings.push(format!(
-                    "container {name}: {} extended attribute(s) of the image left out (file capabilities among them are lost)",
-                    u.xattrs_skipped
-                ));
-            }
-        }
-        for path in &bundled.skipped {
-            warnings.push(format!(
-                "container {name}: left out {} (not a file, folder or symlink)",
-                path.display()
-            ));
-        }
+        warnings.extend(content_warnings(name, bundled));
     }
 
     let erofs = erofs_options(opts, &loaded.text, inputs, &mut warnings)?;
@@ -408,6 +389,46 @@ fn erofs_options(
         ]),
         compression: rootimg::erofs_compression(&config),
     })
+}
+
+/// What the operator should hear about one container's content: one line
+/// per kind of thing left out or changed, with a count and an example,
+/// never one line per file.
+fn content_warnings(name: &str, b: &crate::bundle::Bundled) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = &b.unpacked {
+        if u.not_owned > 0 {
+            out.push(format!(
+                "container {name}: {} file(s) of the image kept the builder's owner (build as root to keep the image's owners)",
+                u.not_owned
+            ));
+        }
+        if u.xattrs_skipped > 0 {
+            out.push(format!(
+                "container {name}: {} extended attribute(s) of the image left out (file capabilities among them are lost)",
+                u.xattrs_skipped
+            ));
+        }
+        if u.devices_dropped > 0 {
+            let example = u
+                .device_example
+                .as_ref()
+                .map(|p| format!(", e.g. /{}", p.display()))
+                .unwrap_or_default();
+            out.push(format!(
+                "container {name}: left out {} device node(s) of the image{example} (a workload gets its own /dev)",
+                u.devices_dropped
+            ));
+        }
+    }
+    if let Some(first) = b.skipped.first() {
+        out.push(format!(
+            "container {name}: left out {} device node(s), fifo(s) or socket(s) of the rootfs folder, e.g. {} (the runtime provides /dev)",
+            b.skipped.len(),
+            first.display()
+        ));
+    }
+    out
 }
 
 /// One summary line about a container's content.
@@ -525,6 +546,44 @@ mod tests {
         assert!(loaded.manifest.is_none());
         assert!(loaded.text.contains("sometimes"));
         assert!(loaded.warnings.len() >= 2, "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn left_out_nodes_are_one_line_per_container() {
+        use crate::bundle::Bundled;
+        use crate::oci::UnpackReport;
+        let image = Bundled {
+            unpacked: Some(UnpackReport {
+                devices_dropped: 152,
+                device_example: Some(PathBuf::from("dev/null")),
+                ..UnpackReport::default()
+            }),
+            ..Bundled::default()
+        };
+        let folder = Bundled {
+            skipped: vec![
+                PathBuf::from("/src/rootfs/dev/null"),
+                PathBuf::from("/src/rootfs/run/fifo"),
+            ],
+            ..Bundled::default()
+        };
+        let rows = [
+            (
+                Bundled::default(),
+                vec![],
+            ),
+            (
+                image,
+                vec!["container web: left out 152 device node(s) of the image, e.g. /dev/null (a workload gets its own /dev)"],
+            ),
+            (
+                folder,
+                vec!["container web: left out 2 device node(s), fifo(s) or socket(s) of the rootfs folder, e.g. /src/rootfs/dev/null (the runtime provides /dev)"],
+            ),
+        ];
+        for (bundled, want) in rows {
+            assert_eq!(content_warnings("web", &bundled), want, "{bundled:?}");
+        }
     }
 
     #[test]

@@ -26,7 +26,8 @@
 //! - Container content is a folder (`rootfs`: copied, owned by the
 //!   builder, device nodes left out with a warning) or an OCI image
 //!   (`image`: [`oci`] unpacks its layers with their owners, refuses
-//!   escapes, and hard-links each layer's files to one copy, so layers
+//!   escapes, leaves out a workload's device nodes with a warning, and
+//!   hard-links each layer's files to one copy, so layers
 //!   shared by containers are stored once).
 
 pub mod berth_binary;

@@ -176,6 +176,12 @@ impl Applier<'_> {
                 };
                 self.node(cx, &path, flag, dev, meta)
             }
+            Plan::DropDevice(rel) => {
+                self.make_room(cx, &rel, false)?;
+                self.report.devices_dropped += 1;
+                self.report.device_example.get_or_insert(rel);
+                Ok(())
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! - nothing outside the rootfs changes: a sentinel file next to it keeps
 //!   its content, mode, owner and link count (a hard link to it would
 //!   raise the count), and no new file appears beside it;
-//! - no device node is created (the policy forbids them);
+//! - no device node is created (the policy leaves them out);
 //! - the files written hold at most as many bytes as the layer's
 //!   uncompressed tar stream (each inode counted once), and the rootfs
 //!   holds at most as many entries (folders made for a deep path
