@@ -10,7 +10,7 @@
 //! finds a file's bytes in it (for corruption tests), [`modules`] picks
 //! kernel modules with the same index PID 1 reads, [`mod@kernel`] and
 //! [`berth_binary`] get the inputs, [`mod@build`] ties them together,
-//! [`qemu`] runs the output.
+//! [`qemu`] runs the output (and stops it when [`stop_signals`] arrive).
 //!
 //! Decisions worth knowing:
 //! - Output is reproducible: one timestamp (SOURCE_DATE_EPOCH, default 0)
@@ -46,6 +46,7 @@ pub mod progress;
 pub mod qemu;
 pub mod rootimg;
 pub mod staging;
+pub mod stop_signals;
 pub mod tool;
 pub mod verity;
 

@@ -18,7 +18,9 @@ usage:
       boots unverified, with a warning)
   berth-image run DIR [--timeout SECONDS] [--forward HOST:GUEST]...
       boot DIR under qemu-system-x86_64 (TCG) with the console here, with
-      berth.verity= from DIR/root.verity if there is one; Ctrl-A X quits. Exits 124 at the timeout, else with QEMU's status.
+      berth.verity= from DIR/root.verity if there is one; Ctrl-A X quits.
+      Exits 124 at the timeout, 128 + N when signal N (SIGTERM, SIGINT,
+      SIGHUP) stopped it (QEMU is stopped too), else with QEMU's status.
       --forward: TCP port HOST on 127.0.0.1 reaches the guest's port GUEST
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
@@ -223,6 +225,12 @@ fn run_qemu(
             Ok(ExitCode::from(TIMED_OUT))
         }
         Outcome::Exited(status) => Ok(ExitCode::from(exit_code(status))),
+        Outcome::Stopped(signal) => {
+            eprintln!("berth-image: {signal}: stopped QEMU");
+            Ok(ExitCode::from(
+                u8::try_from(128 + signal as i32).unwrap_or(1),
+            ))
+        }
     }
 }
 
