@@ -421,21 +421,33 @@ fn content_warnings(name: &str, b: &crate::bundle::Bundled) -> Vec<String> {
             ));
         }
     }
-    if let Some(first) = b.skipped.first() {
-        out.push(format!(
-            "container {name}: left out {} device node(s), fifo(s) or socket(s) of the rootfs folder, e.g. {} (the runtime provides /dev)",
-            b.skipped.len(),
-            first.display()
-        ));
+    // Listed for the first container naming the folder only: one line per
+    // folder, however many containers share it.
+    if let Some(f) = &b.folder {
+        if let Some(first) = f.left_out.first() {
+            out.push(format!(
+                "container {name}: left out {} device node(s), fifo(s) or socket(s) of the rootfs folder {}, e.g. {} (the runtime provides /dev)",
+                f.left_out.len(),
+                f.source.display(),
+                first.display()
+            ));
+        }
     }
     out
 }
 
 /// One summary line about a container's content.
 fn content_line(b: &crate::bundle::Bundled) -> String {
-    match &b.unpacked {
-        None => "folder".to_owned(),
-        Some(u) => format!(
+    match (&b.unpacked, &b.folder) {
+        (None, None) => "nothing".to_owned(),
+        (None, Some(f)) => format!(
+            "folder {}, {} file(s): {} written, {} shared with other containers",
+            f.source.display(),
+            f.files,
+            progress::size(f.bytes_written),
+            progress::size(f.bytes_linked)
+        ),
+        (Some(u), _) => format!(
             "image, {} layer(s), {} file(s): {} written, {} shared with other containers",
             u.layers,
             u.files,
@@ -551,6 +563,7 @@ mod tests {
     #[test]
     fn left_out_nodes_are_one_line_per_container() {
         use crate::bundle::Bundled;
+        use crate::folder_store::FolderReport;
         use crate::oci::UnpackReport;
         let image = Bundled {
             unpacked: Some(UnpackReport {
@@ -561,10 +574,14 @@ mod tests {
             ..Bundled::default()
         };
         let folder = Bundled {
-            skipped: vec![
-                PathBuf::from("/src/rootfs/dev/null"),
-                PathBuf::from("/src/rootfs/run/fifo"),
-            ],
+            folder: Some(FolderReport {
+                source: PathBuf::from("/src/rootfs"),
+                left_out: vec![
+                    PathBuf::from("/src/rootfs/dev/null"),
+                    PathBuf::from("/src/rootfs/run/fifo"),
+                ],
+                ..FolderReport::default()
+            }),
             ..Bundled::default()
         };
         let rows = [
@@ -578,7 +595,7 @@ mod tests {
             ),
             (
                 folder,
-                vec!["container web: left out 2 device node(s), fifo(s) or socket(s) of the rootfs folder, e.g. /src/rootfs/dev/null (the runtime provides /dev)"],
+                vec!["container web: left out 2 device node(s), fifo(s) or socket(s) of the rootfs folder /src/rootfs, e.g. /src/rootfs/dev/null (the runtime provides /dev)"],
             ),
         ];
         for (bundled, want) in rows {

@@ -3,7 +3,8 @@
 //!
 //! A `rootfs` folder is copied from the build host as is (symlinks stay
 //! symlinks, permission bits are kept; the copy belongs to the builder,
-//! root). An `image` is unpacked layer by layer ([`crate::oci`]) with the
+//! root), once per build however many containers name it
+//! ([`FolderStore`]), and linked into each of their rootfs folders. An `image` is unpacked layer by layer ([`crate::oci`]) with the
 //! owners its layers name, its files hard-linked to one copy per layer, so
 //! containers sharing layers store them once; its config supplies the
 //! spec's defaults. Because the image is read-only, every
@@ -21,6 +22,7 @@ use berth_supervisor::spec::{
     build_spec_with_image, rootfs_file_mount_points, rootfs_mount_points, ImageConfig, SpecError,
 };
 
+use crate::folder_store::{FolderError, FolderReport, FolderStore};
 use crate::nofollow;
 use crate::oci::{self, ImageDefaults, LayerStore, OciError, Policy, Progress, UnpackReport};
 use crate::progress::{self, Step};
@@ -49,6 +51,13 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("container.{name}.rootfs: {}", path.display())]
+    Folder {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: FolderError,
+    },
     #[error("container.{name}.image: {reference}")]
     Image {
         name: String,
@@ -70,19 +79,21 @@ pub enum BundleError {
 /// What bundling one container did, for the build report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bundled {
-    /// Files of the host rootfs left out: device nodes, fifos and sockets,
-    /// which the runtime provides itself (a tmpfs `/dev`) and which a
-    /// non-root build could not create anyway.
-    pub skipped: Vec<PathBuf>,
+    /// What linking the `rootfs` folder did, for a folder container. Its
+    /// `left_out` (device nodes, fifos and sockets, which the runtime
+    /// provides itself and a non-root build could not create anyway) is
+    /// only filled for the first container that names the folder.
+    pub folder: Option<FolderReport>,
     /// What unpacking the image did, for an `image` container.
     pub unpacked: Option<UnpackReport>,
 }
 
-/// Where images' layers are unpacked once for all containers, and the
-/// timestamp their files get.
+/// Where images' layers are unpacked, and rootfs folders copied, once
+/// for all containers, and the timestamp image files get.
 #[derive(Debug)]
 pub struct Images {
     pub store: LayerStore,
+    pub folders: FolderStore,
     pub epoch: u64,
 }
 
@@ -112,7 +123,16 @@ pub fn bundle(
                     path: source,
                 });
             }
-            copy_tree(&source, &rootfs, &mut bundled.skipped)?;
+            let report =
+                images
+                    .folders
+                    .link(&source, &rootfs)
+                    .map_err(|e| BundleError::Folder {
+                        name: container.name.clone(),
+                        path: source.clone(),
+                        source: e,
+                    })?;
+            bundled.folder = Some(report);
             None
         }
     };
@@ -256,44 +276,6 @@ fn canonical(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// Copies the tree at `from` to `to` (which must not exist yet), keeping
-/// symlinks and permission bits. A directory's mode is set after its
-/// contents are copied, so read-only directories can be copied too.
-pub fn copy_tree(from: &Path, to: &Path, skipped: &mut Vec<PathBuf>) -> Result<(), BundleError> {
-    let err = |source| BundleError::Copy {
-        from: from.to_owned(),
-        to: to.to_owned(),
-        source,
-    };
-    let meta = std::fs::symlink_metadata(from).map_err(err)?;
-    let kind = meta.file_type();
-    if kind.is_symlink() {
-        let target = std::fs::read_link(from).map_err(err)?;
-        symlink(target, to).map_err(err)?;
-    } else if kind.is_dir() {
-        std::fs::create_dir_all(to).map_err(err)?;
-        let mut entries: Vec<_> = std::fs::read_dir(from)
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            copy_tree(&entry.path(), &to.join(entry.file_name()), skipped)?;
-        }
-        set_mode(to, meta.permissions().mode()).map_err(err)?;
-    } else if kind.is_file() {
-        std::fs::copy(from, to).map_err(err)?;
-        set_mode(to, meta.permissions().mode()).map_err(err)?;
-    } else {
-        skipped.push(from.to_owned());
-    }
-    Ok(())
-}
-
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
-}
-
 /// Creates the directory `rel` inside `root`, following symlinks as if
 /// `root` were `/`: an absolute target restarts at `root`, `..` stops at
 /// it. Like `mkdir -p` inside a chroot ([`nofollow::create_dir_in_root`]).
@@ -340,6 +322,10 @@ pub fn ensure_file_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
     set_mode(&host, 0o644)
 }
 
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+}
+
 #[cfg(test)]
 mod escape_tests;
 
@@ -348,11 +334,12 @@ mod tests {
     use super::*;
     use berth_config::RestartPolicy;
 
-    /// A fresh layer store under `dir` (unused by folder containers).
+    /// A fresh layer and folder store under `dir`.
     fn images(dir: &Path) -> Images {
         let store_dir = tempfile::tempdir_in(dir).expect("store dir").keep();
         Images {
-            store: LayerStore::new(store_dir).expect("layer store"),
+            store: LayerStore::new(store_dir.join("layers")).expect("layer store"),
+            folders: FolderStore::new(store_dir.join("folders")).expect("folder store"),
             epoch: 0,
         }
     }
@@ -392,7 +379,10 @@ mod tests {
             &mut images(tmp.path()),
         )
         .expect("bundle");
-        assert!(out.skipped.is_empty());
+        assert_eq!(
+            out.folder.expect("a folder").left_out,
+            Vec::<PathBuf>::new()
+        );
         let rootfs = bundles.join("app/rootfs");
         assert_eq!(std::fs::read(rootfs.join("bin/tool")).expect("read"), b"#!");
         let mode = std::fs::metadata(rootfs.join("bin/tool"))
@@ -428,6 +418,54 @@ mod tests {
         // Let the tempdir cleanup remove the read-only folder.
         set_mode(&rootfs.join("ro"), 0o755).expect("chmod");
         set_mode(&src.join("ro"), 0o755).expect("chmod");
+    }
+
+    #[test]
+    fn a_folder_named_by_many_containers_is_stored_once() {
+        use std::collections::HashSet;
+        use std::os::unix::fs::MetadataExt;
+        const CONTAINERS: usize = 200;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("rootfs");
+        std::fs::create_dir_all(src.join("bin")).expect("mkdir");
+        std::fs::write(src.join("bin/busybox"), vec![7u8; 100_000]).expect("write");
+        std::fs::write(src.join("bin/tool"), b"#!").expect("write");
+        symlink("busybox", src.join("bin/sh")).expect("symlink");
+        let source_bytes = 100_002u64;
+
+        let bundles = tmp.path().join("bundles");
+        let mut images = images(tmp.path());
+        for i in 0..CONTAINERS {
+            bundle(
+                &container(&format!("app{i}"), "rootfs"),
+                tmp.path(),
+                &bundles,
+                &mut images,
+            )
+            .expect("bundle");
+        }
+        // Every non-folder entry of every rootfs, by inode: mkfs.erofs
+        // stores one copy per inode.
+        let mut inodes = HashSet::new();
+        let mut bytes = 0u64;
+        let mut entries = 0usize;
+        for i in 0..CONTAINERS {
+            let rootfs = bundles.join(format!("app{i}/rootfs"));
+            for rel in ["bin/busybox", "bin/tool", "bin/sh"] {
+                let m = std::fs::symlink_metadata(rootfs.join(rel)).expect("entry");
+                entries += 1;
+                if inodes.insert(m.ino()) && m.is_file() {
+                    bytes += m.len();
+                }
+            }
+        }
+        assert_eq!(entries, 3 * CONTAINERS);
+        assert_eq!(
+            inodes.len(),
+            3,
+            "one inode per file and symlink of the folder"
+        );
+        assert_eq!(bytes, source_bytes, "the folder's bytes stored once");
     }
 
     #[test]

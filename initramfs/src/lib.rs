@@ -23,8 +23,9 @@
 //! - The root image is EROFS, lz4hc-compressed when the kernel's config
 //!   has `CONFIG_EROFS_FS_ZIP` (Debian's does); the initramfs is an
 //!   uncompressed cpio.
-//! - Container content is a folder (`rootfs`: copied, owned by the
-//!   builder, device nodes left out with a warning) or an OCI image
+//! - Container content is a folder (`rootfs`: copied once per build
+//!   and hard-linked into each container naming it ([`folder_store`]),
+//!   owned by the builder, device nodes left out with a warning) or an OCI image
 //!   (`image`: [`oci`] unpacks its layers with their owners, refuses
 //!   escapes, leaves out a workload's device nodes with a warning, and
 //!   hard-links each layer's files to one copy, so layers
@@ -37,6 +38,7 @@ pub mod busybox;
 pub mod cpio;
 pub mod elf;
 pub mod extent;
+pub mod folder_store;
 pub mod initramfs;
 pub mod kernel;
 pub mod modules;

@@ -24,6 +24,7 @@ use berth_config::modules::{ModuleError, ModuleIndex};
 use berth_config::Manifest;
 
 use crate::bundle::{self, BundleError, Bundled};
+use crate::folder_store::{FolderError, FolderStore};
 use crate::kernel::Kernel;
 use crate::modules::{self, ModulePack, PackError};
 use crate::oci::LayerStore;
@@ -73,6 +74,8 @@ pub enum RootImageError {
     },
     #[error("create the image layer store")]
     LayerStore(#[source] Box<crate::oci::OciError>),
+    #[error("create the rootfs folder store")]
+    FolderStore(#[source] FolderError),
     #[error("pack the stage-1 kernel modules")]
     Modules(#[source] PackError),
     #[error("bundle container {name}")]
@@ -162,11 +165,13 @@ pub fn stage(root: &Path, inputs: &RootInputs<'_>) -> Result<RootStaged, RootIma
     let modules = stage_modules(root, inputs)?;
 
     let bundles_dir = tree.create_dirs(Path::new(layout::BUNDLES.trim_start_matches('/')))?;
-    // Layers are unpacked once, next to the tree (hard links need the same
+    // Layers are unpacked, and folders copied, once, next to the tree (hard links need the same
     // filesystem) but outside it, and linked into each container's rootfs.
     let store_dir = root.with_file_name("layers");
     let mut images = bundle::Images {
         store: LayerStore::new(&store_dir).map_err(|e| RootImageError::LayerStore(Box::new(e)))?,
+        folders: FolderStore::new(root.with_file_name("folders"))
+            .map_err(RootImageError::FolderStore)?,
         epoch: inputs.epoch,
     };
     let mut bundles = Vec::new();

@@ -12,6 +12,7 @@ use berth_config::image::{ImageFormat, ImageRef};
 use berth_config::{Container, RestartPolicy};
 
 use super::{bundle, BundleError, Images};
+use crate::folder_store::FolderStore;
 use crate::nofollow::resolve_in_root;
 use crate::oci::tests::fixture::{
     docker_archive, oci_layout, Comp, DockerImage, OciImage, TarLayer,
@@ -66,6 +67,7 @@ fn container(name: &str) -> Container {
 fn images(tmp: &Path) -> Images {
     Images {
         store: LayerStore::new(tmp.join("layers")).expect("layer store"),
+        folders: FolderStore::new(tmp.join("folders")).expect("folder store"),
         epoch: 0,
     }
 }
