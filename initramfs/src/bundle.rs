@@ -13,7 +13,7 @@
 //! will (an absolute link points into the container, never at the build
 //! host).
 
-use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_config::image::ImageRef;
@@ -56,7 +56,7 @@ pub enum BundleError {
         name: String,
         path: PathBuf,
         #[source]
-        source: FolderError,
+        source: Box<FolderError>,
     },
     #[error("container.{name}.image: {reference}")]
     Image {
@@ -130,7 +130,7 @@ pub fn bundle(
                     .map_err(|e| BundleError::Folder {
                         name: container.name.clone(),
                         path: source.clone(),
-                        source: e,
+                        source: Box::new(e),
                     })?;
             bundled.folder = Some(report);
             None
@@ -333,6 +333,7 @@ mod escape_tests;
 mod tests {
     use super::*;
     use berth_config::RestartPolicy;
+    use std::os::unix::fs::symlink;
 
     /// A fresh layer and folder store under `dir`.
     fn images(dir: &Path) -> Images {
