@@ -18,6 +18,9 @@ use std::time::Duration;
 /// Bytes the queue may hold before lines are dropped.
 const QUEUE_LIMIT: usize = 256 * 1024;
 
+/// Length of [`stamp`]'s output for uptimes under 100000 s.
+const STAMP_LEN: usize = 12;
+
 /// Time since boot (CLOCK_BOOTTIME, the clock the kernel's own log uses
 /// across suspend too).
 pub fn uptime() -> Duration {
@@ -92,21 +95,40 @@ impl Console {
 
     /// Queues one line from `source` (already formatted, without stamp).
     pub fn line(&mut self, source: &str, text: &str) {
+        // A full queue drops the line before it costs a format or a write:
+        // under a flood this is most lines.
+        if self.queue.len() + STAMP_LEN + source.len() + text.len() + 4 > QUEUE_LIMIT {
+            self.count_dropped(source);
+            return;
+        }
         let t = uptime();
         let line = format!("{}{source} | {text}\n", stamp(t));
-        self.enqueue(source, line.as_bytes());
-        self.flush();
+        if self.enqueue(source, line.as_bytes()) {
+            self.flush();
+        }
     }
 
-    fn enqueue(&mut self, source: &str, bytes: &[u8]) {
+    fn count_dropped(&mut self, source: &str) {
+        match self.dropped.get_mut(source) {
+            Some(n) => *n += 1,
+            None => {
+                self.dropped.insert(source.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Queues `bytes`; false when the queue had no room and the line was
+    /// counted as dropped.
+    fn enqueue(&mut self, source: &str, bytes: &[u8]) -> bool {
         if self.queue.len() + bytes.len() > QUEUE_LIMIT {
-            *self.dropped.entry(source.to_owned()).or_default() += 1;
-            return;
+            self.count_dropped(source);
+            return false;
         }
         if !self.dropped.is_empty() && self.queue.len() + bytes.len() <= QUEUE_LIMIT / 2 {
             self.report_dropped();
         }
         self.queue.extend(bytes);
+        true
     }
 
     fn report_dropped(&mut self) {

@@ -42,6 +42,7 @@ use nix::unistd::Pid;
 use crate::console::{console, uptime};
 use crate::container_root;
 use crate::control::{Control, Follow};
+use crate::devcgroup;
 use crate::fatal::{chain, Fatal};
 use crate::os::RealOs;
 use crate::scrub::{Scrub, ScrubResult};
@@ -504,6 +505,11 @@ impl Supervisor {
         let net = &mut self.net;
         let spec = &slot.spec;
         let result = self.runtime.launch(&name, &bundle, |pid| {
+            if !spec.privileged {
+                let cgroup = Path::new("/sys/fs/cgroup")
+                    .join(berth_supervisor::spec::cgroup_path(spec).trim_start_matches('/'));
+                devcgroup::confine(&cgroup)?;
+            }
             if own_netns {
                 if let Err(e) = netns::loopback_up_in(pid) {
                     log::warn!("{name}: {e}");
@@ -857,8 +863,20 @@ fn rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Reads what a stream has and prints its complete lines; at end of file
-/// (or when `all`, after the process exited) prints the rest too.
+/// Bytes one stream may hand over in one turn of the loop: a container
+/// writing as fast as it can gets this much, then the other streams, the
+/// control socket, signals and timers have their turn. Its writes block on
+/// the full pipe meanwhile, which is the back-pressure it should feel.
+const TURN_BYTES: usize = 64 * 1024;
+
+/// Bytes read after a container's process exited: what it wrote before it
+/// died, but not the endless output of a descendant that outlived it (a
+/// `host-pid` container's daemon, say), which would hold the loop.
+const EXIT_BYTES: usize = 1024 * 1024;
+
+/// Reads what a stream has, up to its turn's share, and prints its complete
+/// lines; at end of file (or when `all`, after the process exited) prints
+/// the rest too and closes the stream.
 fn pump(slot: &mut Slot, s: usize, all: bool) {
     let name = slot.spec.name.clone();
     let kind = if s == 0 {
@@ -870,13 +888,16 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
     let Some(fd) = stream.fd.as_ref() else { return };
     let mut buf = [0u8; 16 * 1024];
     let mut eof = false;
-    loop {
+    let budget = if all { EXIT_BYTES } else { TURN_BYTES };
+    let mut taken = 0;
+    while taken < budget {
         match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
             Ok(0) => {
                 eof = true;
                 break;
             }
             Ok(n) => {
+                taken += n;
                 let lines = stream.lines.push(&buf[..n]);
                 let now = uptime();
                 let mut c = console();
@@ -886,10 +907,8 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
                         c.line(&name, &l);
                     }
                 }
-                // Take what the pipe had now; come back after the others
-                // had their turn, unless the process is gone.
-                if !all && n < buf.len() {
-                    break;
+                if n < buf.len() {
+                    break; // the pipe is empty for now
                 }
             }
             Err(Errno::EINTR) => continue,
@@ -903,8 +922,6 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
                 console().line(&name, &rest);
             }
         }
-    }
-    if eof || all {
         stream.fd = None;
     }
 }
