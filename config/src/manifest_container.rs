@@ -177,6 +177,7 @@ fn walk(index: usize, name: &str, path: &str, table: &Table, w: &mut Walker) -> 
                 }
             }
             "ports" => container.ports = manifest_network::ports(&path, value, w),
+            "rlimits" => container.rlimits = crate::manifest_rlimits::walk(&path, value, w),
             _ => {
                 if !security::walk_key(key, &path, value, &mut container, &mut security_seen, w) {
                     w.unknown_key(&path);

@@ -13,7 +13,7 @@ use berth_config::network::{
 
 use berth_config::{
     Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, MilliCpus, Phase, Probe,
-    RestartPolicy, System, User, UserNamespace,
+    RestartPolicy, Rlimit, System, User, UserNamespace,
 };
 
 #[allow(clippy::large_enum_variant)] // test table rows, built once
@@ -84,6 +84,7 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         capabilities: Vec::new(),
         readonly: false,
         root_size: 64 * 1024 * 1024,
+        rlimits: Vec::new(),
     }
 }
 
@@ -233,6 +234,45 @@ fn cases() -> Vec<Case> {
                 ("container.c.pids", "expected an integer, found string"),
                 ("container.d.cpus", "0.001 is below 0.01"),
                 ("container.d.pids", "-1 out of range"),
+            ]),
+        ),
+        case(
+            "rlimits",
+            r#"
+            [container.redis]
+            rootfs = "r"
+            command = ["/x"]
+            rlimits = { nofile = 10032, core = "0:unlimited", memlock = "unlimited" }
+            "#,
+            Want::Ok(containers(vec![Container {
+                rlimits: vec![
+                    Rlimit { name: "nofile", soft: 10032, hard: 10032 },
+                    Rlimit { name: "core", soft: 0, hard: u64::MAX },
+                    Rlimit { name: "memlock", soft: u64::MAX, hard: u64::MAX },
+                ],
+                ..container("redis", "r", &["/x"])
+            }])),
+        ),
+        case(
+            "bad rlimits",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/x"]
+            rlimits = { nofiles = 5, nproc = "10:5", nofile = 2000000, core = -1, stack = "big", cpu = true }
+            [container.b]
+            rootfs = "r"
+            command = ["/x"]
+            rlimits = 1024
+            "#,
+            Want::Err(vec![
+                ("container.a.rlimits.nofiles", "unknown limit \"nofiles\" (expected one of as, core"),
+                ("container.a.rlimits.nproc", "soft limit 10 is above the hard limit 5"),
+                ("container.a.rlimits.nofile", "above the kernel's fs.nr_open (1048576)"),
+                ("container.a.rlimits.core", "-1 is negative"),
+                ("container.a.rlimits.stack", "\"big\" is not a limit"),
+                ("container.a.rlimits.cpu", "expected a number or \"SOFT:HARD\", found boolean"),
+                ("container.b.rlimits", "expected a table, found integer"),
             ]),
         ),
         case(
