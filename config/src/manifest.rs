@@ -36,6 +36,10 @@ pub struct System {
     /// `system.overlay`: extra absolute paths of the read-only root made
     /// writable by an overlay with a tmpfs upper layer.
     pub overlay: Vec<String>,
+    /// `system.reserved-memory`: memory workloads may never take from the
+    /// node (PID 1, host containers, the kernel); `None` takes
+    /// [`crate::layout::default_reserved_memory`] of the node's memory.
+    pub reserved_memory: Option<u64>,
 }
 
 /// One `[container.NAME]` table.

@@ -128,10 +128,12 @@ fn check(name: &str, soft: u64, hard: u64) -> Result<(u64, u64), String> {
 mod tests {
     use super::*;
 
+    /// (text, soft and hard or the error's words)
+    type Row = (&'static str, Result<(u64, u64), &'static str>);
+
     #[test]
     fn values() {
-        // (text, soft and hard or the error's words)
-        let table: &[(&str, Result<(u64, u64), &str>)] = &[
+        let table: &[Row] = &[
             ("1024", Ok((1024, 1024))),
             ("1024:4096", Ok((1024, 4096))),
             ("unlimited", Ok((UNLIMITED, UNLIMITED))),

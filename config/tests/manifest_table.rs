@@ -657,6 +657,7 @@ fn cases() -> Vec<Case> {
             modules = ["veth", "dm-verity", "br_netfilter"]
             tmpfs = ["/var/tmp", "/var/cache"]
             overlay = ["/var/lib/x"]
+            reserved-memory = "256MiB"
             [system.sysctl]
             "net.ipv4.ip_forward" = 1
             "kernel.sysrq" = false
@@ -676,6 +677,7 @@ fn cases() -> Vec<Case> {
                 ]),
                 tmpfs: strings(&["/var/tmp", "/var/cache"]),
                 overlay: strings(&["/var/lib/x"]),
+                reserved_memory: Some(256 << 20),
             })),
         ),
         case(

@@ -114,11 +114,14 @@ struct Supervisor {
     scrub: Option<Scrub>,
     /// The root's integrity for `berth status`.
     root: String,
+    /// `memory.max` of a workload without a `memory` key (see
+    /// [`crate::cgroups::limit_workloads`]).
+    workload_memory: Option<u64>,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
-pub fn run(containers: Vec<Container>, net: Net) -> Fatal {
-    let mut sup = match Supervisor::new(containers, net) {
+pub fn run(containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -> Fatal {
+    let mut sup = match Supervisor::new(containers, net, workload_memory) {
         Ok(s) => s,
         Err(f) => return f,
     };
@@ -127,7 +130,11 @@ pub fn run(containers: Vec<Container>, net: Net) -> Fatal {
 }
 
 impl Supervisor {
-    fn new(mut containers: Vec<Container>, net: Net) -> Result<Supervisor, Fatal> {
+    fn new(
+        mut containers: Vec<Container>,
+        net: Net,
+        workload_memory: Option<u64>,
+    ) -> Result<Supervisor, Fatal> {
         for c in containers.iter_mut().filter(|c| c.image.is_some()) {
             apply_image_stop_signal(c);
         }
@@ -185,6 +192,7 @@ impl Supervisor {
             net,
             scrub: None,
             root: "not verified".to_owned(),
+            workload_memory,
         })
     }
 
@@ -504,11 +512,19 @@ impl Supervisor {
         let own_netns = slot.spec.kind == Kind::Workload && slot.spec.network.own_namespace();
         let net = &mut self.net;
         let spec = &slot.spec;
+        let default_memory = self
+            .workload_memory
+            .filter(|_| spec.kind == Kind::Workload && spec.memory.is_none());
         let result = self.runtime.launch(&name, &bundle, |pid| {
+            let cgroup = Path::new("/sys/fs/cgroup")
+                .join(berth_supervisor::spec::cgroup_path(spec).trim_start_matches('/'));
             if !spec.privileged {
-                let cgroup = Path::new("/sys/fs/cgroup")
-                    .join(berth_supervisor::spec::cgroup_path(spec).trim_start_matches('/'));
                 devcgroup::confine(&cgroup)?;
+            }
+            if let Some(bytes) = default_memory {
+                let file = cgroup.join("memory.max");
+                std::fs::write(&file, bytes.to_string())
+                    .map_err(|e| format!("default memory limit {}: {e}", file.display()))?;
             }
             if own_netns {
                 if let Err(e) = netns::loopback_up_in(pid) {
