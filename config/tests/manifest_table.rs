@@ -1636,3 +1636,59 @@ fn documented_example_parses() {
     assert_eq!(web.argv(), strings(&["/bin/httpd", "-f", "-p", "8080"]));
     assert_eq!(web.env, pairs(&[("PORT", "8080")]));
 }
+
+#[test]
+fn arguments_over_the_kernels_exec_limits_name_e2big() {
+    let arg = "x".repeat(200_000);
+    let env_value = "y".repeat(140_000);
+    let many: Vec<String> = (0..20)
+        .map(|_| format!("\"{}\"", "z".repeat(120_000)))
+        .collect();
+    let toml = format!(
+        r#"
+        [container.one]
+        rootfs = "r"
+        command = ["/x", "{arg}"]
+        [container.env]
+        rootfs = "r"
+        command = ["/x"]
+        env = {{ BIG = "{env_value}" }}
+        [container.total]
+        rootfs = "r"
+        command = ["/x", {}]
+        [container.fine]
+        rootfs = "r"
+        command = ["/x", "{}"]
+        "#,
+        many.join(", "),
+        "w".repeat(100_000)
+    );
+    let errors = Manifest::parse(&toml).expect_err("over the limits");
+    let got: Vec<(&str, &str)> = errors
+        .0
+        .iter()
+        .map(|e| (e.path.as_str(), e.message.as_str()))
+        .collect();
+    let paths: Vec<&str> = got.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        paths,
+        [
+            "container.one.command[1]",
+            "container.env.env.BIG",
+            "container.total"
+        ],
+        "{errors}"
+    );
+    assert!(
+        got[0].1.contains("argument is 200000 bytes"),
+        "{}",
+        got[0].1
+    );
+    for (_, message) in &got {
+        assert!(message.contains("E2BIG"), "{message}");
+        assert!(
+            message.len() < 200,
+            "the value is not quoted: {message:.100}"
+        );
+    }
+}

@@ -212,11 +212,8 @@ impl Supervisor {
             return;
         };
         match Scrub::start(&device) {
+            // Scrub::start logs the start line itself.
             Ok(s) => {
-                log::info!(
-                    "dm-verity scrub of {} started (idle I/O priority)",
-                    s.device().display()
-                );
                 self.root = "verified (dm-verity), scrub running".to_owned();
                 self.scrub = Some(s);
             }

@@ -115,6 +115,9 @@ impl Runtime {
             .with_stdin(OwnedFd::from(null))
             .with_stdout(out_w)
             .with_stderr(err_w)
+            // libcontainer loads the spec's filter for the container's own
+            // process itself.
+            .with_executor(BerthExecutor { seccomp: None })
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -151,14 +154,14 @@ impl Runtime {
     /// arguments, handed over as a process description), and its seccomp
     /// filter. libcontainer's tenant builder keeps only namespaces, cgroup,
     /// personality and time offsets of the spec's `linux` section, so the
-    /// filter is loaded by [`FilteredExecutor`] right before the `execve`.
+    /// filter is loaded by [`BerthExecutor`] right before the `execve`.
     pub fn exec(&self, id: &str, argv: &[String]) -> Result<Exec, RuntimeError> {
         let spec = self.container_spec(id)?;
         let process = exec_process(&spec, argv);
         let process_path = self.state_dir.join(format!("{id}.exec.json"));
         write_process(&process_path, &process)
             .map_err(|e| RuntimeError::ExecProcess(id.into(), process_path.clone(), e))?;
-        let executor = FilteredExecutor {
+        let executor = BerthExecutor {
             seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         };
         let Stdio {
@@ -240,29 +243,67 @@ fn write_process(path: &Path, process: &Process) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// Loads the container's seccomp filter into the tenant process as its last
-/// step before `execve` (after capabilities and `no_new_privs` were set, as
-/// for the container's own process), then executes like libcontainer's
-/// default executor. Runs in the forked tenant process.
+/// Runs the last step of every process berth starts in a container, in
+/// the forked process: loads `seccomp` (for a process entering a running
+/// container: libcontainer's tenant builder drops the spec's filter) after
+/// capabilities and `no_new_privs` were set, as for the container's own
+/// process, then executes as libcontainer's default executor does. A
+/// failure is also written to the process's stderr, which is a pipe to
+/// PID 1: libcontainer only logs it through `tracing`, which berth does not
+/// collect, so the container's log would otherwise show nothing but an
+/// exit code (`Argument list too long` was exit 255 and silence).
 #[derive(Debug, Clone)]
-pub struct FilteredExecutor {
+pub struct BerthExecutor {
     pub seccomp: Option<LinuxSeccomp>,
 }
 
-impl Executor for FilteredExecutor {
+impl Executor for BerthExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if let Some(seccomp) = &self.seccomp {
             // A filter that fails to load must stop the exec: running the
             // command unfiltered is the escape this executor closes.
-            libcontainer::seccomp::initialize_seccomp(seccomp)
-                .map_err(|e| ExecutorError::Other(format!("load the seccomp filter: {e}")))?;
+            if let Err(e) = libcontainer::seccomp::initialize_seccomp(seccomp) {
+                eprintln!("berth: cannot load the seccomp filter: {e}");
+                return Err(ExecutorError::Other(format!(
+                    "load the seccomp filter: {e}"
+                )));
+            }
         }
-        get_executor().exec(spec)
+        get_executor().exec(spec).inspect_err(|e| {
+            eprintln!(
+                "berth: cannot execute {}: {}",
+                program(spec),
+                error_chain(e)
+            );
+        })
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        get_executor().validate(spec)
+        get_executor().validate(spec).inspect_err(|e| {
+            eprintln!("berth: cannot execute {}: {e}", program(spec));
+        })
     }
+}
+
+/// The program a spec runs, for messages.
+fn program(spec: &Spec) -> String {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.args().as_ref())
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A process's standard streams: stdin on `/dev/null`, stdout and stderr
