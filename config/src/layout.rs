@@ -84,3 +84,85 @@ pub const DEFAULT_ROOT_SIZE: usize = 64 * 1024 * 1024;
 pub fn container_root(name: &str) -> String {
     format!("{CONTAINER_ROOTS}/{name}")
 }
+
+/// Sysctls PID 1 sets on every node before the manifest's own (which may
+/// override them). The kernel's per-node tables are shared by every
+/// container, so their defaults let one workload starve the others: with
+/// `fs.file-max` at its default (about a tenth of memory in KiB) one
+/// workload's open files made others fail to start, and uid 0's 128 inotify
+/// instances are shared by every container without a user namespace.
+/// Raised here as systemd raises `fs.file-max`: what bounds a workload is
+/// then its own `nofile` and `pids` limits and its memory, which the kernel
+/// charges to its cgroup (open files and inotify instances are accounted
+/// kernel memory).
+pub const NODE_SYSCTLS: &[(&str, &str)] = &[
+    ("fs.file-max", "9223372036854775807"),
+    ("fs.inotify.max_user_instances", "1048576"),
+    ("fs.inotify.max_user_watches", "1048576"),
+];
+
+/// Memory kept for the node (PID 1, host containers, the kernel) when the
+/// manifest sets no `system.reserved-memory`: GKE's schedule for its node
+/// reservation — 25% of the first 4 GiB, 20% of the next 4 GiB, 10% of the
+/// next 8 GiB, 6% of the next 112 GiB, 2% of the rest — and at least 64 MiB.
+pub fn default_reserved_memory(total: u64) -> u64 {
+    const GIB: u64 = 1 << 30;
+    let tiers: [(u64, u64); 5] = [
+        (4 * GIB, 25),
+        (4 * GIB, 20),
+        (8 * GIB, 10),
+        (112 * GIB, 6),
+        (u64::MAX, 2),
+    ];
+    let mut left = total;
+    let mut reserved = 0u64;
+    for (size, percent) in tiers {
+        let part = left.min(size);
+        reserved += part / 100 * percent;
+        left -= part;
+        if left == 0 {
+            break;
+        }
+    }
+    reserved.max(64 << 20).min(total)
+}
+
+/// The least all workloads together may use, however much is reserved.
+pub const MIN_WORKLOAD_BUDGET: u64 = 32 << 20;
+
+/// What one workload without a `memory` key may use: three quarters of
+/// what all workloads may use together, so that one runaway workload
+/// leaves room for the others to start and run.
+pub fn default_workload_memory(workload_budget: u64) -> u64 {
+    workload_budget / 4 * 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_memory_by_node_size() {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        // (node memory, reserved)
+        let table = [
+            (128 * MIB, 64 * MIB),
+            (512 * MIB, 128 * MIB),
+            (GIB, 256 * MIB),
+            (4 * GIB, GIB),
+            (8 * GIB, GIB + GIB / 100 * 20 * 4),
+            (32 * MIB, 32 * MIB),
+        ];
+        for (total, want) in table {
+            let got = default_reserved_memory(total);
+            // Integer percentages of whole tiers: within a MiB.
+            assert!(got.abs_diff(want) < MIB, "{total}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn one_workload_leaves_a_quarter() {
+        assert_eq!(default_workload_memory(400 << 20), 300 << 20);
+    }
+}

@@ -18,6 +18,7 @@ mod manifest_health;
 mod manifest_lifecycle;
 mod manifest_network;
 mod manifest_parse;
+pub mod manifest_rlimits;
 mod manifest_rules;
 mod manifest_security;
 mod manifest_system;
@@ -28,7 +29,7 @@ mod toml_walk;
 
 pub use manifest::{
     Backoff, BindMount, ConfigError, Container, CrashLoop, HealthCheck, Kind, LoadError, Manifest,
-    ManifestErrors, MilliCpus, Phase, Probe, RestartPolicy, System, User, UserNamespace,
+    ManifestErrors, MilliCpus, Phase, Probe, RestartPolicy, Rlimit, System, User, UserNamespace,
 };
 pub use manifest_lifecycle::parse_signal;
 pub use manifest_rules::validate_container_name;

@@ -36,6 +36,10 @@ pub struct System {
     /// `system.overlay`: extra absolute paths of the read-only root made
     /// writable by an overlay with a tmpfs upper layer.
     pub overlay: Vec<String>,
+    /// `system.reserved-memory`: memory workloads may never take from the
+    /// node (PID 1, host containers, the kernel); `None` takes
+    /// [`crate::layout::default_reserved_memory`] of the node's memory.
+    pub reserved_memory: Option<u64>,
 }
 
 /// One `[container.NAME]` table.
@@ -122,6 +126,19 @@ pub struct Container {
     pub readonly: bool,
     /// `root-size`: the bound of the writable tmpfs layer over the image.
     pub root_size: usize,
+    /// `rlimits`: resource limits set for the container's processes (and
+    /// what berth starts in it later), in manifest order; see
+    /// [`Container::rlimits_in_force`] for the defaults.
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// One `rlimits` entry: `RLIMIT_` + the upper-cased name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub name: &'static str,
+    pub soft: u64,
+    /// RLIM_INFINITY is `u64::MAX`.
+    pub hard: u64,
 }
 
 /// CPU time in thousandths of a CPU: `cpus = 1.5` is `MilliCpus(1500)`.
@@ -317,6 +334,7 @@ impl Container {
             capabilities: Vec::new(),
             readonly: false,
             root_size: crate::layout::DEFAULT_ROOT_SIZE,
+            rlimits: Vec::new(),
         }
     }
 
@@ -328,6 +346,16 @@ impl Container {
             Kind::Workload => Some(DEFAULT_WORKLOAD_PIDS),
             Kind::Host => None,
         })
+    }
+
+    /// The rlimits the container runs with: the manifest's, plus
+    /// [`crate::manifest_rlimits::DEFAULT_NOFILE`] unless it sets `nofile`.
+    pub fn rlimits_in_force(&self) -> Vec<Rlimit> {
+        let mut all = self.rlimits.clone();
+        if !all.iter().any(|r| r.name == "nofile") {
+            all.push(crate::manifest_rlimits::DEFAULT_NOFILE);
+        }
+        all
     }
 
     /// The full argv: `command` followed by `args`.

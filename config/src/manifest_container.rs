@@ -177,6 +177,7 @@ fn walk(index: usize, name: &str, path: &str, table: &Table, w: &mut Walker) -> 
                 }
             }
             "ports" => container.ports = manifest_network::ports(&path, value, w),
+            "rlimits" => container.rlimits = crate::manifest_rlimits::walk(&path, value, w),
             _ => {
                 if !security::walk_key(key, &path, value, &mut container, &mut security_seen, w) {
                     w.unknown_key(&path);
@@ -257,6 +258,9 @@ fn walk(index: usize, name: &str, path: &str, table: &Table, w: &mut Walker) -> 
     if let (Some(command), Some(args), false) = (&command, &args, has_image) {
         check_argv(path, command, args, w);
     }
+    if let (Some(command), Some(args)) = (&command, &args) {
+        check_exec_size(path, command, args, &container.env, w);
+    }
     let strings = |list: Option<StrList>| -> Vec<String> {
         list.map(|l| l.items.into_iter().map(|(_, s)| s.to_owned()).collect())
             .unwrap_or_default()
@@ -335,6 +339,57 @@ fn check_argv(path: &str, command: &StrList, args: &StrList, w: &mut Walker) {
             "empty program name (expected the program to run)",
         ),
         Some(_) => {}
+    }
+}
+
+/// The longest single argument or environment string execve(2) takes:
+/// `MAX_ARG_STRLEN`, 32 pages, with its NUL.
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+/// What execve(2) takes for all arguments and environment strings with
+/// their pointers: a quarter of the default 8 MiB stack limit.
+pub const MAX_EXEC_BYTES: usize = 2 * 1024 * 1024;
+
+/// The kernel refuses an exec whose strings are too long with E2BIG, which
+/// a container would only show as an exit code: say it at validation.
+fn check_exec_size(
+    path: &str,
+    command: &StrList,
+    args: &StrList,
+    env: &[(String, String)],
+    w: &mut Walker,
+) {
+    let mut total = 0usize;
+    for (element_path, s) in command.items.iter().chain(&args.items) {
+        total += s.len() + 1 + 8;
+        if s.len() + 1 > MAX_ARG_STRLEN {
+            w.error(
+                element_path,
+                format!(
+                    "argument is {} bytes, over the kernel's {MAX_ARG_STRLEN}-byte limit for one argument (execve fails with E2BIG)",
+                    s.len()
+                ),
+            );
+        }
+    }
+    for (name, value) in env {
+        let len = name.len() + 1 + value.len();
+        total += len + 1 + 8;
+        if len + 1 > MAX_ARG_STRLEN {
+            w.error(
+                &key_path(&key_path(path, "env"), name),
+                format!(
+                    "{name}=… is {len} bytes, over the kernel's {MAX_ARG_STRLEN}-byte limit for one environment string (execve fails with E2BIG)"
+                ),
+            );
+        }
+    }
+    if total > MAX_EXEC_BYTES {
+        w.error(
+            path,
+            format!(
+                "command, args and env take {total} bytes, over the kernel's {MAX_EXEC_BYTES}-byte limit (execve fails with E2BIG)"
+            ),
+        );
     }
 }
 

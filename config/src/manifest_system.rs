@@ -20,6 +20,14 @@ pub(crate) fn walk(path: &str, table: &Table, w: &mut Walker) -> System {
             "tmpfs" => system.tmpfs = mounts.walk(&path, value, w),
             "overlay" => system.overlay = mounts.walk(&path, value, w),
             "sysctl" => system.sysctl = sysctls(&path, value, w),
+            "reserved-memory" => {
+                if let Some(text) = w.string(&path, value) {
+                    match crate::manifest_lifecycle::parse_memory(text) {
+                        Ok(bytes) => system.reserved_memory = Some(bytes),
+                        Err(e) => w.error(&path, e),
+                    }
+                }
+            }
             _ => w.unknown_key(&path),
         }
     }

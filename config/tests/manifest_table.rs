@@ -13,7 +13,7 @@ use berth_config::network::{
 
 use berth_config::{
     Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, MilliCpus, Phase, Probe,
-    RestartPolicy, System, User, UserNamespace,
+    RestartPolicy, Rlimit, System, User, UserNamespace,
 };
 
 #[allow(clippy::large_enum_variant)] // test table rows, built once
@@ -84,6 +84,7 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         capabilities: Vec::new(),
         readonly: false,
         root_size: 64 * 1024 * 1024,
+        rlimits: Vec::new(),
     }
 }
 
@@ -233,6 +234,45 @@ fn cases() -> Vec<Case> {
                 ("container.c.pids", "expected an integer, found string"),
                 ("container.d.cpus", "0.001 is below 0.01"),
                 ("container.d.pids", "-1 out of range"),
+            ]),
+        ),
+        case(
+            "rlimits",
+            r#"
+            [container.redis]
+            rootfs = "r"
+            command = ["/x"]
+            rlimits = { nofile = 10032, core = "0:unlimited", memlock = "unlimited" }
+            "#,
+            Want::Ok(containers(vec![Container {
+                rlimits: vec![
+                    Rlimit { name: "nofile", soft: 10032, hard: 10032 },
+                    Rlimit { name: "core", soft: 0, hard: u64::MAX },
+                    Rlimit { name: "memlock", soft: u64::MAX, hard: u64::MAX },
+                ],
+                ..container("redis", "r", &["/x"])
+            }])),
+        ),
+        case(
+            "bad rlimits",
+            r#"
+            [container.a]
+            rootfs = "r"
+            command = ["/x"]
+            rlimits = { nofiles = 5, nproc = "10:5", nofile = 2000000, core = -1, stack = "big", cpu = true }
+            [container.b]
+            rootfs = "r"
+            command = ["/x"]
+            rlimits = 1024
+            "#,
+            Want::Err(vec![
+                ("container.a.rlimits.nofiles", "unknown limit \"nofiles\" (expected one of as, core"),
+                ("container.a.rlimits.nproc", "soft limit 10 is above the hard limit 5"),
+                ("container.a.rlimits.nofile", "above the kernel's fs.nr_open (1048576)"),
+                ("container.a.rlimits.core", "-1 is negative"),
+                ("container.a.rlimits.stack", "\"big\" is not a limit"),
+                ("container.a.rlimits.cpu", "expected a number or \"SOFT:HARD\", found boolean"),
+                ("container.b.rlimits", "expected a table, found integer"),
             ]),
         ),
         case(
@@ -617,6 +657,7 @@ fn cases() -> Vec<Case> {
             modules = ["veth", "dm-verity", "br_netfilter"]
             tmpfs = ["/var/tmp", "/var/cache"]
             overlay = ["/var/lib/x"]
+            reserved-memory = "256MiB"
             [system.sysctl]
             "net.ipv4.ip_forward" = 1
             "kernel.sysrq" = false
@@ -636,6 +677,7 @@ fn cases() -> Vec<Case> {
                 ]),
                 tmpfs: strings(&["/var/tmp", "/var/cache"]),
                 overlay: strings(&["/var/lib/x"]),
+                reserved_memory: Some(256 << 20),
             })),
         ),
         case(
@@ -1593,4 +1635,60 @@ fn documented_example_parses() {
     let web = &manifest.containers[0];
     assert_eq!(web.argv(), strings(&["/bin/httpd", "-f", "-p", "8080"]));
     assert_eq!(web.env, pairs(&[("PORT", "8080")]));
+}
+
+#[test]
+fn arguments_over_the_kernels_exec_limits_name_e2big() {
+    let arg = "x".repeat(200_000);
+    let env_value = "y".repeat(140_000);
+    let many: Vec<String> = (0..20)
+        .map(|_| format!("\"{}\"", "z".repeat(120_000)))
+        .collect();
+    let toml = format!(
+        r#"
+        [container.one]
+        rootfs = "r"
+        command = ["/x", "{arg}"]
+        [container.env]
+        rootfs = "r"
+        command = ["/x"]
+        env = {{ BIG = "{env_value}" }}
+        [container.total]
+        rootfs = "r"
+        command = ["/x", {}]
+        [container.fine]
+        rootfs = "r"
+        command = ["/x", "{}"]
+        "#,
+        many.join(", "),
+        "w".repeat(100_000)
+    );
+    let errors = Manifest::parse(&toml).expect_err("over the limits");
+    let got: Vec<(&str, &str)> = errors
+        .0
+        .iter()
+        .map(|e| (e.path.as_str(), e.message.as_str()))
+        .collect();
+    let paths: Vec<&str> = got.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        paths,
+        [
+            "container.one.command[1]",
+            "container.env.env.BIG",
+            "container.total"
+        ],
+        "{errors}"
+    );
+    assert!(
+        got[0].1.contains("argument is 200000 bytes"),
+        "{}",
+        got[0].1
+    );
+    for (_, message) in &got {
+        assert!(message.contains("E2BIG"), "{message}");
+        assert!(
+            message.len() < 200,
+            "the value is not quoted: {message:.100}"
+        );
+    }
 }

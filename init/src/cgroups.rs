@@ -102,6 +102,46 @@ fn protect_init_memory(os: &dyn Os, root: &Path) {
     );
 }
 
+/// Caps what all workloads together may use at the node's memory less
+/// `reserved` (the manifest's `system.reserved-memory`, else
+/// [`layout::default_reserved_memory`]), so that their processes, tmpfs
+/// layers and kernel memory (open files, inotify instances) can never take
+/// what PID 1, host containers and the kernel need. Returns what one
+/// workload without a `memory` key may then use
+/// ([`layout::default_workload_memory`]), or `None` when the cap could not
+/// be set (logged).
+pub fn limit_workloads(os: &dyn Os, reserved: Option<u64>) -> Option<u64> {
+    let meminfo = os.read_to_string(Path::new("/proc/meminfo")).ok()?;
+    let total = mem_total(&meminfo)?;
+    let reserved = reserved.unwrap_or_else(|| layout::default_reserved_memory(total));
+    let budget = total
+        .saturating_sub(reserved)
+        .max(layout::MIN_WORKLOAD_BUDGET);
+    let file = Path::new(ROOT)
+        .join(layout::CGROUP_WORKLOADS)
+        .join("memory.max");
+    if let Err(e) = os.write(&file, budget.to_string().as_bytes()) {
+        log::warn!("workload memory cap not set: {}: {e}", file.display());
+        return None;
+    }
+    let each = layout::default_workload_memory(budget);
+    log::info!(
+        "memory: {} MiB; {} MiB reserved for the node; workloads {} MiB together, {} MiB each unless memory is set",
+        total >> 20,
+        reserved >> 20,
+        budget >> 20,
+        each >> 20
+    );
+    Some(each)
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 fn enable(os: &dyn Os, dir: &Path, ctrl: &str) -> bool {
     match os.write(
         &dir.join("cgroup.subtree_control"),

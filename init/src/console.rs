@@ -3,13 +3,17 @@
 //!
 //! The console is opened `O_NONBLOCK`; a write the tty cannot take now
 //! stays queued and the main loop retries when `poll` reports the fd
-//! writable. When the queue is full, new lines are dropped and counted per
-//! source, and once there is room again a line says how many were not shown
-//! (`… 37 lines from web not shown`), so nothing disappears silently.
+//! writable. The queue is fair between sources: when it is full, a line
+//! from the source holding the most of it is dropped, and a line from any
+//! other source takes the place of that source's oldest queued line. So a
+//! container that floods the console loses its own lines, never a quiet
+//! neighbour's. Every dropped line is counted per source, and once there
+//! is room again a line says how many were not shown (`… 37 lines from web
+//! not shown`), so nothing disappears silently.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, IoSlice, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Mutex, MutexGuard};
@@ -17,6 +21,12 @@ use std::time::Duration;
 
 /// Bytes the queue may hold before lines are dropped.
 const QUEUE_LIMIT: usize = 256 * 1024;
+
+/// Length of [`stamp`]'s output for uptimes under 100000 s.
+const STAMP_LEN: usize = 12;
+
+/// Lines handed to one `writev`.
+const WRITE_BATCH: usize = 64;
 
 /// Time since boot (CLOCK_BOOTTIME, the clock the kernel's own log uses
 /// across suspend too).
@@ -56,17 +66,32 @@ pub fn try_drain(limit: Duration) {
     }
 }
 
+/// One queued line and the source it counts against.
+#[derive(Debug)]
+struct Queued {
+    source: String,
+    bytes: Vec<u8>,
+}
+
 /// The queue and the open console.
 #[derive(Debug)]
 pub struct Console {
     out: Option<File>,
-    queue: VecDeque<u8>,
+    queue: VecDeque<Queued>,
+    /// Bytes of the front line already written.
+    written: usize,
+    /// Bytes queued, in all and per source.
+    queued: usize,
+    by_source: BTreeMap<String, usize>,
     dropped: BTreeMap<String, u64>,
 }
 
 static CONSOLE: Mutex<Console> = Mutex::new(Console {
     out: None,
     queue: VecDeque::new(),
+    written: 0,
+    queued: 0,
+    by_source: BTreeMap::new(),
     dropped: BTreeMap::new(),
 });
 
@@ -92,21 +117,87 @@ impl Console {
 
     /// Queues one line from `source` (already formatted, without stamp).
     pub fn line(&mut self, source: &str, text: &str) {
-        let t = uptime();
-        let line = format!("{}{source} | {text}\n", stamp(t));
-        self.enqueue(source, line.as_bytes());
-        self.flush();
-    }
-
-    fn enqueue(&mut self, source: &str, bytes: &[u8]) {
-        if self.queue.len() + bytes.len() > QUEUE_LIMIT {
-            *self.dropped.entry(source.to_owned()).or_default() += 1;
+        let len = STAMP_LEN + source.len() + text.len() + 4;
+        // The biggest source's line is dropped before it costs a format:
+        // under a flood this is most lines.
+        if self.queued + len > QUEUE_LIMIT && self.is_biggest(source) {
+            self.count_dropped(source);
             return;
         }
-        if !self.dropped.is_empty() && self.queue.len() + bytes.len() <= QUEUE_LIMIT / 2 {
+        let line = format!("{}{source} | {text}\n", stamp(uptime()));
+        if self.enqueue(source, line.into_bytes()) {
+            self.flush();
+        }
+    }
+
+    fn count_dropped(&mut self, source: &str) {
+        match self.dropped.get_mut(source) {
+            Some(n) => *n += 1,
+            None => {
+                self.dropped.insert(source.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Whether `source` holds at least as much of the queue as any other.
+    fn is_biggest(&self, source: &str) -> bool {
+        let mine = self.by_source.get(source).copied().unwrap_or(0);
+        self.by_source.values().all(|n| *n <= mine)
+    }
+
+    /// The source holding the most of the queue.
+    fn biggest(&self) -> Option<String> {
+        self.by_source
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(s, _)| s.clone())
+    }
+
+    /// Queues `bytes`, making room by evicting the biggest other source's
+    /// oldest lines; false when the line itself was dropped (its source is
+    /// the biggest, or nothing can be evicted).
+    fn enqueue(&mut self, source: &str, bytes: Vec<u8>) -> bool {
+        while self.queued + bytes.len() > QUEUE_LIMIT {
+            let victim = match self.biggest() {
+                Some(v) if v != source && !self.is_biggest(source) => v,
+                _ => {
+                    self.count_dropped(source);
+                    return false;
+                }
+            };
+            // Never the front line once part of it is written.
+            let skip = usize::from(self.written > 0);
+            let Some(k) = self
+                .queue
+                .iter()
+                .skip(skip)
+                .position(|q| q.source == victim)
+                .map(|k| k + skip)
+            else {
+                self.count_dropped(source);
+                return false;
+            };
+            if let Some(old) = self.queue.remove(k) {
+                self.forget(&old);
+                self.count_dropped(&old.source);
+            }
+        }
+        if !self.dropped.is_empty() && self.queued + bytes.len() <= QUEUE_LIMIT / 2 {
             self.report_dropped();
         }
-        self.queue.extend(bytes);
+        self.push(source.to_owned(), bytes);
+        true
+    }
+
+    fn push(&mut self, source: String, bytes: Vec<u8>) {
+        self.queued += bytes.len();
+        *self.by_source.entry(source.clone()).or_default() += bytes.len();
+        self.queue.push_back(Queued { source, bytes });
+    }
+
+    /// Takes a line that left the queue off the byte counts.
+    fn forget(&mut self, line: &Queued) {
+        forget(&mut self.queued, &mut self.by_source, line);
     }
 
     fn report_dropped(&mut self) {
@@ -117,7 +208,7 @@ impl Console {
                 "{}berth | … {n} line{s} from {source} not shown (console too slow)\n",
                 stamp(t)
             );
-            self.queue.extend(line.as_bytes());
+            self.push("berth".to_owned(), line.into_bytes());
         }
     }
 
@@ -125,16 +216,41 @@ impl Console {
     pub fn flush(&mut self) {
         let Some(out) = self.out.as_mut() else { return };
         while !self.queue.is_empty() {
-            let (a, _) = self.queue.as_slices();
-            match out.write(a) {
+            let slices: Vec<IoSlice<'_>> = self
+                .queue
+                .iter()
+                .take(WRITE_BATCH)
+                .enumerate()
+                .map(|(k, q)| {
+                    IoSlice::new(if k == 0 {
+                        &q.bytes[self.written..]
+                    } else {
+                        &q.bytes
+                    })
+                })
+                .collect();
+            let mut n = match out.write_vectored(&slices) {
                 Ok(0) => break,
-                Ok(n) => {
-                    self.queue.drain(..n);
-                }
+                Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // WouldBlock: the tty buffer is full, the loop polls for
                 // POLLOUT. Other errors: nothing better to do than retry.
                 Err(_) => break,
+            };
+            while n > 0 {
+                let Some(front) = self.queue.front() else {
+                    break;
+                };
+                let rest = front.bytes.len() - self.written;
+                if n < rest {
+                    self.written += n;
+                    break;
+                }
+                n -= rest;
+                self.written = 0;
+                if let Some(done) = self.queue.pop_front() {
+                    forget(&mut self.queued, &mut self.by_source, &done);
+                }
             }
         }
         if self.queue.is_empty() && !self.dropped.is_empty() {
@@ -161,6 +277,18 @@ impl Console {
     /// The console fd, for polling POLLOUT.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.out.as_ref().map(|f| f.as_fd())
+    }
+}
+
+/// Takes a line that left the queue off the byte counts (a free function:
+/// `flush` holds the console file borrowed meanwhile).
+fn forget(queued: &mut usize, by_source: &mut BTreeMap<String, usize>, line: &Queued) {
+    *queued -= line.bytes.len();
+    if let Some(n) = by_source.get_mut(&line.source) {
+        *n -= line.bytes.len();
+        if *n == 0 {
+            by_source.remove(&line.source);
+        }
     }
 }
 
@@ -227,6 +355,22 @@ pub fn init_logging(debug: bool) {
 mod tests {
     use super::*;
 
+    fn empty() -> Console {
+        Console {
+            out: None,
+            queue: VecDeque::new(),
+            written: 0,
+            queued: 0,
+            by_source: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+        }
+    }
+
+    fn text(c: &Console) -> String {
+        let bytes: Vec<u8> = c.queue.iter().flat_map(|q| q.bytes.clone()).collect();
+        String::from_utf8(bytes).expect("utf8")
+    }
+
     #[test]
     fn stamp_is_kernel_style() {
         assert_eq!(stamp(Duration::from_millis(12_345)), "[   12.345] ");
@@ -236,22 +380,52 @@ mod tests {
 
     #[test]
     fn full_queue_counts_and_reports_dropped_lines() {
-        let mut c = Console {
-            out: None,
-            queue: VecDeque::new(),
-            dropped: BTreeMap::new(),
-        };
+        let mut c = empty();
         let line = vec![b'x'; 1000];
         for _ in 0..300 {
-            c.enqueue("web", &line);
+            c.enqueue("web", line.clone());
         }
-        assert_eq!(c.queue.len(), 262_000);
+        assert_eq!(c.queued, 262_000);
         assert_eq!(c.dropped.get("web"), Some(&38));
         c.queue.clear();
-        c.enqueue("db", b"next\n");
-        let text = String::from_utf8(c.queue.iter().copied().collect()).expect("utf8");
+        c.queued = 0;
+        c.by_source.clear();
+        c.enqueue("db", b"next\n".to_vec());
+        let text = text(&c);
         assert!(text.contains("… 38 lines from web not shown"), "{text}");
         assert!(text.ends_with("next\n"));
         assert!(c.dropped.is_empty());
+    }
+
+    #[test]
+    fn a_flood_loses_its_own_lines_not_a_neighbours() {
+        let mut c = empty();
+        // The flood fills the queue to the brim.
+        for _ in 0..600 {
+            c.line("flood", &"y".repeat(500));
+        }
+        assert!(c.queued <= QUEUE_LIMIT);
+        let dropped_before = c.dropped.get("flood").copied().unwrap_or(0);
+        assert!(dropped_before > 0);
+        // A quiet neighbour's lines still get in, each in place of one of
+        // the flood's oldest.
+        for i in 0..10 {
+            c.line("bystander", &format!("tick {i}"));
+            c.line("flood", &"y".repeat(500));
+        }
+        let text = text(&c);
+        for i in 0..10 {
+            assert!(
+                text.contains(&format!("bystander | tick {i}\n")),
+                "tick {i}"
+            );
+        }
+        assert!(c.queued <= QUEUE_LIMIT);
+        assert!(c.dropped.get("flood").copied().unwrap_or(0) > dropped_before + 10);
+        assert!(!c.dropped.contains_key("bystander"));
+        // The byte counts match the queue.
+        let sum: usize = c.queue.iter().map(|q| q.bytes.len()).sum();
+        assert_eq!(sum, c.queued);
+        assert_eq!(c.by_source.values().sum::<usize>(), c.queued);
     }
 }

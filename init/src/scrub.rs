@@ -379,10 +379,6 @@ impl Scrub {
         self.pid
     }
 
-    pub fn device(&self) -> &Path {
-        &self.device
-    }
-
     /// Poll this for reading while it is `Some`; `None` after end of file.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.pipe.as_ref().map(|p| p.as_fd())

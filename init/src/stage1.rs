@@ -72,8 +72,14 @@ pub fn run() -> Fatal {
     step("writable paths", || {
         format!("{} mounted", system::writable_paths(os, &sys))
     });
+    let mut workload_memory = None;
     step("cgroups", || match cgroups::setup(os) {
-        Ok(ctrls) => format!("controllers {}", ctrls.join(" ")),
+        Ok(ctrls) => {
+            if ctrls.iter().any(|c| c == "memory") {
+                workload_memory = cgroups::limit_workloads(os, sys.reserved_memory);
+            }
+            format!("controllers {}", ctrls.join(" "))
+        }
         Err(e) => {
             log::error!("cgroup setup: {}", crate::fatal::chain(&e));
             "failed".into()
@@ -84,7 +90,16 @@ pub fn run() -> Fatal {
             system::hostname(os, h);
         }
         system::loopback(os);
-        format!("{} sysctl(s)", system::sysctls(os, &sys.sysctl))
+        let defaults: Vec<(String, String)> = layout::NODE_SYSCTLS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let node = system::sysctls(os, &defaults);
+        format!(
+            "{} node default(s), {} sysctl(s)",
+            node,
+            system::sysctls(os, &sys.sysctl)
+        )
     });
 
     let (network, containers) = manifest
@@ -112,7 +127,7 @@ pub fn run() -> Fatal {
         },
         t.elapsed().as_millis()
     );
-    supervise::run(containers, net)
+    supervise::run(containers, net, workload_memory)
 }
 
 fn step(name: &str, f: impl FnOnce() -> String) {

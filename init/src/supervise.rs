@@ -42,6 +42,7 @@ use nix::unistd::Pid;
 use crate::console::{console, uptime};
 use crate::container_root;
 use crate::control::{Control, Follow};
+use crate::devcgroup;
 use crate::fatal::{chain, Fatal};
 use crate::os::RealOs;
 use crate::scrub::{Scrub, ScrubResult};
@@ -113,11 +114,14 @@ struct Supervisor {
     scrub: Option<Scrub>,
     /// The root's integrity for `berth status`.
     root: String,
+    /// `memory.max` of a workload without a `memory` key (see
+    /// [`crate::cgroups::limit_workloads`]).
+    workload_memory: Option<u64>,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
-pub fn run(containers: Vec<Container>, net: Net) -> Fatal {
-    let mut sup = match Supervisor::new(containers, net) {
+pub fn run(containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -> Fatal {
+    let mut sup = match Supervisor::new(containers, net, workload_memory) {
         Ok(s) => s,
         Err(f) => return f,
     };
@@ -126,7 +130,11 @@ pub fn run(containers: Vec<Container>, net: Net) -> Fatal {
 }
 
 impl Supervisor {
-    fn new(mut containers: Vec<Container>, net: Net) -> Result<Supervisor, Fatal> {
+    fn new(
+        mut containers: Vec<Container>,
+        net: Net,
+        workload_memory: Option<u64>,
+    ) -> Result<Supervisor, Fatal> {
         for c in containers.iter_mut().filter(|c| c.image.is_some()) {
             apply_image_stop_signal(c);
         }
@@ -184,6 +192,7 @@ impl Supervisor {
             net,
             scrub: None,
             root: "not verified".to_owned(),
+            workload_memory,
         })
     }
 
@@ -203,11 +212,8 @@ impl Supervisor {
             return;
         };
         match Scrub::start(&device) {
+            // Scrub::start logs the start line itself.
             Ok(s) => {
-                log::info!(
-                    "dm-verity scrub of {} started (idle I/O priority)",
-                    s.device().display()
-                );
                 self.root = "verified (dm-verity), scrub running".to_owned();
                 self.scrub = Some(s);
             }
@@ -503,7 +509,20 @@ impl Supervisor {
         let own_netns = slot.spec.kind == Kind::Workload && slot.spec.network.own_namespace();
         let net = &mut self.net;
         let spec = &slot.spec;
+        let default_memory = self
+            .workload_memory
+            .filter(|_| spec.kind == Kind::Workload && spec.memory.is_none());
         let result = self.runtime.launch(&name, &bundle, |pid| {
+            let cgroup = Path::new("/sys/fs/cgroup")
+                .join(berth_supervisor::spec::cgroup_path(spec).trim_start_matches('/'));
+            if !spec.privileged {
+                devcgroup::confine(&cgroup)?;
+            }
+            if let Some(bytes) = default_memory {
+                let file = cgroup.join("memory.max");
+                std::fs::write(&file, bytes.to_string())
+                    .map_err(|e| format!("default memory limit {}: {e}", file.display()))?;
+            }
             if own_netns {
                 if let Err(e) = netns::loopback_up_in(pid) {
                     log::warn!("{name}: {e}");
@@ -857,8 +876,20 @@ fn rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Reads what a stream has and prints its complete lines; at end of file
-/// (or when `all`, after the process exited) prints the rest too.
+/// Bytes one stream may hand over in one turn of the loop: a container
+/// writing as fast as it can gets this much, then the other streams, the
+/// control socket, signals and timers have their turn. Its writes block on
+/// the full pipe meanwhile, which is the back-pressure it should feel.
+const TURN_BYTES: usize = 64 * 1024;
+
+/// Bytes read after a container's process exited: what it wrote before it
+/// died, but not the endless output of a descendant that outlived it (a
+/// `host-pid` container's daemon, say), which would hold the loop.
+const EXIT_BYTES: usize = 1024 * 1024;
+
+/// Reads what a stream has, up to its turn's share, and prints its complete
+/// lines; at end of file (or when `all`, after the process exited) prints
+/// the rest too and closes the stream.
 fn pump(slot: &mut Slot, s: usize, all: bool) {
     let name = slot.spec.name.clone();
     let kind = if s == 0 {
@@ -870,13 +901,16 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
     let Some(fd) = stream.fd.as_ref() else { return };
     let mut buf = [0u8; 16 * 1024];
     let mut eof = false;
-    loop {
+    let budget = if all { EXIT_BYTES } else { TURN_BYTES };
+    let mut taken = 0;
+    while taken < budget {
         match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
             Ok(0) => {
                 eof = true;
                 break;
             }
             Ok(n) => {
+                taken += n;
                 let lines = stream.lines.push(&buf[..n]);
                 let now = uptime();
                 let mut c = console();
@@ -886,10 +920,8 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
                         c.line(&name, &l);
                     }
                 }
-                // Take what the pipe had now; come back after the others
-                // had their turn, unless the process is gone.
-                if !all && n < buf.len() {
-                    break;
+                if n < buf.len() {
+                    break; // the pipe is empty for now
                 }
             }
             Err(Errno::EINTR) => continue,
@@ -903,8 +935,6 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
                 console().line(&name, &rest);
             }
         }
-    }
-    if eof || all {
         stream.fd = None;
     }
 }

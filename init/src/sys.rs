@@ -3,7 +3,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
@@ -223,4 +223,112 @@ fn scrub_child(
     // SAFETY: _exit ends the child without running the parent's atexit
     // handlers or flushing its copied stdio buffers.
     unsafe { libc::_exit(code) }
+}
+
+/// `bpf(2)` commands and types (`include/uapi/linux/bpf.h`).
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+
+/// The `BPF_PROG_LOAD` part of `union bpf_attr`, up to the fields berth
+/// sets; the tail the kernel knows beyond them must be zero, as it is.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// The `BPF_PROG_ATTACH` part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+}
+
+/// Loads `insns` (encoded `struct bpf_insn`s) as a cgroup device program
+/// and attaches it to the cgroup directory `cgroup`. The attachment holds
+/// the program; it goes with the cgroup. The kernel's verifier log is
+/// returned in the error when it refuses the program.
+pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result<()> {
+    let license = c"Apache-2.0";
+    let mut log = vec![0u8; 4096];
+    let mut name = [0u8; 16];
+    name[..11].copy_from_slice(b"berth_devcg");
+    let load = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: u32::try_from(insns.len() / 8)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "program too long"))?,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        prog_name: name,
+        ..ProgLoadAttr::default()
+    };
+    // SAFETY: `load` is a valid, fully initialised prefix of `union
+    // bpf_attr` (the kernel zero-extends a shorter attr) whose pointers
+    // (`insns`, `license`, `log_buf` with `log_size`) point into buffers
+    // that live until the call returns; the kernel only reads `insns` and
+    // `license` and writes at most `log_size` bytes of `log`.
+    let prog = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &load as *const ProgLoadAttr,
+            std::mem::size_of::<ProgLoadAttr>(),
+        )
+    };
+    if prog < 0 {
+        let err = io::Error::last_os_error();
+        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+        let text = String::from_utf8_lossy(&log[..end]);
+        return Err(io::Error::new(
+            err.kind(),
+            format!("load the device program: {err}: {}", text.trim()),
+        ));
+    }
+    // SAFETY: BPF_PROG_LOAD returned a new file descriptor that nothing
+    // else owns.
+    let prog = unsafe { std::os::fd::OwnedFd::from_raw_fd(prog as i32) };
+    let attach = ProgAttachAttr {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        ..ProgAttachAttr::default()
+    };
+    // SAFETY: `attach` is a valid prefix of `union bpf_attr`; both fds are
+    // open for the whole call; the kernel only reads it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attach as *const ProgAttachAttr,
+            std::mem::size_of::<ProgAttachAttr>(),
+        )
+    };
+    if r < 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("attach the device program: {err}"),
+        ));
+    }
+    Ok(())
 }

@@ -313,7 +313,7 @@ fn commands_that_cannot_run_exit_127_or_126() {
 }
 
 #[test]
-fn child_starts_with_default_dispositions_and_empty_mask() {
+fn child_inherits_the_signal_state_the_init_started_with() {
     const PERL: &str = "/usr/bin/perl";
     if !Path::new(PERL).exists() {
         eprintln!("skipping: {PERL} (perl-base) not found to set up a dirty signal state");
@@ -341,14 +341,13 @@ fn child_starts_with_default_dispositions_and_empty_mask() {
         };
         let blocked = mask(&mut run, "SigBlk")?;
         let ignored = mask(&mut run, "SigIgn")?;
-        let ok = match v.init {
-            // tini passes its inherited state on: the reference shows the
-            // wrapper works and that the check can fail.
-            Init::Tini => blocked & HUP_USR1 == HUP_USR1 && ignored & INT_QUIT == INT_QUIT,
-            // berth resets everything, glibc's signals 32 and 33 included
-            // (which Rust's Command, through posix_spawn, leaves ignored).
-            Init::Berth => blocked == 0 && ignored == 0,
-        };
+        // Both pass their inherited state on, as a program started under
+        // `nohup` or with signals blocked expects; what the init itself
+        // changed (SIGTTIN, SIGTTOU) is back as it was.
+        const TTIN_TTOU: u64 = 1 << (libc::SIGTTIN - 1) | 1 << (libc::SIGTTOU - 1);
+        let ok = blocked & HUP_USR1 == HUP_USR1
+            && ignored & INT_QUIT == INT_QUIT
+            && ignored & TTIN_TTOU == 0;
         if !ok {
             return Err(run.failure(&format!(
                 "SigBlk {blocked:#x}, SigIgn {ignored:#x}: not what {:?} should give",
@@ -362,10 +361,31 @@ fn child_starts_with_default_dispositions_and_empty_mask() {
         Ok(())
     });
     report(
-        "child_starts_with_default_dispositions_and_empty_mask",
+        "child_inherits_the_signal_state_the_init_started_with",
         &variants,
         failures,
     );
+}
+
+#[test]
+fn a_command_under_nohup_survives_sighup() {
+    const NOHUP: &str = "/usr/bin/nohup";
+    if !Path::new(NOHUP).exists() {
+        eprintln!("skipping: {NOHUP} (coreutils) not found");
+        return;
+    }
+    let variants = variants(BOTH);
+    let failures = run_all(&variants, |v| {
+        let script = "kill -HUP $$; echo survived";
+        let mut run = Run::start_wrapped(v, &[], &[NOHUP], &["/bin/sh", "-c", script])?;
+        run.expect_line("survived", DEADLINE)?;
+        let code = run.wait_exit(DEADLINE)?;
+        if code != 0 {
+            return Err(run.failure(&format!("exit {code}, want 0")));
+        }
+        Ok(())
+    });
+    report("a_command_under_nohup_survives_sighup", &variants, failures);
 }
 
 #[test]

@@ -197,3 +197,175 @@ echo mapped done
     // The writable layer belongs to the mapped root.
     has("mapped | mapped: root layer writable");
 }
+
+/// The attacks a process that enters a running container tries: each must
+/// be stopped by the container's own confinement (seccomp filter,
+/// capabilities, the device cgroup), which every process berth starts there
+/// (`berth exec`, exec health checks) must carry. Prints the process's
+/// confinement fields and one `ATTACK name: …` line per attack.
+const ENTERING_ATTACKS: &str = r#"
+try() {
+  name=$1; shift
+  if out=$("$@" 2>&1); then
+    echo "ATTACK $name: SUCCEEDED: $out" | head -c 300; echo
+  else
+    echo "ATTACK $name: blocked: $(echo "$out" | head -c 200)"
+  fi
+}
+grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status
+try mknod-disk mknod /tmp/vda-$$ b 254 0
+try mknod-input mknod /tmp/ev-$$ c 13 64
+try unshare-user unshare -U true
+try unshare-net unshare -n true
+try mount mount -t tmpfs none /mnt
+try read-root-disk sh -c 'head -c 16 /dev/vda > /dev/null'
+echo attacks done
+"#;
+
+/// Names of the attacks in [`ENTERING_ATTACKS`].
+const ENTERING_NAMES: [&str; 6] = [
+    "mknod-disk",
+    "mknod-input",
+    "unshare-user",
+    "unshare-net",
+    "mount",
+    "read-root-disk",
+];
+
+const ENTERING_MANIFEST: &str = r#"
+# Rewrites its own health-check program into the attack; the probe's report
+# comes back through a file in the container's /tmp.
+[container.probed]
+rootfs = "@BUSYBOX@"
+health = { exec = ["/bin/sh", "/tmp/check.sh"], interval = "1s", timeout = "20s", retries = 100 }
+command = ["/bin/sh", "-c", '''
+cat > /tmp/check.sh <<'END'
+( @ATTACKS@ ) > /tmp/report.new 2>&1
+mv /tmp/report.new /tmp/report
+END
+n=0
+until [ -f /tmp/report ]; do n=$((n+1)); [ $n -gt 120 ] && break; sleep 1; done
+sed 's/^/probe: /' /tmp/report
+echo probe report done
+while :; do sleep 1; done
+''']
+
+# A workload with a user and an open-files limit: `berth exec` must run
+# with both.
+[container.plain]
+rootfs = "@BUSYBOX@"
+user = "1000:1000"
+rlimits = { nofile = 777 }
+command = ["/bin/sh", "-c", "while :; do sleep 1; done"]
+
+# A host container (not privileged) given node devices by bind mounts: the
+# device cgroup still refuses to open them.
+[container.devices]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/dev/vda:/tmp/vda", "/dev/mem:/tmp/mem", "/dev/input:/tmp/input"]
+command = ["/bin/sh", "-c", '''
+try() {
+  name=$1; shift
+  if out=$("$@" 2>&1); then
+    echo "ATTACK $name: SUCCEEDED: $out" | head -c 300; echo
+  else
+    echo "ATTACK $name: blocked: $(echo "$out" | head -c 200)"
+  fi
+}
+try bound-disk sh -c 'head -c 16 /tmp/vda > /dev/null'
+try bound-mem sh -c 'head -c 16 /tmp/mem > /dev/null'
+try power-button sh -c 'for e in /tmp/input/event*; do printf x > "$e" || exit 1; done'
+echo devices done
+''']
+
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", '''
+sleep 3
+cat > /tmp/attacks.sh <<'END'
+@ATTACKS@
+END
+berth exec probed -- /bin/sh -c "$(cat /tmp/attacks.sh)" | sed 's/^/exec: /'
+berth exec plain -- /bin/sh -c 'echo "plain: uid $(id -u):$(id -g) nofile $(ulimit -n) $(grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status | tr "\t\n" "  ")"'
+echo admin done
+''']
+"#;
+
+#[test]
+fn processes_that_enter_a_container_keep_its_confinement() {
+    let manifest = ENTERING_MANIFEST.replace("@ATTACKS@", ENTERING_ATTACKS);
+    let image = TestImage::build("entering", &manifest);
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("admin | admin done", BOOT + Duration::from_secs(60));
+    vm.wait_for("probed | probe report done", BOOT + Duration::from_secs(60));
+    vm.wait_for("devices | devices done", BOOT);
+    let console = vm.console();
+    for (source, prefix) in [("admin", "exec: "), ("probed", "probe: ")] {
+        let lines: Vec<&str> = console
+            .lines()
+            .filter_map(|l| l.split_once(&format!("{source} | {prefix}")))
+            .map(|(_, rest)| rest)
+            .collect();
+        let field = |name: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .map(|v| v.trim())
+                .unwrap_or_else(|| panic!("{source}: no {name} line in {lines:?}"))
+        };
+        assert_eq!(
+            field("Seccomp"),
+            "2",
+            "{source}: not under a seccomp filter"
+        );
+        assert_eq!(field("NoNewPrivs"), "1", "{source}");
+        assert_ne!(
+            field("CapEff"),
+            "000001ffffffffff",
+            "{source}: every capability"
+        );
+        for name in ENTERING_NAMES {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("ATTACK {name}:")))
+                .unwrap_or_else(|| panic!("{source}: attack {name} did not report: {lines:?}"));
+            assert!(line.contains(": blocked"), "{source}: {line}");
+        }
+        assert!(lines.contains(&"attacks done"), "{source}: {lines:?}");
+    }
+    // The device cgroup refuses (EPERM), not the mount's flags (EACCES).
+    for name in ["bound-disk", "bound-mem", "power-button"] {
+        let line = console
+            .lines()
+            .find(|l| l.contains(&format!("devices | ATTACK {name}:")))
+            .unwrap_or_else(|| panic!("attack {name} did not report"));
+        assert!(
+            line.contains(": blocked") && line.contains("Operation not permitted"),
+            "{line}"
+        );
+    }
+    assert!(!console.contains("SUCCEEDED"), "an attack succeeded");
+    // exec runs as the container's user, with its limits and filter.
+    let plain = console
+        .lines()
+        .find(|l| l.contains("admin | plain: "))
+        .expect("plain's exec line");
+    assert!(
+        plain.contains("uid 1000:1000 nofile 777 NoNewPrivs: 1 Seccomp: 2"),
+        "{plain}"
+    );
+    // The scrub announces its start once.
+    assert_eq!(
+        console
+            .lines()
+            .filter(|l| l.contains("dm-verity scrub of") && l.contains(" started "))
+            .count(),
+        1,
+        "scrub start lines"
+    );
+}

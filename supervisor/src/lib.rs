@@ -7,6 +7,7 @@ pub mod api;
 pub mod backoff;
 pub mod capabilities;
 pub mod deps;
+pub mod devices;
 pub mod exit;
 pub mod health;
 pub mod lifecycle;

@@ -19,7 +19,10 @@ use libcontainer::container::Container;
 /// libcontainer's handle of a created container.
 pub type Handle = Container;
 use libcontainer::error::LibcontainerError;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::get_executor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
 
@@ -42,6 +45,10 @@ pub enum RuntimeError {
     NoPid(String),
     #[error("exec in container {0}")]
     Exec(String, #[source] LibcontainerError),
+    #[error("exec in container {0}: read its spec {1}")]
+    ExecSpec(String, PathBuf, #[source] oci_spec::OciSpecError),
+    #[error("exec in container {0}: write the process description {1}")]
+    ExecProcess(String, PathBuf, #[source] std::io::Error),
     #[error("delete container {0}")]
     Delete(String, #[source] LibcontainerError),
 }
@@ -108,6 +115,9 @@ impl Runtime {
             .with_stdin(OwnedFd::from(null))
             .with_stdout(out_w)
             .with_stderr(err_w)
+            // libcontainer loads the spec's filter for the container's own
+            // process itself.
+            .with_executor(BerthExecutor { seccomp: None })
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -137,7 +147,23 @@ impl Runtime {
     /// `id` (libcontainer's tenant process, as `runc exec` does), stdin on
     /// `/dev/null`, stdout and stderr on fresh non-blocking pipes. The
     /// process becomes a child of the caller, which reaps it.
+    ///
+    /// The process gets everything the container's own process has: its
+    /// user and groups, capabilities, `no_new_privs`, rlimits, environment
+    /// and working directory (the spec's `process` with `argv` as its
+    /// arguments, handed over as a process description), and its seccomp
+    /// filter. libcontainer's tenant builder keeps only namespaces, cgroup,
+    /// personality and time offsets of the spec's `linux` section, so the
+    /// filter is loaded by [`BerthExecutor`] right before the `execve`.
     pub fn exec(&self, id: &str, argv: &[String]) -> Result<Exec, RuntimeError> {
+        let spec = self.container_spec(id)?;
+        let process = exec_process(&spec, argv);
+        let process_path = self.state_dir.join(format!("{id}.exec.json"));
+        write_process(&process_path, &process)
+            .map_err(|e| RuntimeError::ExecProcess(id.into(), process_path.clone(), e))?;
+        let executor = BerthExecutor {
+            seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        };
         let Stdio {
             null,
             out_r,
@@ -145,22 +171,35 @@ impl Runtime {
             err_r,
             err_w,
         } = Stdio::new(id)?;
-        let pid = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
             .with_root_path(&self.state_dir)
-            .map_err(|e| RuntimeError::Exec(id.into(), e))?
-            .with_stdin(OwnedFd::from(null))
-            .with_stdout(out_w)
-            .with_stderr(err_w)
-            .as_tenant()
-            .with_container_args(argv.to_vec())
-            .with_detach(true)
-            .build()
-            .map_err(|e| RuntimeError::Exec(id.into(), e))?;
+            .map_err(|e| RuntimeError::Exec(id.into(), e))
+            .map(|b| {
+                b.with_stdin(OwnedFd::from(null))
+                    .with_stdout(out_w)
+                    .with_stderr(err_w)
+                    .with_executor(executor)
+                    .as_tenant()
+                    .with_process(Some(&process_path))
+                    .with_detach(true)
+                    .build()
+                    .map_err(|e| RuntimeError::Exec(id.into(), e))
+            });
+        let _ = std::fs::remove_file(&process_path);
+        let pid = built??;
         Ok(Exec {
             pid,
             stdout: out_r,
             stderr: err_r,
         })
+    }
+
+    /// The runtime spec the running container `id` was created from.
+    fn container_spec(&self, id: &str) -> Result<Spec, RuntimeError> {
+        let container = Container::load(self.state_dir.join(id))
+            .map_err(|e| RuntimeError::Exec(id.into(), e))?;
+        let path = container.bundle().join("config.json");
+        Spec::load(&path).map_err(|e| RuntimeError::ExecSpec(id.into(), path, e))
     }
 
     /// Removes a container whose process has been reaped: its state
@@ -186,6 +225,85 @@ impl Runtime {
         }
         std::fs::remove_dir_all(&dir).map_err(|e| RuntimeError::StateDir(dir, e))
     }
+}
+
+/// The process of `berth exec` or a health probe: the container's own
+/// process (user, capabilities, `no_new_privs`, rlimits, env, cwd, oom
+/// score) with `argv` as its arguments and no terminal.
+pub fn exec_process(spec: &Spec, argv: &[String]) -> Process {
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(argv.to_vec()));
+    process.set_terminal(Some(false));
+    process.set_console_size(None);
+    process
+}
+
+fn write_process(path: &Path, process: &Process) -> std::io::Result<()> {
+    let text = serde_json::to_vec(process).map_err(std::io::Error::other)?;
+    std::fs::write(path, text)
+}
+
+/// Runs the last step of every process berth starts in a container, in
+/// the forked process: loads `seccomp` (for a process entering a running
+/// container: libcontainer's tenant builder drops the spec's filter) after
+/// capabilities and `no_new_privs` were set, as for the container's own
+/// process, then executes as libcontainer's default executor does. A
+/// failure is also written to the process's stderr, which is a pipe to
+/// PID 1: libcontainer only logs it through `tracing`, which berth does not
+/// collect, so the container's log would otherwise show nothing but an
+/// exit code (`Argument list too long` was exit 255 and silence).
+#[derive(Debug, Clone)]
+pub struct BerthExecutor {
+    pub seccomp: Option<LinuxSeccomp>,
+}
+
+impl Executor for BerthExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(seccomp) = &self.seccomp {
+            // A filter that fails to load must stop the exec: running the
+            // command unfiltered is the escape this executor closes.
+            if let Err(e) = libcontainer::seccomp::initialize_seccomp(seccomp) {
+                eprintln!("berth: cannot load the seccomp filter: {e}");
+                return Err(ExecutorError::Other(format!(
+                    "load the seccomp filter: {e}"
+                )));
+            }
+        }
+        get_executor().exec(spec).inspect_err(|e| {
+            eprintln!(
+                "berth: cannot execute {}: {}",
+                program(spec),
+                error_chain(e)
+            );
+        })
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        get_executor().validate(spec).inspect_err(|e| {
+            eprintln!("berth: cannot execute {}: {e}", program(spec));
+        })
+    }
+}
+
+/// The program a spec runs, for messages.
+fn program(spec: &Spec) -> String {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.args().as_ref())
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A process's standard streams: stdin on `/dev/null`, stdout and stderr

@@ -43,7 +43,7 @@ use berth_config::network::NetworkMode;
 use berth_config::{BindMount, Container, Kind, UserNamespace};
 use oci_spec::runtime::{
     Linux, LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, Mount,
-    MountBuilder, Spec,
+    MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Spec,
 };
 
 use crate::{capabilities, limits, seccomp};
@@ -179,6 +179,7 @@ pub fn build_spec_with_image(
     // As Docker's --privileged: a privileged container may run setuid
     // programs that gain what it could take anyway.
     process.set_no_new_privileges(Some(!c.privileged));
+    process.set_rlimits(Some(rlimits(c)));
 
     let linux = spec
         .linux_mut()
@@ -258,6 +259,26 @@ pub fn build_spec_with_image(
         spec.set_annotations(Some(annotations));
     }
     Ok(spec)
+}
+
+/// The container's rlimits ([`Container::rlimits_in_force`]) in the spec's
+/// form; libcontainer sets them in the container's process and in every
+/// process berth starts in it.
+fn rlimits(c: &Container) -> Vec<PosixRlimit> {
+    c.rlimits_in_force()
+        .into_iter()
+        .filter_map(|r| {
+            let name = format!("RLIMIT_{}", r.name.to_ascii_uppercase());
+            // Every manifest name is one of oci-spec's (a table test says so).
+            let typ = name.parse::<PosixRlimitType>().ok()?;
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(r.soft)
+                .hard(r.hard)
+                .build()
+                .ok()
+        })
+        .collect()
 }
 
 /// The `linux` part of a container's confinement: its user namespace,
@@ -680,6 +701,85 @@ mod tests {
             Some(&["rbind".to_owned(), "ro".to_owned()][..])
         );
         assert!(rootfs_mount_points(&spec).contains(&PathBuf::from(".berth")));
+    }
+
+    #[test]
+    fn rlimits_from_manifest_with_the_default_open_files() {
+        use berth_config::manifest_rlimits::{NAMES, UNLIMITED};
+        use berth_config::Rlimit;
+        let plain = container(Kind::Workload);
+        let spec = build_spec(&plain).expect("spec");
+        let limits = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.rlimits().clone())
+            .unwrap_or_default();
+        let got: Vec<(PosixRlimitType, u64, u64)> = limits
+            .iter()
+            .map(|r| (r.typ(), r.soft(), r.hard()))
+            .collect();
+        assert_eq!(got, [(PosixRlimitType::RlimitNofile, 1024, 524_288)]);
+
+        // Every name the manifest accepts maps to the kernel's resource.
+        let mut all = container(Kind::Host);
+        all.rlimits = NAMES
+            .iter()
+            .map(|name| Rlimit {
+                name,
+                soft: 7,
+                hard: UNLIMITED,
+            })
+            .collect();
+        let spec = build_spec(&all).expect("spec");
+        let limits = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.rlimits().clone())
+            .unwrap_or_default();
+        assert_eq!(limits.len(), NAMES.len(), "nofile set, so no default added");
+        let numbers: Vec<u32> = limits.iter().map(|r| r.typ() as u32).collect();
+        let want: Vec<u32> = [
+            libc_rlimit::AS,
+            libc_rlimit::CORE,
+            libc_rlimit::CPU,
+            libc_rlimit::DATA,
+            libc_rlimit::FSIZE,
+            libc_rlimit::LOCKS,
+            libc_rlimit::MEMLOCK,
+            libc_rlimit::MSGQUEUE,
+            libc_rlimit::NICE,
+            libc_rlimit::NOFILE,
+            libc_rlimit::NPROC,
+            libc_rlimit::RSS,
+            libc_rlimit::RTPRIO,
+            libc_rlimit::RTTIME,
+            libc_rlimit::SIGPENDING,
+            libc_rlimit::STACK,
+        ]
+        .to_vec();
+        assert_eq!(numbers, want);
+        assert!(limits.iter().all(|r| r.soft() == 7 && r.hard() == u64::MAX));
+    }
+
+    /// The kernel's resource numbers (asm-generic/resource.h), which
+    /// libcontainer passes as `typ() as u32`.
+    mod libc_rlimit {
+        pub const CPU: u32 = 0;
+        pub const FSIZE: u32 = 1;
+        pub const DATA: u32 = 2;
+        pub const STACK: u32 = 3;
+        pub const CORE: u32 = 4;
+        pub const RSS: u32 = 5;
+        pub const NPROC: u32 = 6;
+        pub const NOFILE: u32 = 7;
+        pub const MEMLOCK: u32 = 8;
+        pub const AS: u32 = 9;
+        pub const LOCKS: u32 = 10;
+        pub const SIGPENDING: u32 = 11;
+        pub const MSGQUEUE: u32 = 12;
+        pub const NICE: u32 = 13;
+        pub const RTPRIO: u32 = 14;
+        pub const RTTIME: u32 = 15;
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! 2. With `-s`, become a child subreaper; otherwise warn when neither
 //!    PID 1 nor already a subreaper, since orphans would then bypass us.
 //! 3. Fork the child into its own process group (the terminal's foreground
-//!    when stdin is one), with default dispositions and an empty mask, and
-//!    exec CMD ([`spawn`]).
+//!    when stdin is one), give it back the signal mask and the dispositions
+//!    berth was started with (what berth changed is restored, inherited
+//!    ignores pass on through the exec, as under tini), and exec CMD
+//!    ([`spawn`]).
 //! 4. Loop: reap every ended child, read one signal, forward it to the
 //!    child (or its group with `-g`); return the child's status once it has
 //!    been reaped ([`main_loop`]).
@@ -65,11 +67,14 @@ pub fn run(args: &[String]) -> i32 {
 
 fn supervise(options: &args::Options) -> Result<i32, InitError> {
     let blocked = signals::blocked();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None)
+    let mut mask = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), Some(&mut mask))
         .map_err(InitError::BlockSignals)?;
+    let mut inherited = sys::Inherited::new(&mask);
     for signal in signals::ignored() {
-        sys::ignore_signal(signal as i32)
+        let before = sys::ignore_signal(signal as i32)
             .map_err(|source| InitError::IgnoreSignal { signal, source })?;
+        inherited.changed(signal as i32, before);
     }
     let signal_fd =
         SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC).map_err(InitError::SignalFd)?;
@@ -83,7 +88,7 @@ fn supervise(options: &args::Options) -> Result<i32, InitError> {
         );
     }
 
-    let child = spawn::spawn(&options.command)?;
+    let child = spawn::spawn(&options.command, &inherited)?;
     let mut kernel = kernel::Live { signals: signal_fd };
     main_loop::run(&mut kernel, child, options.process_group)
 }

@@ -5,7 +5,7 @@
 //! one writes errno first. The parent thus prints the one-line message from
 //! a normal context (not between fork and exec) and knows, before it
 //! forwards any signal, that the child already sits in its own process group
-//! with clean signal state. The child also exits 127/126 itself, so the exit
+//! with the signal state berth was started with. The child also exits 127/126 itself, so the exit
 //! code does not depend on the report being read.
 
 use std::fs::File;
@@ -21,10 +21,10 @@ use super::sys::{self, Argv};
 /// Forks and execs `command` (PATH is searched as `execvp(3)` does) and
 /// returns the child's pid once the exec has either happened or failed; a
 /// failure is reported on stderr and the child then exits 127 or 126.
-pub fn spawn(command: &[String]) -> Result<Pid, InitError> {
+pub fn spawn(command: &[String], inherited: &sys::Inherited) -> Result<Pid, InitError> {
     let argv = Argv::new(command).map_err(InitError::Command)?;
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(InitError::ReportPipe)?;
-    let pid = sys::fork_exec(&argv, &write_end).map_err(InitError::Fork)?;
+    let pid = sys::fork_exec(&argv, &write_end, inherited).map_err(InitError::Fork)?;
     // Our copy of the write end must go, or the read below never sees EOF.
     drop(write_end);
     let mut report = Vec::new();

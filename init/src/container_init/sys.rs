@@ -16,12 +16,6 @@ use nix::unistd::Pid;
 
 use super::status;
 
-/// The highest signal number on Linux (x86-64 and arm64: `_NSIG` - 1).
-const LAST_SIGNAL: libc::c_int = 64;
-/// The kernel's `sigset_t` size for 64 signals, which rt_sigaction(2)
-/// insists on.
-const KERNEL_SIGSET_SIZE: libc::size_t = 8;
-
 /// A command line turned into the NUL-terminated pointer array `execvp(3)`
 /// takes, built before the fork so the child allocates nothing.
 #[derive(Debug)]
@@ -48,15 +42,40 @@ impl Argv {
     }
 }
 
+/// The signal state berth init was started with, which its child gets
+/// back: the mask, and the dispositions of the signals berth itself set to
+/// SIG_IGN. Every other disposition is untouched by berth (it installs no
+/// handlers), so the exec passes inherited ignores on by itself, as tini
+/// does: a command started under `nohup` keeps ignoring SIGHUP.
+#[derive(Debug)]
+pub struct Inherited {
+    mask: libc::sigset_t,
+    actions: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Inherited {
+    pub fn new(mask: &nix::sys::signal::SigSet) -> Inherited {
+        Inherited {
+            mask: *mask.as_ref(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// Records the disposition `sig` had before berth changed it.
+    pub fn changed(&mut self, sig: libc::c_int, before: libc::sigaction) {
+        self.actions.push((sig, before));
+    }
+}
+
 /// Forks; the child becomes the leader of a new process group, takes the
-/// terminal's foreground if stdin is one, resets every signal disposition to
-/// the default, clears its signal mask and execs `argv`. If the exec fails
+/// terminal's foreground if stdin is one, gets back the signal state berth
+/// was started with ([`Inherited`]) and execs `argv`. If the exec fails
 /// the child writes its errno (native-endian `i32`) into `report` and exits
 /// with the shell's code for it (127 or 126); `report` must be close-on-exec
 /// so that a successful exec closes it.
 ///
 /// Returns the child's pid in the parent.
-pub fn fork_exec(argv: &Argv, report: &OwnedFd) -> io::Result<Pid> {
+pub fn fork_exec(argv: &Argv, report: &OwnedFd, inherited: &Inherited) -> io::Result<Pid> {
     let report = report.as_raw_fd();
     // SAFETY: the child branch (`exec_child`) only calls async-signal-safe
     // functions on memory that was fully built before this call (`argv`,
@@ -64,7 +83,7 @@ pub fn fork_exec(argv: &Argv, report: &OwnedFd) -> io::Result<Pid> {
     // in the child; the parent continues normally.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
-        0 => exec_child(argv, report),
+        0 => exec_child(argv, report, inherited),
         pid => Ok(Pid::from_raw(pid)),
     }
 }
@@ -72,17 +91,17 @@ pub fn fork_exec(argv: &Argv, report: &OwnedFd) -> io::Result<Pid> {
 /// The child's side of [`fork_exec`]. Errors of the set-up steps are
 /// ignored on purpose: each is best effort (no terminal, a signal glibc
 /// reserves), and only the exec's own failure is worth reporting.
-fn exec_child(argv: &Argv, report: libc::c_int) -> ! {
-    // SAFETY: (the whole block) setpgid, isatty, getpgrp, tcsetpgrp, the raw
-    // rt_sigaction syscall, sigemptyset, sigprocmask, write and _exit are
-    // async-signal-safe (signal-safety(7)); execvp is not on that list, but
-    // glibc's (since 2.24) searches PATH in stack buffers and never
-    // allocates. `dfl` and `empty` are local, zero-initialised POD that
-    // outlive the calls reading them; `argv.ptrs` is a NUL-terminated array
-    // of pointers into live CStrings owned by `argv`, whose first entry
-    // exists because the parser requires a command. `report` is an open fd
-    // owned by the parent's OwnedFd, which outlives this (never returning)
-    // function.
+fn exec_child(argv: &Argv, report: libc::c_int, inherited: &Inherited) -> ! {
+    // SAFETY: (the whole block) setpgid, isatty, getpgrp, tcsetpgrp,
+    // sigaction, sigprocmask, write and _exit are async-signal-safe
+    // (signal-safety(7)); execvp is not on that list, but glibc's (since
+    // 2.24) searches PATH in stack buffers and never allocates. `inherited`
+    // was fully built before the fork and is only read; its sigactions are
+    // what the kernel returned for these signals. `argv.ptrs` is a
+    // NUL-terminated array of pointers into live CStrings owned by `argv`,
+    // whose first entry exists because the parser requires a command.
+    // `report` is an open fd owned by the parent's OwnedFd, which outlives
+    // this (never returning) function.
     unsafe {
         // Own process group, so `-g` can signal the whole job and the
         // terminal can be handed over without involving berth.
@@ -94,28 +113,11 @@ fn exec_child(argv: &Argv, report: libc::c_int) -> ! {
             libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
         }
         // Dispositions first, mask second: a signal forwarded before the
-        // exec then stays pending until it can act by default. The raw
-        // rt_sigaction(2) reaches glibc's own signals 32 and 33 too, which
-        // glibc's sigaction refuses to touch but its posix_spawn leaves
-        // ignored (Rust's Command spawns through it), and an ignored
-        // signal survives exec. An all-zero kernel sigaction is SIG_DFL
-        // with no flags on every architecture; the buffer is larger than
-        // any architecture's struct, and 8 is the kernel's sigset size.
-        let dfl = [0u64; 8];
-        for sig in 1..=LAST_SIGNAL {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    dfl.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    KERNEL_SIGSET_SIZE,
-                );
-            }
+        // exec then stays pending until it can act as it would have.
+        for (sig, action) in &inherited.actions {
+            libc::sigaction(*sig, action, std::ptr::null_mut());
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::sigprocmask(libc::SIG_SETMASK, &inherited.mask, std::ptr::null_mut());
 
         libc::execvp(argv.ptrs[0], argv.ptrs.as_ptr());
 
@@ -135,14 +137,18 @@ pub fn send_signal(pid: Pid, sig: i32, group: bool) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
-/// Sets the disposition of `sig` to "ignore" (SIG_IGN).
-pub fn ignore_signal(sig: i32) -> Result<(), Errno> {
-    // SAFETY: `act` is zero-initialised POD; SIG_IGN installs no handler
-    // code, so no Rust function can ever run in signal context.
-    let rc = unsafe {
+/// Sets the disposition of `sig` to "ignore" (SIG_IGN); returns the one it
+/// had.
+pub fn ignore_signal(sig: i32) -> Result<libc::sigaction, Errno> {
+    // SAFETY: `act` and `old` are zero-initialised POD that outlive the
+    // call; SIG_IGN installs no handler code, so no Rust function can ever
+    // run in signal context; the kernel fills `old`.
+    let (rc, old) = unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = libc::SIG_IGN;
-        libc::sigaction(sig, &act, std::ptr::null_mut())
+        let mut old: libc::sigaction = std::mem::zeroed();
+        let rc = libc::sigaction(sig, &act, &mut old);
+        (rc, old)
     };
-    Errno::result(rc).map(drop)
+    Errno::result(rc).map(|_| old)
 }

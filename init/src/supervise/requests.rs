@@ -201,11 +201,8 @@ impl Supervisor {
                     name: s.spec.name.clone(),
                     kind: s.spec.kind.into(),
                     phase: s.spec.phase.into(),
-                    state: if s.wanted && running.is_none() {
-                        "waiting".to_owned()
-                    } else {
-                        state_name(state).to_owned()
-                    },
+                    state: status_word(state, s.wanted && running.is_none(), s.last_exit)
+                        .to_owned(),
                     pid: running.map(|r| r.pid.as_raw()),
                     restarts: s.starts.saturating_sub(1),
                     uptime_ms: running
@@ -261,6 +258,18 @@ impl Supervisor {
     }
 }
 
+/// The state `berth status` shows: `waiting` for a container held back by
+/// what it depends on, `failed` for one that ran to its end unsuccessfully
+/// (a non-essential `onboot` container, a `restart = "never"` service), else
+/// its lifecycle state.
+fn status_word(state: LcState, waiting: bool, last_exit: Option<ExitStatus>) -> &'static str {
+    match state {
+        _ if waiting => "waiting",
+        LcState::Done if last_exit.is_some_and(|e| !e.success()) => "failed",
+        other => state_name(other),
+    }
+}
+
 /// The status word of a lifecycle state.
 fn state_name(s: LcState) -> &'static str {
     match s {
@@ -271,5 +280,38 @@ fn state_name(s: LcState) -> &'static str {
         LcState::Stopping { .. } => "stopping",
         LcState::Stopped => "stopped",
         LcState::Failed => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words() {
+        let code = ExitStatus::Code;
+        let killed = ExitStatus::Signal {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        };
+        // (state, waiting, last exit, word)
+        let table = [
+            (LcState::Done, false, Some(code(0)), "done"),
+            (LcState::Done, false, Some(code(3)), "failed"),
+            (LcState::Done, false, Some(killed), "failed"),
+            (LcState::Done, false, None, "done"),
+            (LcState::Idle, true, None, "waiting"),
+            (LcState::Stopped, true, Some(code(1)), "waiting"),
+            (LcState::Stopped, false, Some(code(1)), "stopped"),
+            (LcState::Failed, false, Some(code(1)), "failed"),
+            (LcState::Idle, false, None, "idle"),
+        ];
+        for (state, waiting, exit, want) in table {
+            assert_eq!(
+                status_word(state, waiting, exit),
+                want,
+                "{state:?} {exit:?}"
+            );
+        }
     }
 }
