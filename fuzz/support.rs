@@ -1,12 +1,11 @@
 //! What the three stable `fuzz_replay` tests share (`config/`,
 //! `supervisor/` and `initramfs/` include this file with `#[path]`): the
-//! committed corpus of a fuzz target, its replay with a time bound, and
+//! committed corpus of a fuzz target, its replay, and
 //! proptest runs with a fixed seed (`PROPTEST_CASES` and
 //! `PROPTEST_RNG_SEED` widen a local run) over random and mutated inputs.
 #![allow(dead_code)] // each test uses its own subset
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use berth_config::fuzz::{apply_edits, corpus_files, Edit};
 use proptest::prelude::*;
@@ -27,14 +26,14 @@ pub fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-/// Runs `check` on every corpus input of `target`; an input taking `slow`
-/// or longer (in a debug build) is a finding too.
-pub fn replay(target: &str, check: fn(&[u8]), slow: Duration) {
+/// Runs `check` on every corpus input of `target`, naming the input that
+/// fails. No clock: how long an input takes depends on the machine, so
+/// the checks bound the work itself (bytes, entries, errors) against the
+/// input's size instead; timing belongs in benchmarks.
+pub fn replay(target: &str, check: fn(&[u8])) {
     for (path, bytes) in corpus(target) {
-        let start = Instant::now();
+        eprintln!("replaying {}", path.display());
         check(&bytes);
-        let took = start.elapsed();
-        assert!(took < slow, "{}: took {took:?}", path.display());
     }
 }
 

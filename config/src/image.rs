@@ -12,6 +12,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::toml_walk::quote;
+
 /// Which kind of image store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageFormat {
@@ -68,7 +70,7 @@ impl FromStr for ImageRef {
         } else if let Some(rest) = s.strip_prefix("docker-archive:") {
             (ImageFormat::DockerArchive, rest)
         } else {
-            return Err(format!("unknown image reference {s:?} ({expected})"));
+            return Err(format!("unknown image reference {} ({expected})", quote(s)));
         };
         // The tag is what follows the last ':' when it has no '/' (a path
         // component may contain ':' too; a tag never contains '/').
@@ -76,7 +78,9 @@ impl FromStr for ImageRef {
             Some((path, tag)) if !tag.contains('/') => {
                 if !valid_tag(tag) {
                     return Err(format!(
-                        "bad tag {tag:?} in {s:?} (1-128 characters of A-Z, a-z, 0-9, '_', '.', '-', not starting with '.' or '-')"
+                        "bad tag {} in {} (1-128 characters of A-Z, a-z, 0-9, '_', '.', '-', not starting with '.' or '-')",
+                        quote(tag),
+                        quote(s)
                     ));
                 }
                 (path, Some(tag.to_owned()))
@@ -84,7 +88,7 @@ impl FromStr for ImageRef {
             _ => (rest, None),
         };
         if path.is_empty() || path.contains('\0') {
-            return Err(format!("no path in {s:?} ({expected})"));
+            return Err(format!("no path in {} ({expected})", quote(s)));
         }
         Ok(ImageRef {
             format,

@@ -10,6 +10,8 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::toml_walk::quote;
+
 /// The readiness target a service lists in `after` to wait until every
 /// declared interface is configured.
 pub const NETWORK_ONLINE: &str = "network-online";
@@ -122,7 +124,8 @@ impl FromStr for Route {
         let words: Vec<&str> = s.split_whitespace().collect();
         let [destination, "via", gateway] = words.as_slice() else {
             return Err(format!(
-                "bad route {s:?} (expected \"DESTINATION/PREFIX via GATEWAY\")"
+                "bad route {} (expected \"DESTINATION/PREFIX via GATEWAY\")",
+                quote(s)
             ));
         };
         let destination: Ipv4Cidr = destination.parse()?;
@@ -135,7 +138,7 @@ impl FromStr for Route {
         }
         let gateway = gateway
             .parse()
-            .map_err(|_| format!("bad gateway {gateway:?} in route {s:?}"))?;
+            .map_err(|_| format!("bad gateway {} in route {}", quote(gateway), quote(s)))?;
         Ok(Route {
             destination,
             gateway,
@@ -204,15 +207,22 @@ impl FromStr for Ipv4Cidr {
     fn from_str(s: &str) -> Result<Ipv4Cidr, String> {
         let Some((address, prefix)) = s.split_once('/') else {
             return Err(format!(
-                "bad address {s:?} (expected ADDRESS/PREFIX, like \"10.0.2.15/24\")"
+                "bad address {} (expected ADDRESS/PREFIX, like \"10.0.2.15/24\")",
+                quote(s)
             ));
         };
         let address = address
             .parse()
-            .map_err(|_| format!("bad IPv4 address {address:?} in {s:?}"))?;
+            .map_err(|_| format!("bad IPv4 address {} in {}", quote(address), quote(s)))?;
         let prefix_len = match prefix.parse::<u8>() {
             Ok(n) if n <= 32 && !prefix.starts_with('+') => n,
-            _ => return Err(format!("bad prefix length {prefix:?} in {s:?} (0 to 32)")),
+            _ => {
+                return Err(format!(
+                    "bad prefix length {} in {} (0 to 32)",
+                    quote(prefix),
+                    quote(s)
+                ))
+            }
         };
         Ok(Ipv4Cidr {
             address,
@@ -296,19 +306,23 @@ impl FromStr for PortMap {
             Some((ports, "udp")) => (ports, Proto::Udp),
             Some((_, other)) => {
                 return Err(format!(
-                    "unknown protocol {other:?} in {s:?} (expected tcp or udp)"
+                    "unknown protocol {} in {} (expected tcp or udp)",
+                    quote(other),
+                    quote(s)
                 ))
             }
             None => (s, Proto::Tcp),
         };
         let Some((host, container)) = ports.split_once(':') else {
-            return Err(format!("bad port mapping {s:?} ({expected})"));
+            return Err(format!("bad port mapping {} ({expected})", quote(s)));
         };
         let port = |p: &str, which: &str| -> Result<u16, String> {
             match p.parse::<u16>() {
                 Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
                 _ => Err(format!(
-                    "bad {which} port {p:?} in {s:?} (1 to 65535; {expected})"
+                    "bad {which} port {} in {} (1 to 65535; {expected})",
+                    quote(p),
+                    quote(s)
                 )),
             }
         };
@@ -322,8 +336,12 @@ impl FromStr for PortMap {
 
 /// `"52:54:00:12:34:56"` (case-insensitive, colons only).
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let bad =
-        || format!("bad MAC address {s:?} (expected six hex pairs like \"52:54:00:12:34:56\")");
+    let bad = || {
+        format!(
+            "bad MAC address {} (expected six hex pairs like \"52:54:00:12:34:56\")",
+            quote(s)
+        )
+    };
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() != 6 {
         return Err(bad());

@@ -161,10 +161,18 @@ pub(crate) fn index_path(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
+/// Characters of a value [`quote`] shows; the rest is summed up.
+const QUOTE_MAX: usize = 60;
+
 /// A user value inside a message, quoted with control characters escaped
-/// so a stray newline or NUL stays visible.
+/// so a stray newline or NUL stays visible. A value longer than
+/// [`QUOTE_MAX`] characters is cut there and its size given
+/// (`"aaa…" (5242880 bytes)`): a 5 MB mistake must not make a 5 MB error.
 pub(crate) fn quote(s: &str) -> String {
-    format!("\"{}\"", s.escape_debug())
+    match s.char_indices().nth(QUOTE_MAX) {
+        None => format!("\"{}\"", s.escape_debug()),
+        Some((cut, _)) => format!("\"{}…\" ({} bytes)", s[..cut].escape_debug(), s.len()),
+    }
 }
 
 /// A TOML basic string, for keys in paths.
@@ -189,6 +197,68 @@ fn toml_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_are_bounded() {
+        let a61 = "a".repeat(61);
+        let e61 = "é".repeat(61);
+        let huge = "x".repeat(5 << 20);
+        let a60 = "a".repeat(60);
+        let e60 = "é".repeat(60);
+        let rows: [(&str, String); 7] = [
+            ("", "\"\"".to_owned()),
+            ("web", "\"web\"".to_owned()),
+            ("a\nb", "\"a\\nb\"".to_owned()),
+            (&a60, format!("\"{a60}\"")),
+            (&a61, format!("\"{a60}…\" (61 bytes)")),
+            // Characters, not bytes, are counted: no char is cut in two.
+            (&e61, format!("\"{e60}…\" (122 bytes)")),
+            (&huge, format!("\"{}…\" (5242880 bytes)", "x".repeat(60))),
+        ];
+        for (value, want) in rows {
+            let got = quote(value);
+            assert_eq!(got, want, "quote of {} bytes", value.len());
+            assert!(got.len() <= 2 + 60 * 2 + 30, "{} bytes", got.len());
+        }
+    }
+
+    #[test]
+    fn a_huge_bad_value_is_not_quoted_whole() {
+        let huge = "9".repeat(5 << 20);
+        // (what, the manifest with VALUE standing for the huge value)
+        let rows = [
+            (
+                "restart",
+                "[container.web]\nrootfs = \"r\"\ncommand = [\"/x\"]\nrestart = \"VALUE\"\n",
+            ),
+            (
+                "image",
+                "[container.web]\nimage = \"VALUE\"\ncommand = [\"/x\"]\n",
+            ),
+            (
+                "user",
+                "[container.web]\nrootfs = \"r\"\ncommand = [\"/x\"]\nuser = \"VALUE\"\n",
+            ),
+            (
+                "address",
+                "[network.interface.eth0]\naddresses = [\"VALUE\"]\n",
+            ),
+            ("route", "[network.interface.eth0]\nroutes = [\"VALUE\"]\n"),
+            ("mac", "[network.interface.eth0]\nmac = \"VALUE\"\n"),
+        ];
+        for (what, template) in rows {
+            let text = template.replace("VALUE", &huge);
+            let errors = crate::Manifest::parse(&text).expect_err(what).0;
+            assert!(!errors.is_empty(), "{what}");
+            for e in errors {
+                assert!(
+                    e.message.len() < 400 && e.message.contains("(5242880 bytes)"),
+                    "{what}: {}",
+                    e.message.get(..400).unwrap_or(&e.message)
+                );
+            }
+        }
+    }
 
     #[test]
     fn key_paths() {

@@ -16,10 +16,6 @@ use proptest::test_runner::TestRunner;
 mod support;
 use support::{config, mutated};
 
-/// A corpus input taking longer than this in a debug build is a finding
-/// (the parsers are linear; the slowest seed takes a few milliseconds).
-const SLOW: Duration = Duration::from_secs(2);
-
 /// Pieces of manifests, so that random sequences reach past the TOML
 /// parser into the walk.
 const MANIFEST_TOKENS: &[&str] = &[
@@ -119,12 +115,12 @@ fn token_soup(tokens: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>>
 
 #[test]
 fn manifest_corpus_replays() {
-    support::replay("manifest", check_manifest, SLOW);
+    support::replay("manifest", check_manifest);
 }
 
 #[test]
 fn cmdline_corpus_replays() {
-    support::replay("cmdline", check_cmdline, SLOW);
+    support::replay("cmdline", check_cmdline);
 }
 
 #[test]

@@ -279,26 +279,7 @@ fn build_in(
     )?;
     step.finish(&format!("{} container(s)", staged.bundles.len()));
     for (name, bundled) in &staged.bundles {
-        if let Some(u) = &bundled.unpacked {
-            if u.not_owned > 0 {
-                warnings.push(format!(
-                    "container {name}: {} file(s) of the image kept the builder's owner (build as root to keep the image's owners)",
-                    u.not_owned
-                ));
-            }
-            if u.xattrs_skipped > 0 {
-                warnings.push(format!(
-                    "container {name}: {} extended attribute(s) of the image left out (file capabilities among them are lost)",
-                    u.xattrs_skipped
-                ));
-            }
-        }
-        for path in &bundled.skipped {
-            warnings.push(format!(
-                "container {name}: left out {} (not a file, folder or symlink)",
-                path.display()
-            ));
-        }
+        warnings.extend(content_warnings(name, bundled));
     }
 
     let erofs = erofs_options(opts, &loaded.text, inputs, &mut warnings)?;
@@ -410,11 +391,63 @@ fn erofs_options(
     })
 }
 
+/// What the operator should hear about one container's content: one line
+/// per kind of thing left out or changed, with a count and an example,
+/// never one line per file.
+fn content_warnings(name: &str, b: &crate::bundle::Bundled) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = &b.unpacked {
+        if u.not_owned > 0 {
+            out.push(format!(
+                "container {name}: {} file(s) of the image kept the builder's owner (build as root to keep the image's owners)",
+                u.not_owned
+            ));
+        }
+        if u.xattrs_skipped > 0 {
+            out.push(format!(
+                "container {name}: {} extended attribute(s) of the image left out (file capabilities among them are lost)",
+                u.xattrs_skipped
+            ));
+        }
+        if u.devices_dropped > 0 {
+            let example = u
+                .device_example
+                .as_ref()
+                .map(|p| format!(", e.g. /{}", p.display()))
+                .unwrap_or_default();
+            out.push(format!(
+                "container {name}: left out {} device node(s) of the image{example} (a workload gets its own /dev)",
+                u.devices_dropped
+            ));
+        }
+    }
+    // Listed for the first container naming the folder only: one line per
+    // folder, however many containers share it.
+    if let Some(f) = &b.folder {
+        if let Some(first) = f.left_out.first() {
+            out.push(format!(
+                "container {name}: left out {} device node(s), fifo(s) or socket(s) of the rootfs folder {}, e.g. {} (the runtime provides /dev)",
+                f.left_out.len(),
+                f.source.display(),
+                first.display()
+            ));
+        }
+    }
+    out
+}
+
 /// One summary line about a container's content.
 fn content_line(b: &crate::bundle::Bundled) -> String {
-    match &b.unpacked {
-        None => "folder".to_owned(),
-        Some(u) => format!(
+    match (&b.unpacked, &b.folder) {
+        (None, None) => "nothing".to_owned(),
+        (None, Some(f)) => format!(
+            "folder {}, {} file(s): {} written, {} shared with other containers",
+            f.source.display(),
+            f.files,
+            progress::size(f.bytes_written),
+            progress::size(f.bytes_linked)
+        ),
+        (Some(u), _) => format!(
             "image, {} layer(s), {} file(s): {} written, {} shared with other containers",
             u.layers,
             u.files,
@@ -525,6 +558,49 @@ mod tests {
         assert!(loaded.manifest.is_none());
         assert!(loaded.text.contains("sometimes"));
         assert!(loaded.warnings.len() >= 2, "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn left_out_nodes_are_one_line_per_container() {
+        use crate::bundle::Bundled;
+        use crate::folder_store::FolderReport;
+        use crate::oci::UnpackReport;
+        let image = Bundled {
+            unpacked: Some(UnpackReport {
+                devices_dropped: 152,
+                device_example: Some(PathBuf::from("dev/null")),
+                ..UnpackReport::default()
+            }),
+            ..Bundled::default()
+        };
+        let folder = Bundled {
+            folder: Some(FolderReport {
+                source: PathBuf::from("/src/rootfs"),
+                left_out: vec![
+                    PathBuf::from("/src/rootfs/dev/null"),
+                    PathBuf::from("/src/rootfs/run/fifo"),
+                ],
+                ..FolderReport::default()
+            }),
+            ..Bundled::default()
+        };
+        let rows = [
+            (
+                Bundled::default(),
+                vec![],
+            ),
+            (
+                image,
+                vec!["container web: left out 152 device node(s) of the image, e.g. /dev/null (a workload gets its own /dev)"],
+            ),
+            (
+                folder,
+                vec!["container web: left out 2 device node(s), fifo(s) or socket(s) of the rootfs folder /src/rootfs, e.g. /src/rootfs/dev/null (the runtime provides /dev)"],
+            ),
+        ];
+        for (bundled, want) in rows {
+            assert_eq!(content_warnings("web", &bundled), want, "{bundled:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! A `rootfs` folder is copied from the build host as is (symlinks stay
 //! symlinks, permission bits are kept; the copy belongs to the builder,
-//! root). An `image` is unpacked layer by layer ([`crate::oci`]) with the
+//! root), once per build however many containers name it
+//! ([`FolderStore`]), and linked into each of their rootfs folders. An `image` is unpacked layer by layer ([`crate::oci`]) with the
 //! owners its layers name, its files hard-linked to one copy per layer, so
 //! containers sharing layers store them once; its config supplies the
 //! spec's defaults. Because the image is read-only, every
@@ -12,8 +13,8 @@
 //! will (an absolute link points into the container, never at the build
 //! host).
 
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use berth_config::image::ImageRef;
 use berth_config::{Container, Kind};
@@ -21,12 +22,10 @@ use berth_supervisor::spec::{
     build_spec_with_image, rootfs_file_mount_points, rootfs_mount_points, ImageConfig, SpecError,
 };
 
+use crate::folder_store::{FolderError, FolderReport, FolderStore};
+use crate::nofollow;
 use crate::oci::{self, ImageDefaults, LayerStore, OciError, Policy, Progress, UnpackReport};
 use crate::progress::{self, Step};
-
-/// Symlinks followed while creating one mount point, as the kernel's
-/// `MAXSYMLINKS` (path_resolution(7)).
-const MAX_SYMLINKS: u32 = 40;
 
 /// Bundling a container failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +51,13 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("container.{name}.rootfs: {}", path.display())]
+    Folder {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: Box<FolderError>,
+    },
     #[error("container.{name}.image: {reference}")]
     Image {
         name: String,
@@ -73,19 +79,21 @@ pub enum BundleError {
 /// What bundling one container did, for the build report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bundled {
-    /// Files of the host rootfs left out: device nodes, fifos and sockets,
-    /// which the runtime provides itself (a tmpfs `/dev`) and which a
-    /// non-root build could not create anyway.
-    pub skipped: Vec<PathBuf>,
+    /// What linking the `rootfs` folder did, for a folder container. Its
+    /// `left_out` (device nodes, fifos and sockets, which the runtime
+    /// provides itself and a non-root build could not create anyway) is
+    /// only filled for the first container that names the folder.
+    pub folder: Option<FolderReport>,
     /// What unpacking the image did, for an `image` container.
     pub unpacked: Option<UnpackReport>,
 }
 
-/// Where images' layers are unpacked once for all containers, and the
-/// timestamp their files get.
+/// Where images' layers are unpacked, and rootfs folders copied, once
+/// for all containers, and the timestamp image files get.
 #[derive(Debug)]
 pub struct Images {
     pub store: LayerStore,
+    pub folders: FolderStore,
     pub epoch: u64,
 }
 
@@ -115,7 +123,16 @@ pub fn bundle(
                     path: source,
                 });
             }
-            copy_tree(&source, &rootfs, &mut bundled.skipped)?;
+            let report =
+                images
+                    .folders
+                    .link(&source, &rootfs)
+                    .map_err(|e| BundleError::Folder {
+                        name: container.name.clone(),
+                        path: source.clone(),
+                        source: Box::new(e),
+                    })?;
+            bundled.folder = Some(report);
             None
         }
     };
@@ -259,139 +276,71 @@ fn canonical(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// Copies the tree at `from` to `to` (which must not exist yet), keeping
-/// symlinks and permission bits. A directory's mode is set after its
-/// contents are copied, so read-only directories can be copied too.
-pub fn copy_tree(from: &Path, to: &Path, skipped: &mut Vec<PathBuf>) -> Result<(), BundleError> {
-    let err = |source| BundleError::Copy {
-        from: from.to_owned(),
-        to: to.to_owned(),
-        source,
-    };
-    let meta = std::fs::symlink_metadata(from).map_err(err)?;
-    let kind = meta.file_type();
-    if kind.is_symlink() {
-        let target = std::fs::read_link(from).map_err(err)?;
-        symlink(target, to).map_err(err)?;
-    } else if kind.is_dir() {
-        std::fs::create_dir_all(to).map_err(err)?;
-        let mut entries: Vec<_> = std::fs::read_dir(from)
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            copy_tree(&entry.path(), &to.join(entry.file_name()), skipped)?;
-        }
-        set_mode(to, meta.permissions().mode()).map_err(err)?;
-    } else if kind.is_file() {
-        std::fs::copy(from, to).map_err(err)?;
-        set_mode(to, meta.permissions().mode()).map_err(err)?;
-    } else {
-        skipped.push(from.to_owned());
-    }
-    Ok(())
-}
-
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
-}
-
 /// Creates the directory `rel` inside `root`, following symlinks as if
 /// `root` were `/`: an absolute target restarts at `root`, `..` stops at
-/// it. Like `mkdir -p` inside a chroot.
+/// it. Like `mkdir -p` inside a chroot ([`nofollow::create_dir_in_root`]).
 pub fn ensure_dir_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
-    let mut resolved = PathBuf::new();
-    let mut pending: Vec<PathBuf> = rel
-        .components()
-        .rev()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        match part.components().next() {
-            Some(Component::Normal(name)) => {
-                let next = resolved.join(name);
-                let host = root.join(&next);
-                match std::fs::symlink_metadata(&host) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        std::fs::create_dir(&host)?;
-                        set_mode(&host, 0o755)?;
-                        resolved = next;
-                    }
-                    Err(e) => return Err(e),
-                    Ok(m) if m.is_dir() => resolved = next,
-                    Ok(m) if m.file_type().is_symlink() => {
-                        links += 1;
-                        if links > MAX_SYMLINKS {
-                            return Err(std::io::Error::other(format!(
-                                "too many levels of symbolic links at /{}",
-                                next.display()
-                            )));
-                        }
-                        let target = std::fs::read_link(&host)?;
-                        if target.is_absolute() {
-                            resolved = PathBuf::new();
-                        }
-                        pending.extend(
-                            target
-                                .components()
-                                .rev()
-                                .map(|c| PathBuf::from(c.as_os_str())),
-                        );
-                    }
-                    Ok(_) => {
-                        return Err(std::io::Error::other(format!(
-                            "/{} exists and is not a directory",
-                            next.display()
-                        )))
-                    }
-                }
-            }
-            Some(Component::ParentDir) => {
-                resolved.pop();
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    nofollow::create_dir_in_root(root, rel).map(drop)
 }
 
 /// Makes `rel` inside `root` a regular file a file can be bind-mounted
 /// over: an existing regular file is kept, a symlink (images often point
 /// `/etc/resolv.conf` elsewhere) is replaced by an empty file, since the
 /// mount hides it anyway; a missing one is created empty, its folder too.
+/// The folder is resolved inside `root` and the file itself is never
+/// followed: a rootfs whose `/etc` points at the build host's (`etc ->
+/// ../../..`) gets the file inside it, where the runtime will look.
 pub fn ensure_file_in_root(root: &Path, rel: &Path) -> std::io::Result<()> {
-    if let Some(parent) = rel.parent() {
-        ensure_dir_in_root(root, parent)?;
-    }
-    let host = root.join(rel);
-    match std::fs::symlink_metadata(&host) {
-        Ok(m) if m.is_file() => return Ok(()),
-        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&host)?,
-        Ok(_) => {
+    let Some(name) = rel.file_name() else {
+        return Err(std::io::Error::other(format!(
+            "/{} is not a file name",
+            rel.display()
+        )));
+    };
+    let dir = match rel.parent() {
+        Some(parent) => nofollow::create_dir_in_root(root, parent)?,
+        None => root.to_owned(),
+    };
+    let host = dir.join(name);
+    match nofollow::lstat(&host)? {
+        Some(m) if m.is_file() => return Ok(()),
+        Some(m) if m.file_type().is_symlink() => std::fs::remove_file(&host)?,
+        Some(_) => {
             return Err(std::io::Error::other(format!(
                 "/{} exists and is not a file",
                 rel.display()
             )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        None => {}
     }
-    std::fs::write(&host, b"")?;
+    // O_CREAT|O_EXCL: fails rather than follow a symlink put there since.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&host)?;
     set_mode(&host, 0o644)
 }
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+}
+
+#[cfg(test)]
+mod escape_tests;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use berth_config::RestartPolicy;
+    use std::os::unix::fs::symlink;
 
-    /// A fresh layer store under `dir` (unused by folder containers).
+    /// A fresh layer and folder store under `dir`.
     fn images(dir: &Path) -> Images {
         let store_dir = tempfile::tempdir_in(dir).expect("store dir").keep();
         Images {
-            store: LayerStore::new(store_dir).expect("layer store"),
+            store: LayerStore::new(store_dir.join("layers")).expect("layer store"),
+            folders: FolderStore::new(store_dir.join("folders")).expect("folder store"),
             epoch: 0,
         }
     }
@@ -431,7 +380,10 @@ mod tests {
             &mut images(tmp.path()),
         )
         .expect("bundle");
-        assert!(out.skipped.is_empty());
+        assert_eq!(
+            out.folder.expect("a folder").left_out,
+            Vec::<PathBuf>::new()
+        );
         let rootfs = bundles.join("app/rootfs");
         assert_eq!(std::fs::read(rootfs.join("bin/tool")).expect("read"), b"#!");
         let mode = std::fs::metadata(rootfs.join("bin/tool"))
@@ -467,6 +419,54 @@ mod tests {
         // Let the tempdir cleanup remove the read-only folder.
         set_mode(&rootfs.join("ro"), 0o755).expect("chmod");
         set_mode(&src.join("ro"), 0o755).expect("chmod");
+    }
+
+    #[test]
+    fn a_folder_named_by_many_containers_is_stored_once() {
+        use std::collections::HashSet;
+        use std::os::unix::fs::MetadataExt;
+        const CONTAINERS: usize = 200;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("rootfs");
+        std::fs::create_dir_all(src.join("bin")).expect("mkdir");
+        std::fs::write(src.join("bin/busybox"), vec![7u8; 100_000]).expect("write");
+        std::fs::write(src.join("bin/tool"), b"#!").expect("write");
+        symlink("busybox", src.join("bin/sh")).expect("symlink");
+        let source_bytes = 100_002u64;
+
+        let bundles = tmp.path().join("bundles");
+        let mut images = images(tmp.path());
+        for i in 0..CONTAINERS {
+            bundle(
+                &container(&format!("app{i}"), "rootfs"),
+                tmp.path(),
+                &bundles,
+                &mut images,
+            )
+            .expect("bundle");
+        }
+        // Every non-folder entry of every rootfs, by inode: mkfs.erofs
+        // stores one copy per inode.
+        let mut inodes = HashSet::new();
+        let mut bytes = 0u64;
+        let mut entries = 0usize;
+        for i in 0..CONTAINERS {
+            let rootfs = bundles.join(format!("app{i}/rootfs"));
+            for rel in ["bin/busybox", "bin/tool", "bin/sh"] {
+                let m = std::fs::symlink_metadata(rootfs.join(rel)).expect("entry");
+                entries += 1;
+                if inodes.insert(m.ino()) && m.is_file() {
+                    bytes += m.len();
+                }
+            }
+        }
+        assert_eq!(entries, 3 * CONTAINERS);
+        assert_eq!(
+            inodes.len(),
+            3,
+            "one inode per file and symlink of the folder"
+        );
+        assert_eq!(bytes, source_bytes, "the folder's bytes stored once");
     }
 
     #[test]

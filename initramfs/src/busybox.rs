@@ -11,12 +11,11 @@
 //! Every applet goes into `/bin`: the default `PATH` covers it, and one
 //! folder keeps the tree obvious.
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::elf::{self, ElfError};
-use crate::staging::{self, StagingError};
+use crate::staging::{self, StagingError, Tree};
 use crate::tool::{Tool, ToolError};
 
 /// Where Debian's busybox-static installs busybox.
@@ -41,12 +40,6 @@ pub enum BusyboxError {
     },
     #[error("write the rootfs")]
     Write(#[from] StagingError),
-    #[error("link applet {link}")]
-    Link {
-        link: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Fills `dir` (created if needed; earlier contents are kept, applet links
@@ -72,18 +65,21 @@ pub fn busybox_rootfs(busybox: &Path, dir: &Path) -> Result<Vec<String>, Busybox
             source,
         })?;
     let applets = applets(&list);
+    write_rootfs(busybox, &applets, dir)?;
+    Ok(applets)
+}
 
+/// Writes the tree: `busybox` copied to `bin/`, a link per applet, the
+/// folders and `/etc` files. `dir` may hold an earlier rootfs; nothing is
+/// written through a symlink in it (an `etc -> /etc` there is an error
+/// naming it, not a write to the build host's `/etc`).
+fn write_rootfs(busybox: &Path, applets: &[String], dir: &Path) -> Result<(), BusyboxError> {
     staging::dir(dir, 0o755)?;
-    staging::copy(busybox, &dir.join("bin/busybox"), 0o755)?;
-    for applet in &applets {
-        let link = dir.join("bin").join(applet);
-        if std::fs::symlink_metadata(&link).is_ok() {
-            std::fs::remove_file(&link).map_err(|source| BusyboxError::Link {
-                link: link.clone(),
-                source,
-            })?;
-        }
-        symlink("busybox", &link).map_err(|source| BusyboxError::Link { link, source })?;
+    let tree = Tree::new(dir);
+    let bin = Path::new("bin");
+    tree.copy(busybox, &bin.join("busybox"), 0o755)?;
+    for applet in applets {
+        tree.symlink(Path::new("busybox"), &bin.join(applet))?;
     }
     for (sub, mode) in [
         ("proc", 0o555),
@@ -93,15 +89,15 @@ pub fn busybox_rootfs(busybox: &Path, dir: &Path) -> Result<Vec<String>, Busybox
         ("etc", 0o755),
         ("root", 0o700),
     ] {
-        staging::dir(&dir.join(sub), mode)?;
+        tree.dir(Path::new(sub), mode)?;
     }
-    staging::write(
-        &dir.join("etc/passwd"),
+    tree.write(
+        Path::new("etc/passwd"),
         b"root:x:0:0:root:/root:/bin/sh\n",
         0o644,
     )?;
-    staging::write(&dir.join("etc/group"), b"root:x:0:\n", 0o644)?;
-    Ok(applets)
+    tree.write(Path::new("etc/group"), b"root:x:0:\n", 0o644)?;
+    Ok(())
 }
 
 /// Applet names from `busybox --list`, without `busybox` itself and
@@ -121,6 +117,7 @@ fn applets(list: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
 
     #[test]
     fn applet_list_is_cleaned() {
@@ -172,5 +169,35 @@ mod tests {
             .output()
             .expect("run echo applet");
         assert_eq!(out.stdout, b"hi\n");
+    }
+
+    #[test]
+    fn never_writes_through_a_symlink_in_dir() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let host = tmp.path().join("host");
+        std::fs::create_dir_all(host.join("etc")).expect("host etc");
+        std::fs::write(host.join("etc/passwd"), b"host\n").expect("passwd");
+        let busybox = tmp.path().join("busybox");
+        std::fs::write(&busybox, b"not really busybox").expect("write");
+        let applets = ["sh".to_owned(), "ls".to_owned()];
+        for (link, target) in [("bin", host.clone()), ("etc", host.join("etc"))] {
+            let dir = tmp.path().join(format!("rootfs-{link}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            // `etc -> /etc` as a host-style tree would have it.
+            symlink(&target, dir.join(link)).expect("symlink");
+            let err = write_rootfs(&busybox, &applets, &dir).expect_err("through a symlink");
+            let msg = format!("{err}: {}", std::error::Error::source(&err).expect("cause"));
+            assert!(msg.contains(&dir.join(link).display().to_string()), "{msg}");
+            assert_eq!(
+                std::fs::read(host.join("etc/passwd")).expect("read"),
+                b"host\n"
+            );
+            let mut names: Vec<_> = std::fs::read_dir(&host)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            names.sort();
+            assert_eq!(names, ["etc"], "nothing new on the host");
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! finds a file's bytes in it (for corruption tests), [`modules`] picks
 //! kernel modules with the same index PID 1 reads, [`mod@kernel`] and
 //! [`berth_binary`] get the inputs, [`mod@build`] ties them together,
-//! [`qemu`] runs the output.
+//! [`qemu`] runs the output (and stops it when [`stop_signals`] arrive).
 //!
 //! Decisions worth knowing:
 //! - Output is reproducible: one timestamp (SOURCE_DATE_EPOCH, default 0)
@@ -23,10 +23,12 @@
 //! - The root image is EROFS, lz4hc-compressed when the kernel's config
 //!   has `CONFIG_EROFS_FS_ZIP` (Debian's does); the initramfs is an
 //!   uncompressed cpio.
-//! - Container content is a folder (`rootfs`: copied, owned by the
-//!   builder, device nodes left out with a warning) or an OCI image
+//! - Container content is a folder (`rootfs`: copied once per build
+//!   and hard-linked into each container naming it ([`folder_store`]),
+//!   owned by the builder, device nodes left out with a warning) or an OCI image
 //!   (`image`: [`oci`] unpacks its layers with their owners, refuses
-//!   escapes, and hard-links each layer's files to one copy, so layers
+//!   escapes, leaves out a workload's device nodes with a warning, and
+//!   hard-links each layer's files to one copy, so layers
 //!   shared by containers are stored once).
 
 pub mod berth_binary;
@@ -36,14 +38,17 @@ pub mod busybox;
 pub mod cpio;
 pub mod elf;
 pub mod extent;
+pub mod folder_store;
 pub mod initramfs;
 pub mod kernel;
 pub mod modules;
+pub(crate) mod nofollow;
 pub mod oci;
 pub mod progress;
 pub mod qemu;
 pub mod rootimg;
 pub mod staging;
+pub mod stop_signals;
 pub mod tool;
 pub mod verity;
 

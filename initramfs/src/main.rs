@@ -18,7 +18,9 @@ usage:
       boots unverified, with a warning)
   berth-image run DIR [--timeout SECONDS] [--forward HOST:GUEST]...
       boot DIR under qemu-system-x86_64 (TCG) with the console here, with
-      berth.verity= from DIR/root.verity if there is one; Ctrl-A X quits. Exits 124 at the timeout, else with QEMU's status.
+      berth.verity= from DIR/root.verity if there is one; Ctrl-A X quits.
+      Exits 124 at the timeout, 128 + N when signal N (SIGTERM, SIGINT,
+      SIGHUP) stopped it (QEMU is stopped too), else with QEMU's status.
       --forward: TCP port HOST on 127.0.0.1 reaches the guest's port GUEST
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
@@ -169,23 +171,25 @@ fn main() -> ExitCode {
             timeout,
             forwards,
         } => run_qemu(&dir, timeout, forwards),
-        Cli::BusyboxRootfs { dir } => {
-            busybox::busybox_rootfs(Path::new(busybox::HOST_BUSYBOX), &dir)
-                .map(|applets| {
-                    println!(
-                        "made {} with busybox and {} applets",
-                        dir.display(),
-                        applets.len()
-                    );
-                    ExitCode::SUCCESS
-                })
-                .map_err(Into::into)
-        }
+        Cli::BusyboxRootfs { dir } => run_busybox(&dir),
     };
     result.unwrap_or_else(|e| {
         report(e.as_ref());
         ExitCode::FAILURE
     })
+}
+
+/// `busybox-rootfs DIR`, with DIR made absolute first so that errors name
+/// it unambiguously.
+fn run_busybox(dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let dir = std::path::absolute(dir)?;
+    let applets = busybox::busybox_rootfs(Path::new(busybox::HOST_BUSYBOX), &dir)?;
+    println!(
+        "made {} with busybox and {} applets",
+        dir.display(),
+        applets.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_build(
@@ -221,6 +225,12 @@ fn run_qemu(
             Ok(ExitCode::from(TIMED_OUT))
         }
         Outcome::Exited(status) => Ok(ExitCode::from(exit_code(status))),
+        Outcome::Stopped(signal) => {
+            eprintln!("berth-image: {signal}: stopped QEMU");
+            Ok(ExitCode::from(
+                u8::try_from(128 + signal as i32).unwrap_or(1),
+            ))
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::build::{INITRAMFS, ROOT_IMAGE, VMLINUZ};
+use crate::stop_signals::StopSignals;
 use crate::verity::{VerityError, VerityInfo};
 
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -187,6 +188,8 @@ pub enum QemuError {
     Wait(#[source] std::io::Error),
     #[error("read the root hash")]
     Verity(#[source] VerityError),
+    #[error("watch for SIGTERM, SIGINT and SIGHUP")]
+    Signals(#[source] std::io::Error),
 }
 
 /// How a run ended.
@@ -197,6 +200,10 @@ pub enum Outcome {
     Exited(ExitStatus),
     /// The deadline passed and QEMU was terminated.
     TimedOut,
+    /// This process got a stop signal (SIGTERM, SIGINT, SIGHUP) and
+    /// terminated QEMU; the caller should exit as that signal would have
+    /// made it (128 + the number).
+    Stopped(Signal),
 }
 
 /// Fails unless `dir` holds the three boot artifacts, and a `root.verity`
@@ -214,16 +221,37 @@ pub fn check_artifacts(dir: &Path) -> Result<(), QemuError> {
     Ok(())
 }
 
-/// Boots `opts` and waits until QEMU exits or `timeout` passes.
+/// Boots `opts` and waits until QEMU exits, `timeout` passes or a stop
+/// signal arrives ([`StopSignals`]); in the last two cases QEMU is
+/// terminated before this returns, so it never outlives the runner.
 pub fn run(opts: &QemuOptions, timeout: Option<Duration>) -> Result<Outcome, QemuError> {
     check_artifacts(&opts.dir)?;
+    // Before the spawn, so that no signal falls between the two.
+    let signals = StopSignals::block().map_err(QemuError::Signals)?;
     let mut child = qemu_command(opts).spawn().map_err(QemuError::Spawn)?;
     let deadline = timeout.map(|t| Instant::now() + t);
-    match wait_until(&mut child, deadline).map_err(QemuError::Wait)? {
-        Some(status) => Ok(Outcome::Exited(status)),
-        None => {
-            terminate(&mut child, GRACE).map_err(QemuError::Wait)?;
-            Ok(Outcome::TimedOut)
+    let stop = |child: &mut Child, outcome| {
+        terminate(child, GRACE)
+            .map(|_| outcome)
+            .map_err(QemuError::Wait)
+    };
+    loop {
+        if let Some(status) = child.try_wait().map_err(QemuError::Wait)? {
+            return Ok(Outcome::Exited(status));
+        }
+        let left = match deadline {
+            Some(d) if Instant::now() >= d => return stop(&mut child, Outcome::TimedOut),
+            Some(d) => POLL.min(d.saturating_duration_since(Instant::now())),
+            None => POLL,
+        };
+        match signals.wait(left) {
+            Ok(Some(signal)) => return stop(&mut child, Outcome::Stopped(signal)),
+            Ok(None) => {}
+            Err(e) => {
+                // QEMU must not outlive a runner that cannot watch.
+                let _ = terminate(&mut child, GRACE);
+                return Err(QemuError::Signals(e));
+            }
         }
     }
 }
@@ -381,10 +409,12 @@ mod tests {
             .arg("30")
             .spawn()
             .expect("spawn sleep");
-        let start = Instant::now();
         let status = terminate(&mut child, Duration::from_secs(5)).expect("terminate");
-        assert!(!status.success());
-        assert!(start.elapsed() < Duration::from_secs(5), "SIGTERM sufficed");
+        // SIGTERM sufficed: the fallback would have been SIGKILL.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(nix::libc::SIGTERM)
+        );
         assert_eq!(
             wait_until(&mut child, Some(Instant::now())).expect("wait"),
             Some(status)

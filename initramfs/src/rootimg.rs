@@ -24,10 +24,11 @@ use berth_config::modules::{ModuleError, ModuleIndex};
 use berth_config::Manifest;
 
 use crate::bundle::{self, BundleError, Bundled};
+use crate::folder_store::{FolderError, FolderStore};
 use crate::kernel::Kernel;
 use crate::modules::{self, ModulePack, PackError};
 use crate::oci::LayerStore;
-use crate::staging::{self, StagingError};
+use crate::staging::{self, StagingError, Tree};
 use crate::tool::{ToolError, MKFS_EROFS};
 
 /// Modules every image carries for stage 1 beyond `STAGE1_MODULES` and
@@ -73,6 +74,8 @@ pub enum RootImageError {
     },
     #[error("create the image layer store")]
     LayerStore(#[source] Box<crate::oci::OciError>),
+    #[error("create the rootfs folder store")]
+    FolderStore(#[source] FolderError),
     #[error("pack the stage-1 kernel modules")]
     Modules(#[source] PackError),
     #[error("bundle container {name}")]
@@ -139,40 +142,36 @@ pub fn stage1_module_names(manifest: Option<&Manifest>) -> Vec<&str> {
 /// Fills `root` (an empty folder) with the root image's tree.
 pub fn stage(root: &Path, inputs: &RootInputs<'_>) -> Result<RootStaged, RootImageError> {
     staging::dir(root, 0o755)?;
-    staging::copy(inputs.berth, &root.join("sbin/init"), 0o755)?;
+    let tree = Tree::new(root);
+    tree.copy(inputs.berth, Path::new("sbin/init"), 0o755)?;
     // The same binary for containers with `init = true`, as a hard link:
     // mkfs.erofs stores it once.
-    let bin_dir = root.join(layout::BERTH_BIN_DIR.trim_start_matches('/'));
-    staging::create_dirs(&bin_dir)?;
-    let link = bin_dir.join("berth");
-    std::fs::hard_link(root.join("sbin/init"), &link).map_err(|source| StagingError::Io {
-        step: "hard-link berth as",
-        path: link.clone(),
-        source,
-    })?;
-    let manifest_path = root.join(layout::MANIFEST.trim_start_matches('/'));
-    staging::write(&manifest_path, inputs.manifest_text.as_bytes(), 0o644)?;
-    staging::write(&root.join("etc/os-release"), os_release().as_bytes(), 0o644)?;
+    let bin = Path::new(layout::BERTH_BIN_DIR.trim_start_matches('/')).join("berth");
+    tree.hard_link(Path::new("sbin/init"), &bin)?;
+    let manifest_path = Path::new(layout::MANIFEST.trim_start_matches('/'));
+    tree.write(manifest_path, inputs.manifest_text.as_bytes(), 0o644)?;
+    tree.write(Path::new("etc/os-release"), os_release().as_bytes(), 0o644)?;
     for (dir, mode) in MOUNT_POINTS {
-        staging::dir(&root.join(dir), *mode)?;
+        tree.dir(Path::new(dir), *mode)?;
     }
     // The manifest's writable paths are mounted over at boot, so they must
     // exist in the read-only image (possibly empty).
     if let Some(m) = inputs.manifest {
         for path in m.system.tmpfs.iter().chain(&m.system.overlay) {
-            staging::create_dirs(&root.join(path.trim_start_matches('/')))?;
+            tree.create_dirs(Path::new(path.trim_start_matches('/')))?;
         }
     }
 
     let modules = stage_modules(root, inputs)?;
 
-    let bundles_dir = root.join(layout::BUNDLES.trim_start_matches('/'));
-    staging::create_dirs(&bundles_dir)?;
-    // Layers are unpacked once, next to the tree (hard links need the same
+    let bundles_dir = tree.create_dirs(Path::new(layout::BUNDLES.trim_start_matches('/')))?;
+    // Layers are unpacked, and folders copied, once, next to the tree (hard links need the same
     // filesystem) but outside it, and linked into each container's rootfs.
     let store_dir = root.with_file_name("layers");
     let mut images = bundle::Images {
         store: LayerStore::new(&store_dir).map_err(|e| RootImageError::LayerStore(Box::new(e)))?,
+        folders: FolderStore::new(root.with_file_name("folders"))
+            .map_err(RootImageError::FolderStore)?,
         epoch: inputs.epoch,
     };
     let mut bundles = Vec::new();
@@ -222,12 +221,13 @@ fn stage_modules(root: &Path, inputs: &RootInputs<'_>) -> Result<ModulePack, Roo
     let names = stage1_module_names(inputs.manifest);
     let pack = modules::pack(&inputs.kernel.modules_dir, inputs.index, &names)
         .map_err(RootImageError::Modules)?;
-    let dir = root.join("lib/modules").join(&inputs.kernel.version);
+    let tree = Tree::new(root);
+    let dir = Path::new("lib/modules").join(&inputs.kernel.version);
     for (rel, host) in &pack.files {
-        staging::copy(host, &dir.join(rel), 0o644)?;
+        tree.copy(host, &dir.join(rel), 0o644)?;
     }
     for (name, text) in &pack.index {
-        staging::write(&dir.join(name), text.as_bytes(), 0o644)?;
+        tree.write(&dir.join(name), text.as_bytes(), 0o644)?;
     }
     Ok(pack)
 }

@@ -9,7 +9,6 @@
 //! run.
 
 use std::io::Write;
-use std::time::Duration;
 
 use berth_image::oci::fuzz::{check_layer, check_layout};
 use proptest::prelude::*;
@@ -18,17 +17,14 @@ use proptest::prelude::*;
 mod support;
 use support::{mutated, run};
 
-/// A corpus input taking longer than this in a debug build is a finding.
-const SLOW: Duration = Duration::from_secs(5);
-
 #[test]
 fn oci_layer_corpus_replays() {
-    support::replay("oci_layer", check_layer, SLOW);
+    support::replay("oci_layer", check_layer);
 }
 
 #[test]
 fn oci_layout_corpus_replays() {
-    support::replay("oci_layout", check_layout, SLOW);
+    support::replay("oci_layout", check_layout);
 }
 
 #[test]

@@ -7,8 +7,6 @@
 //! claims or sends. The seed is fixed so CI runs are reproducible;
 //! `PROPTEST_CASES` and `PROPTEST_RNG_SEED` widen a local run.
 
-use std::time::{Duration, Instant};
-
 use berth_supervisor::api::fuzz::check_decode;
 use berth_supervisor::api::{
     decode_request, encode_request, frame_request, ApiError, Frame, Power, Request, MAX_REQUEST,
@@ -19,12 +17,9 @@ use proptest::prelude::*;
 mod support;
 use support::{mutated, run};
 
-/// A corpus input taking longer than this in a debug build is a finding.
-const SLOW: Duration = Duration::from_secs(2);
-
 #[test]
 fn corpus_replays() {
-    support::replay("control_decode", check_decode, SLOW);
+    support::replay("control_decode", check_decode);
 }
 
 #[test]
@@ -171,16 +166,15 @@ fn a_client_without_newline_is_cut_off_at_the_limit() {
 fn an_oversized_line_is_refused_before_parsing() {
     // 16 MiB of nesting would take serde_json's recursion check a while
     // to reach and a lot of memory to hold as values; the size check
-    // answers first.
+    // answers first (a parse would answer a syntax or depth error, not
+    // TooLarge).
     for filler in [b'[', b'{', b' ', b'"'] {
         let mut line = vec![filler; 16 << 20];
         line.push(b'\n');
-        let start = Instant::now();
         assert_eq!(
             decode_request(&line),
             Err(ApiError::TooLarge { len: line.len() })
         );
-        assert!(start.elapsed() < Duration::from_millis(100));
     }
     let limit = [vec![b' '; MAX_REQUEST], b"\n".to_vec()].concat();
     assert_eq!(frame_request(&limit), Frame::TooLarge);

@@ -20,11 +20,11 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use super::entry::{plan, Device, Plan, Refusal};
 use super::meter::Meter;
-use super::nofollow::{self, WalkError};
 use super::store::Staging;
 use super::unpack::{Owners, Policy, UnpackReport};
 use super::whiteout::{self, Written};
 use super::{Layer, OciError};
+use crate::nofollow::{self, WalkError};
 
 /// Copy buffer for file contents.
 const CHUNK: usize = 256 << 10;
@@ -175,6 +175,12 @@ impl Applier<'_> {
                     Device::Block => SFlag::S_IFBLK,
                 };
                 self.node(cx, &path, flag, dev, meta)
+            }
+            Plan::DropDevice(rel) => {
+                self.make_room(cx, &rel, false)?;
+                self.report.devices_dropped += 1;
+                self.report.device_example.get_or_insert(rel);
+                Ok(())
             }
         }
     }

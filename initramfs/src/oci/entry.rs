@@ -53,12 +53,15 @@ pub(crate) enum Plan {
         path: PathBuf,
         kind: Device,
     },
+    /// A device node the policy leaves out: whatever lower layers left at
+    /// the path goes, and nothing takes its place.
+    DropDevice(PathBuf),
 }
 
 /// Why an entry is not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// It would reach outside the rootfs, or the policy forbids it.
+    /// It would reach outside the rootfs.
     Escape(String),
     /// It is malformed or of a kind that cannot be applied.
     Bad(String),
@@ -133,9 +136,7 @@ pub(crate) fn plan(
             Ok(Plan::HardLink { path, target })
         }
         EntryType::Fifo => Ok(Plan::Fifo(path)),
-        EntryType::Char | EntryType::Block if !allow_devices => Err(Refusal::Escape(
-            "device node (device nodes are not allowed for this container)".into(),
-        )),
+        EntryType::Char | EntryType::Block if !allow_devices => Ok(Plan::DropDevice(path)),
         EntryType::Char => Ok(Plan::Device {
             path,
             kind: Device::Char,
@@ -326,7 +327,14 @@ mod tests {
                 T::Char,
                 None,
                 false,
-                escape("device node (device nodes are not allowed for this container)"),
+                Ok(Plan::DropDevice(p("dev/null"))),
+            ),
+            (
+                "dev/sda",
+                T::Block,
+                None,
+                false,
+                Ok(Plan::DropDevice(p("dev/sda"))),
             ),
             (
                 "dev/null",

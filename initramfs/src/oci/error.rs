@@ -83,8 +83,7 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
-    /// A layer entry would write outside the rootfs, or the policy forbids
-    /// it (device nodes).
+    /// A layer entry would write outside the rootfs.
     #[error("unpack layer {layer}: refuse {path:?}: {why}")]
     Escape {
         layer: String,

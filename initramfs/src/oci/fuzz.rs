@@ -11,10 +11,13 @@
 //! - nothing outside the rootfs changes: a sentinel file next to it keeps
 //!   its content, mode, owner and link count (a hard link to it would
 //!   raise the count), and no new file appears beside it;
-//! - no device node is created (the policy forbids them);
+//! - no device node is created (the policy leaves them out);
 //! - the files written hold at most as many bytes as the layer's
-//!   uncompressed tar stream (each inode counted once): no entry expands
-//!   into more data than the image carries;
+//!   uncompressed tar stream (each inode counted once), and the rootfs
+//!   holds at most as many entries (folders made for a deep path
+//!   included) as that stream has bytes: no entry expands into more data
+//!   or more filesystem work than the image carries. This is the bound a
+//!   timed replay stood for, without a clock;
 //! - an unpack that succeeded succeeds again from the layer store (the
 //!   path a second container sharing the layer takes) and gives the same
 //!   tree.
@@ -308,6 +311,13 @@ fn unpack_checked(scratch: &Scratch, image: &Image, bound: Option<u64>) {
             tree.bytes <= bound,
             "{} bytes of files from {bound} bytes of tar",
             tree.bytes
+        );
+        // Every entry, implied parent folders too, takes a component of
+        // some header's path, and those are in the stream.
+        assert!(
+            tree.entries.len() as u64 <= bound,
+            "{} entries from {bound} bytes of tar",
+            tree.entries.len()
         );
     }
 

@@ -11,7 +11,7 @@
 //!    sha256 digest and size as it streams by (`digest.rs`).
 //! 2. **Unpack** ([`unpack()`]): apply the layers in order to an empty
 //!    folder, handling whiteouts, refusing anything that would escape the
-//!    folder (`entry.rs`, `nofollow.rs`), writing regular files once per
+//!    folder (`entry.rs`, `crate::nofollow`), writing regular files once per
 //!    layer into a [`LayerStore`] and hard-linking them in, so that
 //!    containers sharing a layer share its files' inodes (and mkfs.erofs
 //!    stores them once).
@@ -40,7 +40,6 @@ pub mod fuzz;
 mod layer;
 mod layout;
 mod meter;
-mod nofollow;
 mod select;
 mod source;
 mod store;
@@ -49,7 +48,7 @@ mod user;
 mod whiteout;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use berth_config::image::{ImageFormat, ImageRef};
 use oci_spec::image::ImageConfiguration;

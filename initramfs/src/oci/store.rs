@@ -23,8 +23,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::digest;
-use super::nofollow;
 use super::OciError;
+use crate::nofollow;
 
 /// A folder of layer files shared by the rootfs folders of one build.
 #[derive(Debug)]

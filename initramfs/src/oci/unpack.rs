@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 
 use super::apply::{Applier, LayerCtx};
 use super::meter::Meter;
-use super::nofollow;
 use super::store::LayerStore;
 use super::whiteout::Written;
 use super::{Image, Layer, OciError};
+use crate::nofollow;
 
 /// What an unpack may do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -27,7 +27,8 @@ pub struct Policy {
     /// Timestamp of every file and folder (SOURCE_DATE_EPOCH).
     pub epoch: u64,
     /// Create character and block device nodes (host containers); when
-    /// false (workloads) an image holding one fails to unpack.
+    /// false (workloads) they are left out and counted in
+    /// [`UnpackReport::devices_dropped`]: a workload gets its own `/dev`.
     pub allow_devices: bool,
 }
 
@@ -72,6 +73,10 @@ pub struct UnpackReport {
     /// Extended attributes (`SCHILY.xattr.*`, e.g. file capabilities)
     /// left out.
     pub xattrs_skipped: u64,
+    /// Character and block device nodes left out (the policy does not
+    /// allow them), and the first one's path, for the build's warning.
+    pub devices_dropped: u64,
+    pub device_example: Option<PathBuf>,
 }
 
 /// How owners from tar headers are handled.

@@ -18,8 +18,8 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::nofollow;
 use super::OciError;
+use crate::nofollow;
 
 /// Larger account files are not read.
 const MAX_FILE: u64 = 4 << 20;

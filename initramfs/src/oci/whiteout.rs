@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::nofollow;
+use crate::nofollow;
 
 /// The paths the current layer has written, and their ancestors.
 #[derive(Debug, Default)]

@@ -211,17 +211,6 @@ fn hard_link_to_a_symlink_links_the_symlink() {
 }
 
 #[test]
-fn device_nodes_need_the_policy() {
-    let s = scene();
-    refused(
-        &s,
-        vec![TarLayer::new().char_device("dev/mem", 1, 1).tar()],
-        "dev/mem",
-        "device node",
-    );
-}
-
-#[test]
 fn replacing_a_symlink_does_not_follow_it() {
     let s = scene();
     let target = format!("{}/passwd", outside(&s));

@@ -3,7 +3,7 @@
 //! (as root here: owners are applied).
 
 mod escape;
-mod fixture;
+pub(crate) mod fixture;
 mod resolve;
 mod store;
 mod unpack;

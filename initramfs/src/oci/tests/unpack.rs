@@ -121,6 +121,41 @@ fn devices_only_when_allowed() {
     assert_eq!(m.mode() & 0o777, 0o666);
 }
 
+#[test]
+fn devices_are_dropped_for_workloads() {
+    // As debootstrap + umoci leave them: /dev populated in the layer.
+    let s = Scene::new();
+    let lower = TarLayer::new()
+        .dir("dev")
+        .file("dev/console", b"a lower layer's file")
+        .tar();
+    let upper = TarLayer::new()
+        .char_device("dev/console", 5, 1)
+        .char_device("dev/null", 1, 3)
+        .raw(
+            tar::EntryType::Block,
+            "dev/sda",
+            None,
+            0o660,
+            (0, 6),
+            b"",
+            (8, 0),
+        )
+        .file("etc/hostname", b"debian")
+        .tar();
+    let image = s.image("layout", vec![lower, upper]);
+    let dest = s.dest("rootfs");
+    let report = s.unpack(&image, &dest, &policy()).expect("unpack");
+    assert_eq!(report.devices_dropped, 3);
+    assert_eq!(
+        report.device_example.as_deref(),
+        Some(Path::new("dev/console"))
+    );
+    // The device replaced the lower layer's file, and is left out itself.
+    assert_eq!(tree(&dest.join("dev")), Vec::<String>::new());
+    assert_eq!(read(&dest.join("etc/hostname")), "debian");
+}
+
 /// A GNU sparse entry: `data` at `offset` in a file of `offset + data`
 /// bytes, the rest a hole.
 fn sparse_layer(offset: u64, data: &[u8]) -> Vec<u8> {

@@ -11,9 +11,11 @@
 //! writer of the tree while it runs, so a check stays true until the step
 //! it guards.
 //!
-//! [`resolve_in_root`] is the one place that does follow symlinks, the way
-//! the container will: with the rootfs as `/`, so `..` and absolute
-//! targets stay inside.
+//! [`resolve_in_root`] and [`create_dir_in_root`] are the places that do
+//! follow symlinks, the way the container will: with the rootfs as `/`, so
+//! `..` and absolute targets stay inside. They are for mount points, which
+//! the runtime resolves the same way; what the builder writes for itself
+//! goes through [`parents`] instead.
 
 use std::fs::Metadata;
 use std::io;
@@ -134,6 +136,28 @@ pub(crate) fn folders_bottom_up(root: &Path) -> io::Result<Vec<PathBuf>> {
 /// kernel does in a chroot. `None` when a component is missing or not a
 /// folder; the result is never a symlink.
 pub(crate) fn resolve_in_root(root: &Path, path: &Path) -> io::Result<Option<PathBuf>> {
+    walk_in_root(root, path, false)
+}
+
+/// `mkdir -p path` in a chroot at `root`: resolves `path` as
+/// [`resolve_in_root`] does and creates each missing folder (mode 0755),
+/// a dangling symlink's target too, as the runtime would when it creates
+/// a mount point. Returns the folder's path on the host: every component
+/// below `root` is a real folder, so writing into it follows no symlink.
+/// Fails, naming the component, on something that is not a folder and on
+/// a symlink loop.
+pub(crate) fn create_dir_in_root(root: &Path, path: &Path) -> io::Result<PathBuf> {
+    match walk_in_root(root, path, true)? {
+        Some(dir) => Ok(dir),
+        None => Err(io::Error::other(format!("/{} is missing", path.display()))),
+    }
+}
+
+/// The walk behind [`resolve_in_root`] and [`create_dir_in_root`].
+/// `resolved` only ever holds components that `lstat` said are real
+/// folders (or, as the last one when not creating, any non-symlink), so
+/// `root.join(resolved)` never goes through a symlink on the host.
+fn walk_in_root(root: &Path, path: &Path, create: bool) -> io::Result<Option<PathBuf>> {
     let mut pending: Vec<PathBuf> = components_reversed(path);
     let mut resolved = PathBuf::new();
     let mut links = 0;
@@ -154,17 +178,31 @@ pub(crate) fn resolve_in_root(root: &Path, path: &Path) -> io::Result<Option<Pat
         let host = root.join(&next);
         let meta = match std::fs::symlink_metadata(&host) {
             Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                std::fs::create_dir(&host)
+                    .and_then(|()| chmod(&host, 0o755))
+                    .map_err(|e| at(&next, "create", e))?;
+                resolved = next;
+                continue;
+            }
             Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
+                if !create
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
             {
                 return Ok(None)
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(at(&next, "check", e)),
         };
         if !meta.file_type().is_symlink() {
+            if create && !meta.is_dir() {
+                return Err(io::Error::other(format!(
+                    "/{} exists and is not a folder",
+                    next.display()
+                )));
+            }
             resolved = next;
             continue;
         }
@@ -176,9 +214,15 @@ pub(crate) fn resolve_in_root(root: &Path, path: &Path) -> io::Result<Option<Pat
             )));
         }
         // An absolute target starts with `RootDir`, which resets `resolved`.
-        pending.extend(components_reversed(&std::fs::read_link(&host)?));
+        let target = std::fs::read_link(&host).map_err(|e| at(&next, "read the link", e))?;
+        pending.extend(components_reversed(&target));
     }
     Ok(Some(root.join(resolved)))
+}
+
+/// An error of `step` on `/rel`, keeping its kind.
+fn at(rel: &Path, step: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{step} /{}: {e}", rel.display()))
 }
 
 fn components_reversed(path: &Path) -> Vec<PathBuf> {
