@@ -61,8 +61,8 @@ impl Ring {
     /// Records a line; returns its sequence number. A line larger than the
     /// whole ring is kept alone (cut to the capacity), so the newest line
     /// is always there.
-    pub fn push(&mut self, time: Duration, stream: Stream, text: &str) -> u64 {
-        let mut text = text.to_owned();
+    pub fn push(&mut self, time: Duration, stream: Stream, text: impl Into<String>) -> u64 {
+        let mut text = text.into();
         if cost(&text) > self.capacity {
             let mut cut = self.capacity.saturating_sub(cost(""));
             while cut > 0 && !text.is_char_boundary(cut) {
@@ -143,7 +143,7 @@ mod tests {
             let mut r = Ring::new(*cap);
             for (i, t) in pushed.iter().enumerate() {
                 assert_eq!(
-                    r.push(Duration::from_millis(i as u64), Stream::Stdout, t),
+                    r.push(Duration::from_millis(i as u64), Stream::Stdout, *t),
                     i as u64 + 1
                 );
             }
