@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use qemu_tests::flood::{bystander_delays, manifest, status_latencies};
-use qemu_tests::{TestImage, Vm, BOOT};
+use qemu_tests::{tools_rootfs, TestImage, Vm, BOOT};
 
 #[test]
 fn an_output_flood_leaves_the_node_responsive() {
@@ -68,19 +68,16 @@ fn stamp(line: &str) -> Option<f64> {
 /// open a file, make a pipe and get an inotify instance.
 #[test]
 fn a_workload_hoarding_files_and_inotify_leaves_room_for_another() {
-    let image = TestImage::build(
-        "hoard",
-        r#"
+    let manifest = r#"
 [container.hoarder]
-rootfs = "@BUSYBOX@"
+rootfs = "@TOOLS@"
 restart = "never"
 health = { exec = ["/bin/test", "-f", "/tmp/hoarded"], interval = "1s", timeout = "5s", retries = 100 }
 command = ["/bin/sh", "-c", '''
 echo "hoarder: file-max $(cat /proc/sys/fs/file-max), inotify instances $(cat /proc/sys/fs/inotify/max_user_instances)"
-n=0
-while [ $n -lt 300 ]; do inotifyd true /tmp:x 2>/dev/null & n=$((n+1)); done
-sleep 2
-echo "hoarder: $(ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c inotify) inotify instances"
+inotify-hold 300 wait > /tmp/held &
+until [ -s /tmp/held ]; do sleep 1; done
+echo "hoarder: $(cat /tmp/held) inotify instances"
 i=0
 while [ $i -lt 12 ]; do
   sh -c 'ulimit -n 4096; f=10; while [ $f -lt 4090 ]; do eval "exec $f</dev/null" 2>/dev/null || break; f=$((f+1)); done; touch /tmp/h.$$; exec sleep 100000' &
@@ -94,17 +91,18 @@ while :; do sleep 1; done
 ''']
 
 [container.second]
-rootfs = "@BUSYBOX@"
+rootfs = "@TOOLS@"
 restart = "never"
 after = ["hoarder"]
 command = ["/bin/sh", "-c", '''
 echo x > /tmp/f && cat /tmp/f > /dev/null && echo "second: file ok"
 echo y | cat > /dev/null && echo "second: pipe ok"
-inotifyd true /tmp:x & p=$!; sleep 1; kill -0 $p 2>/dev/null && echo "second: inotify ok"
+inotify-hold 1 > /dev/null && echo "second: inotify ok"
 echo second done
 ''']
-"#,
-    );
+"#;
+    let manifest = manifest.replace("@TOOLS@", &tools_rootfs().display().to_string());
+    let image = TestImage::build("hoard", &manifest);
     let mut vm = Vm::boot(&image);
     vm.wait_for("hoarder | hoarding done", BOOT + Duration::from_secs(180));
     vm.wait_for("second | second done", BOOT);
