@@ -1,5 +1,6 @@
 //! A workload must not starve the node: under an output flood (one
-//! container running `yes`, one writing a 100 MB line without a newline)
+//! container running `yes`, one writing a 100 MB line without a newline,
+//! one whose health check runs `yes`)
 //! `berth status` answers, a bystander's lines reach the console and the
 //! power button powers the node off.
 
