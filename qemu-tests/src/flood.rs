@@ -25,7 +25,7 @@ command = ["/bin/yes", "flood"]
 [container.noisyprobe]
 rootfs = "@BUSYBOX@"
 command = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
-health = { exec = ["/bin/yes"], interval = "1s", timeout = "3s", retries = 1000 }
+health = { exec = ["/bin/yes"], interval = "1s", timeout = "3s", retries = 100 }
 
 [container.longline]
 rootfs = "@BUSYBOX@"
