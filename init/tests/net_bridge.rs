@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use berth::net::nft::{self, Forward, Proto, Ruleset};
 use berth::net::rtnl::{Monitor, Rtnl};
-use berth::net::veth::{self, Attach};
+use berth::net::veth::{self, container_mac, Attach};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 
@@ -113,6 +113,7 @@ fn attach_plan(n: usize, container: &Netns) -> Attach<'_> {
         bridge: BRIDGE.into(),
         host_ifname: format!("vb{n}"),
         netns: container.file.as_fd(),
+        mac: container_mac(container_ip(n)),
         address: container_ip(n),
         prefix_len: PREFIX,
         gateway: GATEWAY,
@@ -222,7 +223,7 @@ impl Uplinked {
         let outside = Netns::new();
         node.node.run(|| {
             let rtnl = Rtnl::open().expect("rtnetlink");
-            rtnl.create_veth_into("up0", "up1", outside.file.as_fd())
+            rtnl.create_veth_into("up0", "up1", None, outside.file.as_fd())
                 .expect("uplink veth");
             let up0 = rtnl.link("up0").expect("look up").expect("up0");
             rtnl.add_address(up0.index, NODE_UPLINK, 24)

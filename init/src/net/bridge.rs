@@ -19,7 +19,7 @@ use berth_config::network::{Bridge, PortMap};
 use super::alloc::Allocator;
 use super::nft::{self, Forward, Ruleset};
 use super::rtnl::Rtnl;
-use super::veth::{self, Attach};
+use super::veth::{self, container_mac, Attach};
 
 /// One attached container.
 #[derive(Debug, Clone)]
@@ -84,6 +84,7 @@ impl BridgeNet {
             bridge: self.config.name.clone(),
             host_ifname: ifname.clone(),
             netns: netns.as_fd(),
+            mac: container_mac(address),
             address,
             prefix_len: self.config.subnet.prefix_len,
             gateway: self.config.gateway(),

@@ -3,9 +3,10 @@
 //!
 //! [`attach`], in the node's namespace: create the veth pair with the host
 //! end named by the caller and the peer created straight inside the
-//! container's namespace as `eth0` (`IFLA_NET_NS_FD` on the peer, as
-//! `ip link add … peer name eth0 netns …` does: no temporary name in the
-//! node, nothing to rename); make the host end a port of the bridge, set
+//! container's namespace as `eth0` with the MAC address the caller chose
+//! (`IFLA_NET_NS_FD` on the peer, as `ip link add … peer name eth0
+//! address … netns …` does: no temporary name in the node, nothing to
+//! rename); make the host end a port of the bridge, set
 //! its MTU, bring it up. Then enter the container's namespace on the
 //! current thread with setns(2) (a network namespace belongs to a thread,
 //! not a process), open an rtnetlink handle there (a netlink socket works
@@ -15,6 +16,10 @@
 //! must never stay in a container's namespace. If any step after the pair
 //! exists fails, the host end is deleted, which deletes the peer too, so a
 //! retry starts clean.
+//!
+//! The container's MAC address is PID 1's choice, [`container_mac`], so
+//! the bridge rules that hold the port to it can be in place before the
+//! port joins the bridge.
 //!
 //! Errors end with their cause, like [`rtnl::Error`], for the same reason.
 
@@ -42,6 +47,8 @@ pub struct Attach<'a> {
     pub host_ifname: String,
     /// The container's network namespace (`/proc/PID/ns/net`).
     pub netns: BorrowedFd<'a>,
+    /// The container's end's MAC address ([`container_mac`]).
+    pub mac: [u8; 6],
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
@@ -68,6 +75,14 @@ pub enum Error {
     Missing(&'static str),
     #[error("return to the original network namespace: {0}")]
     Return(Errno),
+}
+
+/// The MAC address of the container whose address is `address`: locally
+/// administered, unicast, `02:42` and the four bytes of the address (as
+/// Docker does), so it is unique on the bridge as long as the address is.
+pub fn container_mac(address: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = address.octets();
+    [0x02, 0x42, a, b, c, d]
 }
 
 /// Creates bridge `name` if missing, gives it `gateway/prefix_len` unless
@@ -105,8 +120,13 @@ pub fn attach(rtnl: &Rtnl, plan: &Attach<'_>) -> Result<(), Error> {
         .link(&plan.bridge)
         .map_err(Error::Node)?
         .ok_or_else(|| Error::NoBridge(plan.bridge.clone()))?;
-    rtnl.create_veth_into(&plan.host_ifname, CONTAINER_IFNAME, plan.netns)
-        .map_err(Error::Node)?;
+    rtnl.create_veth_into(
+        &plan.host_ifname,
+        CONTAINER_IFNAME,
+        Some(plan.mac),
+        plan.netns,
+    )
+    .map_err(Error::Node)?;
     let result = connect(rtnl, plan, bridge.index);
     if result.is_err() {
         if let Err(e) = detach(rtnl, &plan.host_ifname) {
@@ -212,5 +232,30 @@ impl Drop for Back {
     fn drop(&mut self) {
         // Already logged; nothing more can be done while unwinding.
         let _ = self.go();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_macs_are_local_unicast_and_follow_the_address() {
+        let table = [
+            (
+                Ipv4Addr::new(10, 88, 0, 2),
+                [0x02, 0x42, 0x0a, 0x58, 0x00, 0x02],
+            ),
+            (
+                Ipv4Addr::new(172, 17, 255, 254),
+                [0x02, 0x42, 0xac, 0x11, 0xff, 0xfe],
+            ),
+        ];
+        for (address, want) in table {
+            let mac = container_mac(address);
+            assert_eq!(mac, want, "{address}");
+            assert_eq!(mac[0] & 0x01, 0, "unicast");
+            assert_eq!(mac[0] & 0x02, 0x02, "locally administered");
+        }
     }
 }
