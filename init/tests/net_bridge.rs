@@ -21,7 +21,7 @@ use std::os::fd::AsFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth::net::nft::{self, Forward, Proto, Ruleset};
+use berth::net::nft::{self, Forward, Port, Proto, Ruleset};
 use berth::net::rtnl::{Monitor, Rtnl};
 use berth::net::veth::{self, container_mac, Attach};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -248,6 +248,13 @@ impl Uplinked {
             subnet: (Ipv4Addr::new(10, 199, 0, 0), PREFIX),
             bridge: BRIDGE.into(),
             forwards,
+            // The container's port, which would be mute without its rules.
+            ports: vec![Port {
+                ifname: "vb0".into(),
+                mac: container_mac(container_ip(0)),
+                address: container_ip(0),
+            }],
+            port_prefix: "vb".into(),
         };
         self.node
             .node
@@ -608,6 +615,8 @@ fn a_large_table_is_one_batch() {
         subnet: (Ipv4Addr::new(10, 199, 0, 0), PREFIX),
         bridge: BRIDGE.into(),
         forwards,
+        ports: vec![],
+        port_prefix: "vb".into(),
     };
     let started = Instant::now();
     node.run(|| nft::apply(&ruleset))
