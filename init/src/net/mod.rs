@@ -11,4 +11,5 @@ pub mod host;
 pub mod nft;
 pub mod node;
 pub mod rtnl;
+pub mod sysctl;
 pub mod veth;

@@ -6,16 +6,18 @@
 //! container's namespace as `eth0` with the MAC address the caller chose
 //! (`IFLA_NET_NS_FD` on the peer, as `ip link add … peer name eth0
 //! address … netns …` does: no temporary name in the node, nothing to
-//! rename); make the host end a port of the bridge, set
-//! its MTU, bring it up. Then enter the container's namespace on the
-//! current thread with setns(2) (a network namespace belongs to a thread,
-//! not a process), open an rtnetlink handle there (a netlink socket works
-//! in the namespace it was opened in), bring `lo` and `eth0` up with the
-//! address and the default route via the gateway, and return to the
-//! original namespace whatever happened inside: the caller is PID 1, which
-//! must never stay in a container's namespace. If any step after the pair
-//! exists fails, the host end is deleted, which deletes the peer too, so a
-//! retry starts clean.
+//! rename); turn IPv6 and router advertisements off on the host end, make
+//! it a port of the bridge, set its MTU, bring it up. Then enter the
+//! container's namespace on the current thread with setns(2) (a network
+//! namespace belongs to a thread, not a process), set the container's
+//! network settings ([`sysctl::container`]: no IPv6 on `eth0`, no router
+//! advertisements, ICMP echo sockets for every group), open an rtnetlink
+//! handle there (a netlink socket works in the namespace it was opened
+//! in), bring `lo` and `eth0` up with the address and the default route
+//! via the gateway, and return to the original namespace whatever happened
+//! inside: the caller is PID 1, which must never stay in a container's
+//! namespace. If any step after the pair exists fails, the host end is
+//! deleted, which deletes the peer too, so a retry starts clean.
 //!
 //! The container's MAC address is PID 1's choice, [`container_mac`], so
 //! the bridge rules that hold the port to it can be in place before the
@@ -27,11 +29,13 @@ use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 
 use super::rtnl::{self, Rtnl};
+use super::sysctl::{self, PROC_SYS};
 
 /// The container's end of the pair.
 pub const CONTAINER_IFNAME: &str = "eth0";
@@ -65,12 +69,16 @@ pub enum Error {
     Vanished(String),
     #[error("{0}")]
     Node(rtnl::Error),
+    #[error("{0}")]
+    NodeSetting(sysctl::Error),
     #[error("open the current network namespace: {0}")]
     OwnNamespace(io::Error),
     #[error("enter the container's network namespace: {0}")]
     Enter(Errno),
     #[error("in the container's network namespace: {0}")]
     Container(rtnl::Error),
+    #[error("in the container's network namespace: {0}")]
+    ContainerSetting(sysctl::Error),
     #[error("the container's network namespace has no {0}")]
     Missing(&'static str),
     #[error("return to the original network namespace: {0}")]
@@ -85,8 +93,9 @@ pub fn container_mac(address: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
-/// Creates bridge `name` if missing, gives it `gateway/prefix_len` unless
-/// it has it, sets its MTU if asked, and brings it up. Returns its index.
+/// Creates bridge `name` if missing, turns IPv6 and router advertisements
+/// off on it, gives it `gateway/prefix_len` unless it has it, sets its MTU
+/// if asked, and brings it up. Returns its index.
 pub fn setup_bridge(
     rtnl: &Rtnl,
     name: &str,
@@ -99,6 +108,7 @@ pub fn setup_bridge(
         .link(name)
         .map_err(Error::Node)?
         .ok_or_else(|| Error::Vanished(name.to_string()))?;
+    sysctl::write(Path::new(PROC_SYS), &sysctl::bridge_link(name)).map_err(Error::NodeSetting)?;
     if let Some(mtu) = mtu {
         rtnl.set_mtu(bridge.index, mtu).map_err(Error::Node)?;
     }
@@ -157,6 +167,8 @@ fn connect(rtnl: &Rtnl, plan: &Attach<'_>, bridge_index: u32) -> Result<(), Erro
         .link(&plan.host_ifname)
         .map_err(Error::Node)?
         .ok_or_else(|| Error::Vanished(plan.host_ifname.clone()))?;
+    sysctl::write(Path::new(PROC_SYS), &sysctl::bridge_link(&plan.host_ifname))
+        .map_err(Error::NodeSetting)?;
     if let Some(mtu) = plan.mtu {
         rtnl.set_mtu(host.index, mtu).map_err(Error::Node)?;
     }
@@ -166,9 +178,13 @@ fn connect(rtnl: &Rtnl, plan: &Attach<'_>, bridge_index: u32) -> Result<(), Erro
     in_namespace(plan.netns, || configure_container(plan))
 }
 
-/// Inside the container's namespace: `lo` and `eth0` up, the address,
-/// the default route.
+/// Inside the container's namespace: the settings, `lo` and `eth0` up,
+/// the address, the default route.
 fn configure_container(plan: &Attach<'_>) -> Result<(), Error> {
+    // Before eth0 comes up: an interface with IPv6 on would send router
+    // solicitations and could take a router advertisement's address.
+    sysctl::write(Path::new(PROC_SYS), &sysctl::container(CONTAINER_IFNAME))
+        .map_err(Error::ContainerSetting)?;
     let rtnl = Rtnl::open().map_err(Error::Container)?;
     let find = |name: &'static str| {
         rtnl.link(name)
