@@ -53,15 +53,21 @@ pub const ALL: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// Docker's and containerd's default set, which every non-privileged
-/// container gets (bounding, effective and permitted).
-pub const DEFAULT: [&str; 14] = [
+/// Docker's and containerd's default set without `CAP_NET_RAW`, which
+/// every non-privileged container gets (bounding, effective and
+/// permitted). `CAP_NET_RAW` would let a container forge any frame on its
+/// link (ARP, another container's MAC, router advertisements) and capture
+/// its traffic; the bridge drops forged frames anyway, and `ping` works
+/// without it through ICMP echo sockets, which PID 1 allows in every
+/// container's network namespace (`net.ipv4.ping_group_range`). Podman
+/// leaves it out too. A host container that needs raw sockets lists it in
+/// `capabilities`.
+pub const DEFAULT: [&str; 13] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_FSETID",
     "CAP_FOWNER",
     "CAP_MKNOD",
-    "CAP_NET_RAW",
     "CAP_SETGID",
     "CAP_SETUID",
     "CAP_SETFCAP",
@@ -130,7 +136,13 @@ mod tests {
         }
         for d in DEFAULT {
             assert!(ALL.contains(&d), "{d} is not a kernel capability");
+            let times = DEFAULT.iter().filter(|x| **x == d).count();
+            assert_eq!(times, 1, "{d} listed {times} times");
         }
+        assert!(
+            !DEFAULT.contains(&"CAP_NET_RAW"),
+            "raw sockets forge frames"
+        );
         assert_eq!(ALL[40], "CAP_CHECKPOINT_RESTORE", "CAP_LAST_CAP of 6.1");
     }
 }

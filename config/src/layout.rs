@@ -67,6 +67,7 @@ pub const BRIDGE_MODULES: &[&str] = &[
     "veth",
     "bridge",
     "nf_tables",
+    "nft_meta_bridge",
     "nft_chain_nat",
     "nft_nat",
     "nft_masq",

@@ -28,6 +28,13 @@ const STAMP_LEN: usize = 12;
 /// Lines handed to one `writev`.
 const WRITE_BATCH: usize = 64;
 
+/// Bytes one [`Console::flush`] writes at most. An emulated UART takes
+/// bytes as fast as the CPU can push them (under QEMU's TCG about a
+/// microsecond each, in PID 1's time), so a console that "keeps up" with a
+/// flood would spend the loop's whole turn on it; the cap bounds that, and
+/// what the console cannot take in time is dropped, fairly and counted.
+const FLUSH_BYTES: usize = 16 * 1024;
+
 /// Time since boot (CLOCK_BOOTTIME, the clock the kernel's own log uses
 /// across suspend too).
 pub fn uptime() -> Duration {
@@ -66,11 +73,15 @@ pub fn try_drain(limit: Duration) {
     }
 }
 
-/// One queued line and the source it counts against.
+/// One queued line and the source it counts against. An evicted line stays
+/// in place, `dead` and empty, until it reaches the front: eviction is then
+/// O(1) and the queue keeps the order lines arrived in.
 #[derive(Debug)]
 struct Queued {
+    seq: u64,
     source: String,
     bytes: Vec<u8>,
+    dead: bool,
 }
 
 /// The queue and the open console.
@@ -78,22 +89,22 @@ struct Queued {
 pub struct Console {
     out: Option<File>,
     queue: VecDeque<Queued>,
+    next_seq: u64,
     /// Bytes of the front line already written.
     written: usize,
-    /// Bytes queued, in all and per source.
+    /// Bytes of live lines queued, in all and per source, and each
+    /// source's live lines (sequence numbers, oldest first).
     queued: usize,
-    by_source: BTreeMap<String, usize>,
+    by_source: BTreeMap<String, (usize, VecDeque<u64>)>,
     dropped: BTreeMap<String, u64>,
+    /// When the last "not shown" report was queued.
+    reported: Duration,
+    /// Set once the supervisor loop runs: it flushes once per turn and on
+    /// POLLOUT, so queuing a line does not write.
+    deferred: bool,
 }
 
-static CONSOLE: Mutex<Console> = Mutex::new(Console {
-    out: None,
-    queue: VecDeque::new(),
-    written: 0,
-    queued: 0,
-    by_source: BTreeMap::new(),
-    dropped: BTreeMap::new(),
-});
+static CONSOLE: Mutex<Console> = Mutex::new(Console::new());
 
 /// The process-wide console. A poisoned lock (a panic while logging) is
 /// still usable: the queue is plain bytes.
@@ -101,7 +112,31 @@ pub fn console() -> MutexGuard<'static, Console> {
     CONSOLE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How often lines dropped during a flood that keeps the queue full are
+/// reported.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
 impl Console {
+    const fn new() -> Console {
+        Console {
+            out: None,
+            queue: VecDeque::new(),
+            next_seq: 0,
+            written: 0,
+            queued: 0,
+            by_source: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            reported: Duration::ZERO,
+            deferred: false,
+        }
+    }
+
+    /// From now on lines are written by the loop's [`Console::flush`]
+    /// calls only.
+    pub fn defer_writes(&mut self) {
+        self.deferred = true;
+    }
+
     /// Opens `/dev/console` for non-blocking writes. Before devtmpfs is
     /// mounted it may not exist; lines then wait in the queue.
     pub fn open(&mut self) {
@@ -113,6 +148,7 @@ impl Console {
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
             .open("/dev/console")
             .ok();
+        self.flush();
     }
 
     /// Queues one line from `source` (already formatted, without stamp).
@@ -122,10 +158,16 @@ impl Console {
         // under a flood this is most lines.
         if self.queued + len > QUEUE_LIMIT && self.is_biggest(source) {
             self.count_dropped(source);
+            self.report_dropped(false);
             return;
         }
         let line = format!("{}{source} | {text}\n", stamp(uptime()));
-        if self.enqueue(source, line.into_bytes()) {
+        self.enqueue(source, line.into_bytes());
+        self.report_dropped(false);
+        // Before the loop runs, each line goes out at once; in the loop a
+        // write per line would cost a system call each (under a flood, most
+        // of PID 1's time).
+        if !self.deferred {
             self.flush();
         }
     }
@@ -139,99 +181,173 @@ impl Console {
         }
     }
 
+    fn bytes_of(&self, source: &str) -> usize {
+        self.by_source.get(source).map_or(0, |(n, _)| *n)
+    }
+
     /// Whether `source` holds at least as much of the queue as any other.
     fn is_biggest(&self, source: &str) -> bool {
-        let mine = self.by_source.get(source).copied().unwrap_or(0);
-        self.by_source.values().all(|n| *n <= mine)
+        let mine = self.bytes_of(source);
+        self.by_source.values().all(|(n, _)| *n <= mine)
     }
 
     /// The source holding the most of the queue.
-    fn biggest(&self) -> Option<String> {
+    fn biggest(&self) -> Option<&str> {
         self.by_source
             .iter()
-            .max_by_key(|(_, n)| **n)
-            .map(|(s, _)| s.clone())
+            .max_by_key(|(_, (n, _))| *n)
+            .map(|(s, _)| s.as_str())
     }
 
-    /// Queues `bytes`, making room by evicting the biggest other source's
-    /// oldest lines; false when the line itself was dropped (its source is
-    /// the biggest, or nothing can be evicted).
+    /// Queues `bytes`, making room by evicting the oldest lines of the
+    /// biggest other source; false when the line itself was dropped (its
+    /// source is the biggest, or nothing can be evicted).
     fn enqueue(&mut self, source: &str, bytes: Vec<u8>) -> bool {
         while self.queued + bytes.len() > QUEUE_LIMIT {
             let victim = match self.biggest() {
-                Some(v) if v != source && !self.is_biggest(source) => v,
+                Some(v) if v != source && !self.is_biggest(source) => v.to_owned(),
                 _ => {
                     self.count_dropped(source);
                     return false;
                 }
             };
-            // Never the front line once part of it is written.
-            let skip = usize::from(self.written > 0);
-            let Some(k) = self
-                .queue
-                .iter()
-                .skip(skip)
-                .position(|q| q.source == victim)
-                .map(|k| k + skip)
-            else {
+            if !self.evict_oldest(&victim) {
                 self.count_dropped(source);
                 return false;
-            };
-            if let Some(old) = self.queue.remove(k) {
-                self.forget(&old);
-                self.count_dropped(&old.source);
             }
-        }
-        if !self.dropped.is_empty() && self.queued + bytes.len() <= QUEUE_LIMIT / 2 {
-            self.report_dropped();
+            self.count_dropped(&victim);
         }
         self.push(source.to_owned(), bytes);
         true
     }
 
+    /// Marks `source`'s oldest queued line dead (never the front line once
+    /// part of it is written); false when it has none to give.
+    fn evict_oldest(&mut self, source: &str) -> bool {
+        let Some(front_seq) = self.queue.front().map(|q| q.seq) else {
+            return false;
+        };
+        let Some((bytes, seqs)) = self.by_source.get_mut(source) else {
+            return false;
+        };
+        let pick = usize::from(self.written > 0 && seqs.front() == Some(&front_seq));
+        let Some(seq) = seqs.remove(pick) else {
+            return false;
+        };
+        // Sequence numbers are contiguous from the front's.
+        let Some(line) = usize::try_from(seq - front_seq)
+            .ok()
+            .and_then(|k| self.queue.get_mut(k))
+        else {
+            return false;
+        };
+        *bytes -= line.bytes.len();
+        self.queued -= line.bytes.len();
+        line.dead = true;
+        line.bytes = Vec::new();
+        if seqs.is_empty() {
+            self.by_source.remove(source);
+        }
+        true
+    }
+
     fn push(&mut self, source: String, bytes: Vec<u8>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.queued += bytes.len();
-        *self.by_source.entry(source.clone()).or_default() += bytes.len();
-        self.queue.push_back(Queued { source, bytes });
+        let entry = self.by_source.entry(source.clone()).or_default();
+        entry.0 += bytes.len();
+        entry.1.push_back(seq);
+        self.queue.push_back(Queued {
+            seq,
+            source,
+            bytes,
+            dead: false,
+        });
     }
 
-    /// Takes a line that left the queue off the byte counts.
-    fn forget(&mut self, line: &Queued) {
-        forget(&mut self.queued, &mut self.by_source, line);
-    }
-
-    fn report_dropped(&mut self) {
+    /// Queues one "not shown" line per source that lost lines: when the
+    /// queue has room again, and at least every [`REPORT_EVERY`] while a
+    /// flood keeps it full (the report then takes the place of the
+    /// flood's oldest lines), or always with `now`.
+    fn report_dropped(&mut self, now: bool) {
+        if self.dropped.is_empty() {
+            return;
+        }
         let t = uptime();
+        let room = self.queued <= QUEUE_LIMIT / 2;
+        if !(now || room || t.saturating_sub(self.reported) >= REPORT_EVERY) {
+            return;
+        }
+        self.reported = t;
         for (source, n) in std::mem::take(&mut self.dropped) {
             let s = if n == 1 { "" } else { "s" };
             let line = format!(
                 "{}berth | … {n} line{s} from {source} not shown (console too slow)\n",
                 stamp(t)
             );
-            self.push("berth".to_owned(), line.into_bytes());
+            self.enqueue("berth", line.into_bytes());
         }
     }
 
-    /// Writes as much of the queue as the console takes now.
+    /// Takes the front line off the queue and the counts.
+    fn pop_front(&mut self) {
+        let Some(done) = self.queue.pop_front() else {
+            return;
+        };
+        self.written = 0;
+        if done.dead {
+            return;
+        }
+        self.queued -= done.bytes.len();
+        if let Some((bytes, seqs)) = self.by_source.get_mut(&done.source) {
+            *bytes -= done.bytes.len();
+            if seqs.front() == Some(&done.seq) {
+                seqs.pop_front();
+            }
+            if seqs.is_empty() {
+                self.by_source.remove(&done.source);
+            }
+        }
+    }
+
+    /// Writes as much of the queue as the console takes now, up to
+    /// [`FLUSH_BYTES`].
     pub fn flush(&mut self) {
-        let Some(out) = self.out.as_mut() else { return };
-        while !self.queue.is_empty() {
+        while self.queue.front().is_some_and(|q| q.dead) {
+            self.pop_front();
+        }
+        // Taken out while writing, so the queue can change meanwhile.
+        let Some(file) = self.out.take() else { return };
+        let mut out: &File = &file;
+        let mut budget = FLUSH_BYTES;
+        while !self.queue.is_empty() && budget > 0 {
             let slices: Vec<IoSlice<'_>> = self
                 .queue
                 .iter()
+                .filter(|q| !q.dead)
                 .take(WRITE_BATCH)
                 .enumerate()
-                .map(|(k, q)| {
-                    IoSlice::new(if k == 0 {
+                .scan(budget, |left, (k, q)| {
+                    let bytes = if k == 0 {
                         &q.bytes[self.written..]
                     } else {
                         &q.bytes
-                    })
+                    };
+                    if *left == 0 {
+                        return None;
+                    }
+                    let part = &bytes[..bytes.len().min(*left)];
+                    *left -= part.len();
+                    Some(IoSlice::new(part))
                 })
                 .collect();
             let mut n = match out.write_vectored(&slices) {
                 Ok(0) => break,
-                Ok(n) => n,
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    n
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // WouldBlock: the tty buffer is full, the loop polls for
                 // POLLOUT. Other errors: nothing better to do than retry.
@@ -247,14 +363,15 @@ impl Console {
                     break;
                 }
                 n -= rest;
-                self.written = 0;
-                if let Some(done) = self.queue.pop_front() {
-                    forget(&mut self.queued, &mut self.by_source, &done);
+                self.pop_front();
+                while self.queue.front().is_some_and(|q| q.dead) {
+                    self.pop_front();
                 }
             }
         }
-        if self.queue.is_empty() && !self.dropped.is_empty() {
-            self.report_dropped();
+        self.out = Some(file);
+        if self.queue.is_empty() {
+            self.report_dropped(true);
         }
     }
 
@@ -277,18 +394,6 @@ impl Console {
     /// The console fd, for polling POLLOUT.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.out.as_ref().map(|f| f.as_fd())
-    }
-}
-
-/// Takes a line that left the queue off the byte counts (a free function:
-/// `flush` holds the console file borrowed meanwhile).
-fn forget(queued: &mut usize, by_source: &mut BTreeMap<String, usize>, line: &Queued) {
-    *queued -= line.bytes.len();
-    if let Some(n) = by_source.get_mut(&line.source) {
-        *n -= line.bytes.len();
-        if *n == 0 {
-            by_source.remove(&line.source);
-        }
     }
 }
 
@@ -355,20 +460,30 @@ pub fn init_logging(debug: bool) {
 mod tests {
     use super::*;
 
-    fn empty() -> Console {
-        Console {
-            out: None,
-            queue: VecDeque::new(),
-            written: 0,
-            queued: 0,
-            by_source: BTreeMap::new(),
-            dropped: BTreeMap::new(),
-        }
-    }
-
     fn text(c: &Console) -> String {
         let bytes: Vec<u8> = c.queue.iter().flat_map(|q| q.bytes.clone()).collect();
         String::from_utf8(bytes).expect("utf8")
+    }
+
+    /// The counts agree with the queue.
+    fn check_counts(c: &Console) {
+        let live: usize = c
+            .queue
+            .iter()
+            .filter(|q| !q.dead)
+            .map(|q| q.bytes.len())
+            .sum();
+        assert_eq!(live, c.queued);
+        assert_eq!(
+            c.by_source.values().map(|(n, _)| n).sum::<usize>(),
+            c.queued
+        );
+        for (source, (_, seqs)) in &c.by_source {
+            for seq in seqs {
+                let q = c.queue.iter().find(|q| q.seq == *seq).expect("queued");
+                assert!(!q.dead && &q.source == source);
+            }
+        }
     }
 
     #[test]
@@ -380,26 +495,29 @@ mod tests {
 
     #[test]
     fn full_queue_counts_and_reports_dropped_lines() {
-        let mut c = empty();
+        let mut c = Console::new();
         let line = vec![b'x'; 1000];
         for _ in 0..300 {
             c.enqueue("web", line.clone());
         }
         assert_eq!(c.queued, 262_000);
         assert_eq!(c.dropped.get("web"), Some(&38));
-        c.queue.clear();
-        c.queued = 0;
-        c.by_source.clear();
+        check_counts(&c);
+        while !c.queue.is_empty() {
+            c.pop_front();
+        }
+        c.report_dropped(false);
         c.enqueue("db", b"next\n".to_vec());
         let text = text(&c);
         assert!(text.contains("… 38 lines from web not shown"), "{text}");
         assert!(text.ends_with("next\n"));
         assert!(c.dropped.is_empty());
+        check_counts(&c);
     }
 
     #[test]
     fn a_flood_loses_its_own_lines_not_a_neighbours() {
-        let mut c = empty();
+        let mut c = Console::new();
         // The flood fills the queue to the brim.
         for _ in 0..600 {
             c.line("flood", &"y".repeat(500));
@@ -408,10 +526,11 @@ mod tests {
         let dropped_before = c.dropped.get("flood").copied().unwrap_or(0);
         assert!(dropped_before > 0);
         // A quiet neighbour's lines still get in, each in place of one of
-        // the flood's oldest.
+        // the flood's oldest; a big neighbour's too.
         for i in 0..10 {
             c.line("bystander", &format!("tick {i}"));
             c.line("flood", &"y".repeat(500));
+            c.line("longline", &"x".repeat(4096));
         }
         let text = text(&c);
         for i in 0..10 {
@@ -423,9 +542,35 @@ mod tests {
         assert!(c.queued <= QUEUE_LIMIT);
         assert!(c.dropped.get("flood").copied().unwrap_or(0) > dropped_before + 10);
         assert!(!c.dropped.contains_key("bystander"));
-        // The byte counts match the queue.
-        let sum: usize = c.queue.iter().map(|q| q.bytes.len()).sum();
-        assert_eq!(sum, c.queued);
-        assert_eq!(c.by_source.values().sum::<usize>(), c.queued);
+        check_counts(&c);
+        // The queue drains in arrival order, dead lines skipped.
+        let mut seqs = Vec::new();
+        while let Some(q) = c.queue.front() {
+            if !q.dead {
+                seqs.push(q.seq);
+            }
+            c.pop_front();
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(c.queued, 0);
+        assert!(c.by_source.is_empty());
+    }
+
+    #[test]
+    fn a_lasting_flood_is_reported_every_second() {
+        let mut c = Console::new();
+        for _ in 0..20_000 {
+            c.line("flood", "flood");
+        }
+        assert!(c.dropped.get("flood").is_some_and(|n| *n > 0));
+        // The last report was long ago: the next dropped line reports.
+        c.reported = Duration::ZERO;
+        let before = uptime();
+        assert!(before >= REPORT_EVERY || before.is_zero());
+        if before >= REPORT_EVERY {
+            c.line("flood", "flood");
+            assert!(text(&c).contains("lines from flood not shown"));
+            check_counts(&c);
+        }
     }
 }

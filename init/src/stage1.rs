@@ -127,6 +127,7 @@ pub fn run() -> Fatal {
         },
         t.elapsed().as_millis()
     );
+    system::raise_hard_limits(&containers);
     supervise::run(containers, net, workload_memory)
 }
 

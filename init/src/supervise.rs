@@ -379,7 +379,10 @@ impl Supervisor {
     }
 
     fn run(mut self) -> Fatal {
+        console().defer_writes();
         loop {
+            // Once a turn (and so whenever poll saw the console writable).
+            console().flush();
             let ready = match self.wait() {
                 Ok(r) => r,
                 Err(e) => {
@@ -388,7 +391,6 @@ impl Supervisor {
                     continue;
                 }
             };
-            console().flush();
             for (i, s) in ready.streams {
                 pump(&mut self.slots[i], s, false);
             }
@@ -915,10 +917,10 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
                 let now = uptime();
                 let mut c = console();
                 for l in lines {
-                    slot.ring.push(now, kind, &l);
                     if slot.spec.console {
                         c.line(&name, &l);
                     }
+                    slot.ring.push(now, kind, l);
                 }
                 if n < buf.len() {
                     break; // the pipe is empty for now
@@ -930,10 +932,10 @@ fn pump(slot: &mut Slot, s: usize, all: bool) {
     }
     if eof || all {
         if let Some(rest) = stream.lines.finish() {
-            slot.ring.push(uptime(), kind, &rest);
             if slot.spec.console {
                 console().line(&name, &rest);
             }
+            slot.ring.push(uptime(), kind, rest);
         }
         stream.fd = None;
     }

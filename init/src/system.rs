@@ -121,6 +121,64 @@ pub fn protect_pid1_with(os: &dyn Os) {
     let _ = os.set_dumpable(true);
 }
 
+/// The kernel's resource for a manifest `rlimits` name.
+fn resource(name: &str) -> Option<nix::sys::resource::Resource> {
+    use nix::sys::resource::Resource as R;
+    Some(match name {
+        "as" => R::RLIMIT_AS,
+        "core" => R::RLIMIT_CORE,
+        "cpu" => R::RLIMIT_CPU,
+        "data" => R::RLIMIT_DATA,
+        "fsize" => R::RLIMIT_FSIZE,
+        "locks" => R::RLIMIT_LOCKS,
+        "memlock" => R::RLIMIT_MEMLOCK,
+        "msgqueue" => R::RLIMIT_MSGQUEUE,
+        "nice" => R::RLIMIT_NICE,
+        "nofile" => R::RLIMIT_NOFILE,
+        "nproc" => R::RLIMIT_NPROC,
+        "rss" => R::RLIMIT_RSS,
+        "rtprio" => R::RLIMIT_RTPRIO,
+        "rttime" => R::RLIMIT_RTTIME,
+        "sigpending" => R::RLIMIT_SIGPENDING,
+        "stack" => R::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+/// The highest hard limit any container asks for, per resource.
+pub fn hard_limits_needed(containers: &[berth_config::Container]) -> Vec<(&'static str, u64)> {
+    let mut needed: Vec<(&'static str, u64)> = Vec::new();
+    for r in containers.iter().flat_map(|c| c.rlimits_in_force()) {
+        match needed.iter_mut().find(|(name, _)| *name == r.name) {
+            Some((_, hard)) => *hard = (*hard).max(r.hard),
+            None => needed.push((r.name, r.hard)),
+        }
+    }
+    needed
+}
+
+/// Raises PID 1's own hard limits (soft ones unchanged) to what the
+/// containers ask for. A container's limits are set after it entered its
+/// namespaces; in a user namespace raising a hard limit above the one it
+/// inherited from PID 1 is refused (EPERM: it needs CAP_SYS_RESOURCE in the
+/// node's namespace), so PID 1 holds the highest hard limit any container
+/// needs and each container only lowers from there.
+pub fn raise_hard_limits(containers: &[berth_config::Container]) {
+    use nix::sys::resource::{getrlimit, setrlimit};
+    for (name, hard) in hard_limits_needed(containers) {
+        let Some(res) = resource(name) else { continue };
+        let Ok((soft, current)) = getrlimit(res) else {
+            continue;
+        };
+        if hard <= current {
+            continue;
+        }
+        if let Err(e) = setrlimit(res, soft.min(hard), hard) {
+            log::warn!("raise PID 1's hard {name} limit to {hard}: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use nix::errno::Errno;
@@ -303,5 +361,31 @@ mod tests {
                 "set dumpable true"
             ]
         );
+    }
+
+    #[test]
+    fn hard_limits_cover_every_container() {
+        use berth_config::{Container, Kind, Rlimit};
+        let mut a = Container::new("a", std::path::PathBuf::from("r"));
+        a.kind = Kind::Workload;
+        let mut b = Container::new("b", std::path::PathBuf::from("r"));
+        b.rlimits = vec![
+            Rlimit {
+                name: "nofile",
+                soft: 10,
+                hard: 1_000_000,
+            },
+            Rlimit {
+                name: "memlock",
+                soft: 1,
+                hard: 2,
+            },
+        ];
+        let needed = hard_limits_needed(&[a, b]);
+        // a's default nofile (524288) is below b's.
+        assert_eq!(needed, [("nofile", 1_000_000), ("memlock", 2)]);
+        for name in berth_config::manifest_rlimits::NAMES {
+            assert!(resource(name).is_some(), "{name}");
+        }
     }
 }

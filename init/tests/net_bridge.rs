@@ -1,7 +1,9 @@
 //! Host tests of the bridge networking pieces of `berth::net`: the
-//! rtnetlink handle (`rtnl`), veth attachment (`veth`) and the nftables NAT
-//! table (`nft`), on the real kernel. Needs root; skips with a message
-//! otherwise.
+//! rtnetlink handle (`rtnl`), veth attachment (`veth`), the nftables NAT
+//! table (`nft`), and the whole bridge (`bridge::BridgeNet`) under layer-2
+//! attacks from a container (ARP and address spoofing, another container's
+//! MAC, router advertisements, flooded unicast), on the real kernel. Needs
+//! root; skips with a message otherwise.
 //!
 //! Every test makes its own network namespaces: a thread unshares one and
 //! the test keeps it open as a file (`/proc/thread-self/ns/net`), so it
@@ -16,16 +18,22 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth::net::nft::{self, Forward, Proto, Ruleset};
+use berth::net::bridge::BridgeNet;
+use berth::net::nft::{self, Forward, Port, Proto, Ruleset};
 use berth::net::rtnl::{Monitor, Rtnl};
-use berth::net::veth::{self, Attach};
+use berth::net::veth::{self, container_mac, Attach};
+use berth_config::network::{Bridge, Ipv4Cidr};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
+
+// Not `tests/frames.rs`: cargo would take that for a test of its own.
+#[path = "net_bridge/frames.rs"]
+mod frames;
 
 const BRIDGE: &str = "br0";
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 199, 0, 1);
@@ -113,6 +121,7 @@ fn attach_plan(n: usize, container: &Netns) -> Attach<'_> {
         bridge: BRIDGE.into(),
         host_ifname: format!("vb{n}"),
         netns: container.file.as_fd(),
+        mac: container_mac(container_ip(n)),
         address: container_ip(n),
         prefix_len: PREFIX,
         gateway: GATEWAY,
@@ -222,7 +231,7 @@ impl Uplinked {
         let outside = Netns::new();
         node.node.run(|| {
             let rtnl = Rtnl::open().expect("rtnetlink");
-            rtnl.create_veth_into("up0", "up1", outside.file.as_fd())
+            rtnl.create_veth_into("up0", "up1", None, outside.file.as_fd())
                 .expect("uplink veth");
             let up0 = rtnl.link("up0").expect("look up").expect("up0");
             rtnl.add_address(up0.index, NODE_UPLINK, 24)
@@ -247,6 +256,13 @@ impl Uplinked {
             subnet: (Ipv4Addr::new(10, 199, 0, 0), PREFIX),
             bridge: BRIDGE.into(),
             forwards,
+            // The container's port, which would be mute without its rules.
+            ports: vec![Port {
+                ifname: "vb0".into(),
+                mac: container_mac(container_ip(0)),
+                address: container_ip(0),
+            }],
+            port_prefix: "vb".into(),
         };
         self.node
             .node
@@ -265,9 +281,14 @@ impl Uplinked {
 /// `nft list table ip berth` in `ns`, if nft is installed: the kernel's
 /// own account of what the batch installed.
 fn nft_listing(ns: &Netns) -> Option<String> {
+    nft_list(ns, "ip")
+}
+
+/// `nft list table FAMILY berth` in `ns`, if nft is installed.
+fn nft_list(ns: &Netns, family: &str) -> Option<String> {
     ns.run(|| {
         match Command::new("nft")
-            .args(["list", "table", "ip", "berth"])
+            .args(["list", "table", family, "berth"])
             .output()
         {
             Ok(out) => {
@@ -607,6 +628,8 @@ fn a_large_table_is_one_batch() {
         subnet: (Ipv4Addr::new(10, 199, 0, 0), PREFIX),
         bridge: BRIDGE.into(),
         forwards,
+        ports: vec![],
+        port_prefix: "vb".into(),
     };
     let started = Instant::now();
     node.run(|| nft::apply(&ruleset))
@@ -614,5 +637,469 @@ fn a_large_table_is_one_batch() {
     eprintln!("2000 forwards applied in {:?}", started.elapsed());
     if let Some(listing) = nft_listing(&node) {
         assert_eq!(listing.matches(" dnat to ").count(), 2000);
+    }
+}
+
+// Layer 2: the bridge as PID 1 runs it (`BridgeNet`: the port's rules in
+// place before its veth joins the bridge, the container's settings made
+// inside its namespace), with an attacker and a victim container. The
+// attacker is the test itself in the attacker's namespace with a packet
+// socket (the test holds CAP_NET_RAW, which a default workload no longer
+// does): what it sends is what a workload with raw sockets could send.
+// Each test was seen to fail with the bridge rules and the settings
+// turned off.
+
+/// 10.199.0.0/24 again, in a namespace of its own.
+const L2_SUBNET: Ipv4Addr = Ipv4Addr::new(10, 199, 0, 0);
+/// TEST-NET-like IPv6 prefix (2001:db8::/32, documentation) that the rogue
+/// router advertisement offers.
+const ROGUE_PREFIX: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0x00, 0xb0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+/// How long a capture waits for frames that must not come.
+const CAPTURE: Duration = Duration::from_millis(600);
+
+/// A container of the layer-2 tests.
+struct Member {
+    ns: Netns,
+    ip: Ipv4Addr,
+    mac: [u8; 6],
+}
+
+/// A node whose bridge `br0` is run by `BridgeNet`, with two containers:
+/// the attacker on `bv1` (10.199.0.2), the victim on `bv2` (10.199.0.3).
+struct L2 {
+    node: Netns,
+    bridge: BridgeNet,
+    attacker: Member,
+    victim: Member,
+    gateway_mac: [u8; 6],
+}
+
+impl L2 {
+    fn new() -> L2 {
+        let node = Netns::new();
+        let mut bridge = BridgeNet::new(Bridge {
+            name: BRIDGE.into(),
+            subnet: Ipv4Cidr {
+                address: L2_SUBNET,
+                prefix_len: PREFIX,
+            },
+        });
+        let mut member = |name: &str| {
+            let ns = Netns::new();
+            let ip = node
+                .run(|| bridge.attach(name, &ns.file, &[]))
+                .unwrap_or_else(|e| panic!("attach {name}: {e}"));
+            Member {
+                ns,
+                ip,
+                mac: container_mac(ip),
+            }
+        };
+        let attacker = member("attacker");
+        let victim = member("victim");
+        // Read last: a bridge without a MAC of its own takes its ports'
+        // lowest, so it may change as ports join.
+        let gateway_mac = node.run(|| {
+            let rtnl = Rtnl::open().expect("rtnetlink");
+            let links = rtnl.links().expect("links");
+            for port in ["bv1", "bv2"] {
+                assert!(links.iter().any(|l| l.name == port), "{port} exists");
+            }
+            links
+                .iter()
+                .find(|l| l.name == BRIDGE)
+                .and_then(|l| l.mac)
+                .expect("the bridge's MAC")
+        });
+        L2 {
+            node,
+            bridge,
+            attacker,
+            victim,
+            gateway_mac,
+        }
+    }
+
+    /// One UDP exchange between the victim and the node, so each has the
+    /// other in its neighbour table and the bridge knows where the
+    /// victim's MAC lives.
+    fn exchange(&self, port: u16) {
+        let server = self.node.run(|| {
+            let socket = UdpSocket::bind((GATEWAY, port)).expect("bind on the node");
+            socket
+                .set_read_timeout(Some(CONNECT_TIMEOUT))
+                .expect("timeout");
+            socket
+        });
+        let ip = self.victim.ip;
+        let client = self.victim.ns.run(|| {
+            let socket = UdpSocket::bind((ip, port)).expect("bind in the victim");
+            socket
+                .set_read_timeout(Some(CONNECT_TIMEOUT))
+                .expect("timeout");
+            socket
+        });
+        client.send_to(b"ping", (GATEWAY, port)).expect("send");
+        let mut buf = [0u8; 16];
+        let (_, from) = server
+            .recv_from(&mut buf)
+            .expect("the node hears the victim");
+        server.send_to(b"pong", from).expect("reply");
+        let (len, _) = client
+            .recv_from(&mut buf)
+            .expect("the victim hears the node");
+        assert_eq!(&buf[..len], b"pong");
+    }
+
+    /// `ip link set dev PORT type bridge_slave ARGS` in the node.
+    fn bridge_port(&self, port: &str, args: &[&str]) {
+        let out = self.node.run(|| {
+            Command::new("ip")
+                .args(["link", "set", "dev", port, "type", "bridge_slave"])
+                .args(args)
+                .output()
+                .expect("run ip (iproute2)")
+        });
+        assert!(out.status.success(), "ip link set {port}: {out:?}");
+    }
+}
+
+/// A UDP socket in `ns` bound to `address:port`, with a read timeout.
+fn udp_socket(ns: &Netns, address: Ipv4Addr, port: u16) -> UdpSocket {
+    ns.run(|| {
+        let socket = UdpSocket::bind((address, port)).expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        socket
+    })
+}
+
+/// Reads datagrams until `last` arrives or the deadline passes; every
+/// (payload, source) seen.
+fn datagrams_until(socket: &UdpSocket, last: &[u8]) -> Vec<(Vec<u8>, Ipv4Addr)> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while Instant::now() < deadline && !seen.iter().any(|(p, _)| p == last) {
+        match socket.recv_from(&mut buf) {
+            Ok((len, SocketAddr::V4(from))) => seen.push((buf[..len].to_vec(), *from.ip())),
+            Ok((_, from)) => panic!("unexpected peer {from}"),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("receive: {e}"),
+        }
+    }
+    seen
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    berth_config::network::format_mac(&mac)
+}
+
+#[test]
+fn arp_claiming_another_address_is_dropped() {
+    if skip_unless_root("arp_claiming_another_address_is_dropped") {
+        return;
+    }
+    let l2 = L2::new();
+    let (attacker, victim) = (&l2.attacker, &l2.victim);
+    l2.exchange(7300);
+    let victim_before = victim.ns.run(frames::arp_table);
+    let node_before = l2.node.run(frames::arp_table);
+    assert_eq!(victim_before.get(&GATEWAY), Some(&mac_text(l2.gateway_mac)));
+    assert_eq!(node_before.get(&victim.ip), Some(&mac_text(victim.mac)));
+
+    let sniffer = victim.ns.run(|| frames::Wire::open("eth0"));
+    attacker.ns.run(|| {
+        let wire = frames::Wire::open("eth0");
+        // Gratuitous ARP (sender = target) claiming the gateway's address,
+        // then the victim's: a neighbour that has an entry takes it over.
+        for (claimed, marker) in [(GATEWAY, b"l2-arp-gw"), (victim.ip, b"l2-arp-vi")] {
+            wire.send(&frames::gratuitous_arp(attacker.mac, claimed, marker));
+        }
+    });
+    let seen = sniffer.capture(CAPTURE);
+    for marker in [&b"l2-arp-gw"[..], b"l2-arp-vi"] {
+        assert!(
+            !seen.iter().any(|f| frames::contains(f, marker)),
+            "the victim received the spoofed ARP {}",
+            String::from_utf8_lossy(marker)
+        );
+    }
+    let victim_after = victim.ns.run(frames::arp_table);
+    let node_after = l2.node.run(frames::arp_table);
+    assert_eq!(
+        victim_after.get(&GATEWAY),
+        victim_before.get(&GATEWAY),
+        "the victim's entry for the gateway"
+    );
+    assert_eq!(
+        node_after.get(&victim.ip),
+        node_before.get(&victim.ip),
+        "the gateway's entry for the victim"
+    );
+}
+
+#[test]
+fn ipv4_with_another_source_address_is_dropped() {
+    if skip_unless_root("ipv4_with_another_source_address_is_dropped") {
+        return;
+    }
+    let l2 = L2::new();
+    let (attacker, victim) = (&l2.attacker, &l2.victim);
+    let server = udp_socket(&l2.node, GATEWAY, 7400);
+    attacker.ns.run(|| {
+        let wire = frames::Wire::open("eth0");
+        for (source, payload) in [(victim.ip, &b"spoofed"[..]), (attacker.ip, b"honest")] {
+            wire.send(&frames::udp(
+                attacker.mac,
+                l2.gateway_mac,
+                source,
+                GATEWAY,
+                7400,
+                payload,
+            ));
+        }
+    });
+    let seen = datagrams_until(&server, b"honest");
+    assert!(
+        seen.contains(&(b"honest".to_vec(), attacker.ip)),
+        "the attacker's own packet arrives: {seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|(payload, _)| payload == b"spoofed"),
+        "the node received a packet from {} sent by the attacker: {seen:?}",
+        victim.ip
+    );
+}
+
+#[test]
+fn frames_with_another_containers_mac_are_dropped() {
+    if skip_unless_root("frames_with_another_containers_mac_are_dropped") {
+        return;
+    }
+    let l2 = L2::new();
+    let (attacker, victim) = (&l2.attacker, &l2.victim);
+    l2.exchange(7500);
+    let inbox = udp_socket(&victim.ns, victim.ip, 7501);
+    let victim_wire = victim.ns.run(|| frames::Wire::open("eth0"));
+    let attacker_wire = attacker.ns.run(|| frames::Wire::open("eth0"));
+    // The victim's MAC as source: the bridge would learn it on the
+    // attacker's port and send the victim's traffic there.
+    attacker_wire.send(&frames::udp(
+        victim.mac,
+        frames::BROADCAST,
+        attacker.ip,
+        Ipv4Addr::new(10, 199, 0, 255),
+        7502,
+        b"l2-mac-spoof",
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    let sender = udp_socket(&l2.node, GATEWAY, 7501);
+    sender
+        .send_to(b"for the victim", (victim.ip, 7501))
+        .expect("send to the victim");
+    let got = datagrams_until(&inbox, b"for the victim");
+    let to_attacker = attacker_wire.capture(CAPTURE);
+    let to_victim = victim_wire.capture(Duration::ZERO);
+    assert!(
+        !to_victim
+            .iter()
+            .any(|f| frames::contains(f, b"l2-mac-spoof")),
+        "the victim received a frame with its own MAC as source"
+    );
+    assert!(
+        !to_attacker.iter().any(|f| frames::macs(f).0 == victim.mac),
+        "the attacker received a frame for the victim's MAC"
+    );
+    assert!(
+        got.contains(&(b"for the victim".to_vec(), GATEWAY)),
+        "the victim's traffic still reaches the victim: {got:?}"
+    );
+}
+
+#[test]
+fn unicast_flooded_for_another_container_is_not_delivered_to_others() {
+    if skip_unless_root("unicast_flooded_for_another_container_is_not_delivered_to_others") {
+        return;
+    }
+    let l2 = L2::new();
+    let (attacker, victim) = (&l2.attacker, &l2.victim);
+    // The bridge never learns where the victim's MAC lives, so every
+    // frame for it is flooded to all ports: what happens after its entry
+    // aged out, or while the bridge's table is full.
+    l2.bridge_port("bv2", &["learning", "off", "fdb_flush"]);
+    l2.exchange(7600);
+    let inbox = udp_socket(&victim.ns, victim.ip, 7601);
+    let attacker_wire = attacker.ns.run(|| frames::Wire::open("eth0"));
+    let sender = udp_socket(&l2.node, GATEWAY, 7601);
+    for _ in 0..3 {
+        sender
+            .send_to(b"for the victim", (victim.ip, 7601))
+            .expect("send to the victim");
+    }
+    let got = datagrams_until(&inbox, b"for the victim");
+    assert!(
+        got.contains(&(b"for the victim".to_vec(), GATEWAY)),
+        "the victim gets its traffic: {got:?}"
+    );
+    let flooded: Vec<_> = attacker_wire
+        .capture(CAPTURE)
+        .into_iter()
+        .filter(|f| frames::macs(f).0 == victim.mac)
+        .collect();
+    assert!(
+        flooded.is_empty(),
+        "the attacker received {} frame(s) for the victim's MAC",
+        flooded.len()
+    );
+}
+
+/// Whether an `ipv6_route` table holds a default route (`::/0`) through
+/// a real interface (the kernel lists unreachable ones on `lo`).
+fn has_default_route(routes: &str) -> bool {
+    routes.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.first() == Some(&"00000000000000000000000000000000")
+            && fields.get(1) == Some(&"00")
+            && fields.last() != Some(&"lo")
+    })
+}
+
+#[test]
+fn router_advertisements_from_a_container_are_ignored() {
+    if skip_unless_root("router_advertisements_from_a_container_are_ignored") {
+        return;
+    }
+    let l2 = L2::new();
+    let (attacker, victim) = (&l2.attacker, &l2.victim);
+    let sniffer = victim.ns.run(|| frames::Wire::open("eth0"));
+    attacker.ns.run(|| {
+        let wire = frames::Wire::open("eth0");
+        for _ in 0..3 {
+            wire.send(&frames::router_advertisement(attacker.mac, ROGUE_PREFIX));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let seen = sniffer.capture(Duration::from_millis(1000));
+    assert!(
+        !seen.iter().any(|f| frames::contains(f, &ROGUE_PREFIX[..6])),
+        "the router advertisement reached the victim"
+    );
+    let rogue = "20010db800b0";
+    for (who, ns) in [("victim", &victim.ns), ("node", &l2.node)] {
+        let (addresses, routes) = ns.run(frames::ipv6_state);
+        assert!(
+            !addresses.contains(rogue),
+            "the {who} took an address from the advertisement:\n{addresses}"
+        );
+        assert!(
+            !routes.contains(rogue) && !has_default_route(&routes),
+            "the {who} took a route from the advertisement:\n{routes}"
+        );
+    }
+}
+
+/// One ICMP echo to `to` over an ICMP datagram socket (icmp(7)), in the
+/// calling thread's namespace. Creating one needs no capability, only a
+/// group in `net.ipv4.ping_group_range` (CAP_NET_RAW plays no part, so the
+/// test's own root privileges do not help it): this is what `ping` does
+/// in a workload without CAP_NET_RAW.
+fn echo(to: Ipv4Addr) -> Result<(), String> {
+    use nix::sys::socket::{
+        recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol,
+        SockType, SockaddrIn,
+    };
+    use nix::sys::time::{TimeVal, TimeValLike};
+    use std::os::fd::AsRawFd;
+
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::empty(),
+        SockProtocol::Icmp,
+    )
+    .map_err(|e| format!("open an ICMP echo socket: {e}"))?;
+    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::milliseconds(2000))
+        .map_err(|e| format!("timeout: {e}"))?;
+    // Type 8 (echo request); the kernel fills in the identifier and the
+    // checksum.
+    let request = [8, 0, 0, 0, 0, 0, 0, 1, b'b', b'e', b'r', b't', b'h'];
+    let address = SockaddrIn::from(SocketAddrV4::new(to, 0));
+    sendto(fd.as_raw_fd(), &request, &address, MsgFlags::empty())
+        .map_err(|e| format!("send an echo request to {to}: {e}"))?;
+    let mut reply = [0u8; 64];
+    let len = recv(fd.as_raw_fd(), &mut reply, MsgFlags::empty())
+        .map_err(|e| format!("no echo reply from {to}: {e}"))?;
+    if len == request.len() && reply[0] == 0 && reply[8..len] == request[8..] {
+        Ok(())
+    } else {
+        Err(format!("unexpected answer from {to}: {:?}", &reply[..len]))
+    }
+}
+
+#[test]
+fn containers_keep_talking_and_pinging_under_the_rules() {
+    if skip_unless_root("containers_keep_talking_and_pinging_under_the_rules") {
+        return;
+    }
+    let mut l2 = L2::new();
+    for member in [&l2.attacker, &l2.victim] {
+        let mac = member.ns.run(|| {
+            Rtnl::open()
+                .expect("rtnetlink")
+                .link("eth0")
+                .expect("look up")
+                .and_then(|l| l.mac)
+        });
+        assert_eq!(mac, Some(member.mac), "eth0 has the MAC PID 1 chose");
+    }
+    if let Some(listing) = nft_list(&l2.node, "bridge") {
+        for line in [
+            "type filter hook prerouting priority filter; policy accept;",
+            "iifname \"bv1\" jump port-bv1",
+            "iifname \"bv2\" jump port-bv2",
+            "iifname \"bv*\" drop",
+            "ether saddr 02:42:0a:c7:00:02 arp htype 1 arp ptype ip arp hlen 6 arp plen 4 \
+             arp saddr ether 02:42:0a:c7:00:02 arp saddr ip 10.199.0.2 accept",
+            "ether saddr 02:42:0a:c7:00:03 ip saddr 10.199.0.3 accept",
+            "type filter hook postrouting priority filter; policy accept;",
+            "oifname \"bv2\" ether daddr != 02:42:0a:c7:00:03 ether daddr & 01:00:00:00:00:00 \
+             == 00:00:00:00:00:00 drop",
+        ] {
+            assert!(listing.contains(line), "missing {line:?} in:\n{listing}");
+        }
+    } else {
+        eprintln!("nft is not installed: not comparing the kernel's listing");
+    }
+
+    let (attacker, victim) = (&l2.attacker, &l2.victim);
+    let listener = attacker.ns.listen(SocketAddrV4::new(attacker.ip, 7700));
+    let mut client = victim
+        .ns
+        .connect(SocketAddrV4::new(attacker.ip, 7700), CONNECT_TIMEOUT)
+        .expect("one container reaches the other");
+    assert_eq!(accept_and_reply(&listener, b"hi"), victim.ip);
+    assert_eq!(read_reply(&mut client), "hi");
+    for to in [GATEWAY, attacker.ip] {
+        victim
+            .ns
+            .run(|| echo(to))
+            .unwrap_or_else(|e| panic!("ping from the victim: {e}"));
+    }
+
+    // Detaching takes the port's rules away with it.
+    let node = &l2.node;
+    let bridge = &mut l2.bridge;
+    node.run(|| bridge.detach("attacker"));
+    if let Some(listing) = nft_list(&l2.node, "bridge") {
+        assert!(!listing.contains("bv1"), "bv1's rules are gone:\n{listing}");
+        assert!(listing.contains("chain port-bv2"), "bv2's stay:\n{listing}");
     }
 }

@@ -1,6 +1,7 @@
 //! A node under an output flood, shared by the starvation test and the
 //! flood benchmark: one container writing as fast as it can (`yes`), one
-//! writing a single 100 MB line without a newline, a bystander that prints
+//! writing a single 100 MB line without a newline, one whose health check
+//! writes without end (`yes` until its timeout), a bystander that prints
 //! its own uptime once a second, and a host container that times `berth
 //! status` ten times.
 //!
@@ -19,6 +20,12 @@ pub fn manifest(flood: bool) -> String {
 [container.flood]
 rootfs = "@BUSYBOX@"
 command = ["/bin/yes", "flood"]
+
+# Its health check writes without end until its timeout kills it.
+[container.noisyprobe]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+health = { exec = ["/bin/yes"], interval = "1s", timeout = "3s", retries = 100 }
 
 [container.longline]
 rootfs = "@BUSYBOX@"

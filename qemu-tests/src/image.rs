@@ -80,6 +80,30 @@ pub fn busybox_rootfs() -> &'static Path {
     })
 }
 
+/// The busybox rootfs plus `/bin/inotify-hold` (`src/inotify_hold.c`,
+/// built static with the host's `cc`: busybox has no inotify applet), made
+/// once per test process under the workspace's `target/`.
+pub fn tools_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let root = berth_image::berth_binary::workspace_root();
+        let dir = root.join("target/qemu-tests/tools-rootfs");
+        let _ = std::fs::remove_dir_all(&dir);
+        berth_image::busybox::busybox_rootfs(Path::new(berth_image::busybox::HOST_BUSYBOX), &dir)
+            .unwrap_or_else(|e| panic!("busybox rootfs at {}: {e}", dir.display()));
+        let source = root.join("qemu-tests/src/inotify_hold.c");
+        let out = dir.join("bin/inotify-hold");
+        let status = std::process::Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .status()
+            .unwrap_or_else(|e| panic!("run cc for {}: {e}", source.display()));
+        assert!(status.success(), "cc {} failed: {status}", source.display());
+        dir
+    })
+}
+
 /// The kernel and the static berth binary, resolved once per test process
 /// (the download and the cargo build are the slow part).
 fn inputs() -> &'static Inputs {

@@ -12,7 +12,7 @@ pub mod image;
 pub mod oci;
 pub mod vm;
 
-pub use image::{busybox_rootfs, example_manifest, TestImage};
+pub use image::{busybox_rootfs, example_manifest, tools_rootfs, TestImage};
 pub use vm::Vm;
 
 use std::time::Duration;

@@ -32,6 +32,15 @@ command = ["/bin/sh", "-c", "echo optional step fails; exit 3"]
 rootfs = "@BUSYBOX@"
 command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo db up; while :; do sleep 1 & wait; done"]
 
+# Shows the run-once containers' states.
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+after = ["db"]
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", "berth status | sed 's/^/status: /'; echo admin done"]
+
 [container.flush]
 phase = "onshutdown"
 rootfs = "@BUSYBOX@"
@@ -41,7 +50,19 @@ command = ["/bin/sh", "-c", "echo flushing"]
     let mut vm = Vm::boot(&image);
     vm.wait_for("web | web up", BOOT);
     vm.wait_for("db | db up", BOOT);
+    vm.wait_for("admin | admin done", BOOT);
     let console = vm.console();
+    // A non-essential onboot container that failed shows as failed, one
+    // that succeeded as done.
+    let row = |name: &str| {
+        console
+            .lines()
+            .find(|l| l.contains(&format!("admin | status: {name} ")))
+            .unwrap_or_else(|| panic!("no status row for {name}"))
+            .to_owned()
+    };
+    assert!(row("optional").contains(" failed "), "{}", row("optional"));
+    assert!(row("prepare").contains(" done "), "{}", row("prepare"));
     let order = [
         "prepare | preparing",
         "prepare | prepared",

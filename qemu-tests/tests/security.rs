@@ -42,6 +42,7 @@ try control-socket sh -c 'ls /run/berth/control.sock'
 try hostname hostname evil
 try signal-outside sh -c 'n=0; for p in $(seq 1 2000); do [ -d /proc/$p ] && continue; kill -0 $p 2>/dev/null && n=$((n+1)); done; [ $n -gt 0 ]'
 try sysctl sh -c 'echo 1 > /proc/sys/kernel/sysrq'
+try arp-spoof arping -c 1 -U -s 10.88.0.1 -I eth0 10.88.0.1
 try fill-tmp sh -c 'dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>&1'
 echo "tmp fill size: $(ls -l /tmp/fill | awk '{print $5}')"
 echo "visible processes: $(ls -d /proc/[0-9]* | wc -l)"
@@ -114,6 +115,7 @@ fn attacks_from_a_workload_fail_and_the_node_stays_healthy() {
         "hostname",
         "signal-outside",
         "sysctl",
+        "arp-spoof",
         "fill-tmp",
     ];
     for name in expected {

@@ -1,7 +1,8 @@
 //! The capability sets of a container's process.
 //!
 //! A non-privileged container gets Docker's and containerd's default set
-//! ([`berth_config::capability::DEFAULT`]) plus, for a host container, the
+//! without `CAP_NET_RAW` ([`berth_config::capability::DEFAULT`], which says
+//! why) plus, for a host container, the
 //! manifest's `capabilities`, in the bounding, effective and permitted
 //! sets. The inheritable and ambient sets stay empty, so an `execve` of a
 //! non-root program keeps nothing (the fix for CVE-2022-24769 in moby and
@@ -86,7 +87,7 @@ mod tests {
                 Kind::Workload,
                 false,
                 &[],
-                14,
+                13,
                 &[
                     "CAP_CHOWN",
                     "CAP_NET_BIND_SERVICE",
@@ -96,6 +97,7 @@ mod tests {
                 &[
                     "CAP_SYS_ADMIN",
                     "CAP_NET_ADMIN",
+                    "CAP_NET_RAW",
                     "CAP_SYS_PTRACE",
                     "CAP_DAC_READ_SEARCH",
                 ],
@@ -104,16 +106,25 @@ mod tests {
                 Kind::Host,
                 false,
                 &["CAP_NET_ADMIN", "CAP_SYS_TIME"],
-                16,
+                15,
                 &["CAP_NET_ADMIN", "CAP_SYS_TIME", "CAP_MKNOD"],
                 &["CAP_SYS_ADMIN", "CAP_SYS_MODULE"],
+            ),
+            // A host container may get raw sockets back.
+            (
+                Kind::Host,
+                false,
+                &["CAP_NET_RAW"],
+                14,
+                &["CAP_NET_RAW"],
+                &["CAP_NET_ADMIN"],
             ),
             // Listing a default capability changes nothing.
             (
                 Kind::Host,
                 false,
                 &["CAP_KILL"],
-                14,
+                13,
                 &["CAP_KILL"],
                 &["CAP_SYS_ADMIN"],
             ),

@@ -62,6 +62,14 @@ impl LineSplitter {
 }
 
 fn render(bytes: &[u8]) -> String {
+    // Fast path, most lines: printable ASCII (and tabs) as they are.
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if bytes
+        .iter()
+        .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
+    {
+        return bytes.iter().map(|b| char::from(*b)).collect();
+    }
     let text = String::from_utf8_lossy(bytes);
     let text = text.strip_suffix('\r').unwrap_or(&text);
     let mut out = String::with_capacity(text.len());

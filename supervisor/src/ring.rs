@@ -61,8 +61,8 @@ impl Ring {
     /// Records a line; returns its sequence number. A line larger than the
     /// whole ring is kept alone (cut to the capacity), so the newest line
     /// is always there.
-    pub fn push(&mut self, time: Duration, stream: Stream, text: &str) -> u64 {
-        let mut text = text.to_owned();
+    pub fn push(&mut self, time: Duration, stream: Stream, text: impl Into<String>) -> u64 {
+        let mut text = text.into();
         if cost(&text) > self.capacity {
             let mut cut = self.capacity.saturating_sub(cost(""));
             while cut > 0 && !text.is_char_boundary(cut) {
@@ -143,7 +143,7 @@ mod tests {
             let mut r = Ring::new(*cap);
             for (i, t) in pushed.iter().enumerate() {
                 assert_eq!(
-                    r.push(Duration::from_millis(i as u64), Stream::Stdout, t),
+                    r.push(Duration::from_millis(i as u64), Stream::Stdout, *t),
                     i as u64 + 1
                 );
             }
@@ -156,7 +156,7 @@ mod tests {
     fn a_line_larger_than_the_ring_is_cut_and_kept_alone() {
         let mut r = Ring::new(64);
         r.push(Duration::ZERO, Stream::Stdout, "old");
-        r.push(Duration::ZERO, Stream::Stderr, &"é".repeat(100));
+        r.push(Duration::ZERO, Stream::Stderr, "é".repeat(100));
         assert_eq!(r.len(), 1);
         let e = r.tail(1).next().expect("entry");
         assert_eq!(e.stream, Stream::Stderr);
@@ -168,7 +168,7 @@ mod tests {
     fn tail_and_after() {
         let mut r = Ring::new(10_000);
         for i in 0..10 {
-            r.push(Duration::from_secs(i), Stream::Stdout, &format!("l{i}"));
+            r.push(Duration::from_secs(i), Stream::Stdout, format!("l{i}"));
         }
         assert_eq!(texts(r.tail(3)), ["l7", "l8", "l9"]);
         assert_eq!(texts(r.tail(0)), Vec::<&str>::new());
@@ -182,7 +182,7 @@ mod tests {
     fn sequence_numbers_survive_eviction() {
         let mut r = Ring::new(33 * 3);
         for i in 0..10 {
-            r.push(Duration::ZERO, Stream::Stdout, &i.to_string());
+            r.push(Duration::ZERO, Stream::Stdout, i.to_string());
         }
         let seqs: Vec<u64> = r.tail(10).map(|e| e.seq).collect();
         assert_eq!(seqs, [8, 9, 10]);

@@ -8,8 +8,9 @@
 //! result into the bundle at build time; PID 1 only reads it.
 //!
 //! Confinement (see `docs/security.md`): every container but a privileged
-//! one gets Docker's default capabilities ([`crate::capabilities`]) plus a
-//! host container's extra ones, `no_new_privs`, the default seccomp profile
+//! one gets Docker's default capabilities less `CAP_NET_RAW`
+//! ([`crate::capabilities`]) plus a host container's extra ones,
+//! `no_new_privs`, the default seccomp profile
 //! ([`crate::seccomp`]), masked and read-only `/proc` paths and a read-only
 //! `/sys`; cgroup limits come from [`crate::limits`]. A privileged host
 //! container gets every capability, no seccomp filter, no masked or

@@ -71,6 +71,7 @@ fn supervise(options: &args::Options) -> Result<i32, InitError> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), Some(&mut mask))
         .map_err(InitError::BlockSignals)?;
     let mut inherited = sys::Inherited::new(&mask);
+    inherited.reset_runtime_sigpipe();
     for signal in signals::ignored() {
         let before = sys::ignore_signal(signal as i32)
             .map_err(|source| InitError::IgnoreSignal { signal, source })?;

@@ -61,6 +61,16 @@ impl Inherited {
         }
     }
 
+    /// SIGPIPE: Rust's runtime sets it to SIG_IGN before `main`, so what
+    /// it was before berth started cannot be known; the child gets the
+    /// default, as every child of Rust's `Command` does.
+    pub fn reset_runtime_sigpipe(&mut self) {
+        // SAFETY: an all-zero `sigaction` is SIG_DFL with no flags and an
+        // empty mask.
+        let dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+        self.actions.push((libc::SIGPIPE, dfl));
+    }
+
     /// Records the disposition `sig` had before berth changed it.
     pub fn changed(&mut self, sig: libc::c_int, before: libc::sigaction) {
         self.actions.push((sig, before));

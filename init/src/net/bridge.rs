@@ -1,30 +1,42 @@
-//! Containers with `network = "bridge"`: the bridge itself, one veth pair
-//! and one address per running container, and the nftables NAT that lets
-//! them out (masquerade) and lets published ports in (DNAT).
+//! Containers with `network = "bridge"`: the bridge itself, one veth pair,
+//! one address and one MAC per running container, the nftables NAT that
+//! lets them out (masquerade) and lets published ports in (DNAT), and the
+//! bridge rules that hold each container's port to its own MAC and
+//! address.
 //!
 //! The bridge is created on the first attach, with the subnet's first
-//! address, IPv4 forwarding on and the NAT table in place. Each start of a
+//! address, IPv4 forwarding on and the tables in place. Each start of a
 //! container gets a fresh host-side veth name (`bv` and a counter): the
 //! kernel tears down a dead namespace's links asynchronously, so reusing a
-//! name could race with the previous run's teardown. The NAT table is
-//! replaced atomically whenever the set of published ports changes.
+//! name could race with the previous run's teardown.
+//!
+//! Attaching goes: allocate the address, name the host end and derive the
+//! MAC from the address, replace the tables with the new port's rules in
+//! them, and only then create the pair and put it on the bridge, so the
+//! port never forwards a frame its rules have not seen. Detaching deletes
+//! the pair, then replaces the tables without the port. Both tables (NAT
+//! and bridge) are replaced together in one atomic batch on every change.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use berth_config::network::{Bridge, PortMap};
+use berth_config::network::{format_mac, Bridge, PortMap};
 
 use super::alloc::Allocator;
-use super::nft::{self, Forward, Ruleset};
+use super::nft::{self, Forward, Port, Ruleset};
 use super::rtnl::Rtnl;
-use super::veth::{self, Attach};
+use super::veth::{self, container_mac, Attach};
 
-/// One attached container.
+/// How the host ends of the veth pairs are named: this and a counter.
+const PORT_PREFIX: &str = "bv";
+
+/// One attached container (or one being attached: its rules go in first).
 #[derive(Debug, Clone)]
 struct Attached {
     ifname: String,
+    mac: [u8; 6],
     address: Ipv4Addr,
     ports: Vec<PortMap>,
 }
@@ -35,7 +47,7 @@ pub struct BridgeNet {
     config: Bridge,
     alloc: Allocator,
     rtnl: Option<Rtnl>,
-    /// The bridge exists and the NAT table is in place.
+    /// The bridge exists and the tables are in place.
     up: bool,
     counter: u32,
     attached: BTreeMap<String, Attached>,
@@ -79,45 +91,58 @@ impl BridgeNet {
             .allocate(name)
             .ok_or_else(|| format!("no free address left in {}", self.config.subnet))?;
         self.counter = self.counter.wrapping_add(1);
-        let ifname = format!("bv{}", self.counter);
+        let ifname = format!("{PORT_PREFIX}{}", self.counter);
+        let mac = container_mac(address);
+        self.attached.insert(
+            name.to_owned(),
+            Attached {
+                ifname: ifname.clone(),
+                mac,
+                address,
+                ports: ports.to_vec(),
+            },
+        );
+        if let Err(e) = self.apply_rules() {
+            self.attached.remove(name);
+            self.alloc.release(name);
+            return Err(e);
+        }
         let plan = Attach {
             bridge: self.config.name.clone(),
             host_ifname: ifname.clone(),
             netns: netns.as_fd(),
+            mac,
             address,
             prefix_len: self.config.subnet.prefix_len,
             gateway: self.config.gateway(),
             mtu: None,
         };
-        let rtnl = self.rtnl()?;
-        if let Err(e) = veth::attach(rtnl, &plan) {
+        let attached = self.rtnl().and_then(|rtnl| {
+            veth::attach(rtnl, &plan).map_err(|e| format!("attach to {}: {e}", plan.bridge))
+        });
+        if let Err(e) = attached {
+            self.attached.remove(name);
             self.alloc.release(name);
-            return Err(format!("attach to {}: {e}", self.config.name));
-        }
-        self.attached.insert(
-            name.to_owned(),
-            Attached {
-                ifname: ifname.clone(),
-                address,
-                ports: ports.to_vec(),
-            },
-        );
-        if !ports.is_empty() {
-            self.apply_nat()?;
+            if let Err(e) = self.apply_rules() {
+                log::error!("{name}: remove the rules of {ifname}: {e}");
+            }
+            return Err(e);
         }
         log::info!(
-            "{name}: network {address}/{} on {} (veth {ifname}){} in {} ms",
+            "{name}: network {address}/{} on {} (veth {ifname}, MAC {}){} in {} ms",
             self.config.subnet.prefix_len,
             self.config.name,
+            format_mac(&mac),
             published(ports),
             t.elapsed().as_millis()
         );
         Ok(address)
     }
 
-    /// Takes `name` off the bridge after it stopped: releases its address
-    /// and its published ports. Its veth pair went with its namespace; the
-    /// host end is deleted anyway in case something still holds that.
+    /// Takes `name` off the bridge after it stopped: releases its address,
+    /// its published ports and its port's rules. Its veth pair went with
+    /// its namespace; the host end is deleted anyway in case something
+    /// still holds that, before the rules go.
     pub fn detach(&mut self, name: &str) {
         let Some(a) = self.attached.remove(name) else {
             return;
@@ -128,10 +153,10 @@ impl BridgeNet {
                 log::debug!("{name}: delete veth {}: {e}", a.ifname);
             }
         }
-        if !a.ports.is_empty() {
-            if let Err(e) = self.apply_nat() {
-                log::error!("{name}: unpublish ports: {e}");
-            }
+        // A host end that outlived the delete matches `bv*` in the bridge
+        // table and stays mute without rules of its own.
+        if let Err(e) = self.apply_rules() {
+            log::error!("{name}: remove the rules of {}: {e}", a.ifname);
         }
     }
 
@@ -144,7 +169,7 @@ impl BridgeNet {
             .ok_or_else(|| "rtnetlink unavailable".to_owned())
     }
 
-    /// Creates the bridge, turns on forwarding and installs the NAT table,
+    /// Creates the bridge, turns on forwarding and installs the tables,
     /// once.
     fn ensure_up(&mut self) -> Result<(), String> {
         if self.up {
@@ -161,18 +186,19 @@ impl BridgeNet {
             .map_err(|e| format!("set up bridge {name}: {e}"))?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1")
             .map_err(|e| format!("enable IPv4 forwarding: {e}"))?;
-        self.apply_nat()?;
+        self.apply_rules()?;
         self.up = true;
         log::info!(
-            "network: bridge {name} {gateway}/{prefix} with NAT in {} ms",
+            "network: bridge {name} {gateway}/{prefix} with NAT and port rules in {} ms",
             t.elapsed().as_millis()
         );
         Ok(())
     }
 
-    /// Replaces the NAT table: masquerade for the subnet, DNAT for every
-    /// published port of an attached container.
-    fn apply_nat(&self) -> Result<(), String> {
+    /// Replaces both tables: masquerade for the subnet, DNAT for every
+    /// published port of an attached container, and every container's
+    /// bridge port held to its MAC and address.
+    fn apply_rules(&self) -> Result<(), String> {
         let forwards = self
             .attached
             .values()
@@ -185,10 +211,21 @@ impl BridgeNet {
                 })
             })
             .collect();
+        let ports = self
+            .attached
+            .values()
+            .map(|a| Port {
+                ifname: a.ifname.clone(),
+                mac: a.mac,
+                address: a.address,
+            })
+            .collect();
         let ruleset = Ruleset {
             subnet: (self.config.subnet.network(), self.config.subnet.prefix_len),
             bridge: self.config.name.clone(),
             forwards,
+            ports,
+            port_prefix: PORT_PREFIX.to_owned(),
         };
         nft::apply(&ruleset).map_err(|e| format!("nftables: {e}"))
     }

@@ -3,18 +3,25 @@
 //!
 //! [`attach`], in the node's namespace: create the veth pair with the host
 //! end named by the caller and the peer created straight inside the
-//! container's namespace as `eth0` (`IFLA_NET_NS_FD` on the peer, as
-//! `ip link add … peer name eth0 netns …` does: no temporary name in the
-//! node, nothing to rename); make the host end a port of the bridge, set
-//! its MTU, bring it up. Then enter the container's namespace on the
-//! current thread with setns(2) (a network namespace belongs to a thread,
-//! not a process), open an rtnetlink handle there (a netlink socket works
-//! in the namespace it was opened in), bring `lo` and `eth0` up with the
-//! address and the default route via the gateway, and return to the
-//! original namespace whatever happened inside: the caller is PID 1, which
-//! must never stay in a container's namespace. If any step after the pair
-//! exists fails, the host end is deleted, which deletes the peer too, so a
-//! retry starts clean.
+//! container's namespace as `eth0` with the MAC address the caller chose
+//! (`IFLA_NET_NS_FD` on the peer, as `ip link add … peer name eth0
+//! address … netns …` does: no temporary name in the node, nothing to
+//! rename); turn IPv6 and router advertisements off on the host end, make
+//! it a port of the bridge, set its MTU, bring it up. Then enter the
+//! container's namespace on the current thread with setns(2) (a network
+//! namespace belongs to a thread, not a process), set the container's
+//! network settings ([`sysctl::container`]: no IPv6 on `eth0`, no router
+//! advertisements, ICMP echo sockets for every group), open an rtnetlink
+//! handle there (a netlink socket works in the namespace it was opened
+//! in), bring `lo` and `eth0` up with the address and the default route
+//! via the gateway, and return to the original namespace whatever happened
+//! inside: the caller is PID 1, which must never stay in a container's
+//! namespace. If any step after the pair exists fails, the host end is
+//! deleted, which deletes the peer too, so a retry starts clean.
+//!
+//! The container's MAC address is PID 1's choice, [`container_mac`], so
+//! the bridge rules that hold the port to it can be in place before the
+//! port joins the bridge.
 //!
 //! Errors end with their cause, like [`rtnl::Error`], for the same reason.
 
@@ -22,11 +29,13 @@ use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 
 use super::rtnl::{self, Rtnl};
+use super::sysctl::{self, PROC_SYS};
 
 /// The container's end of the pair.
 pub const CONTAINER_IFNAME: &str = "eth0";
@@ -42,6 +51,8 @@ pub struct Attach<'a> {
     pub host_ifname: String,
     /// The container's network namespace (`/proc/PID/ns/net`).
     pub netns: BorrowedFd<'a>,
+    /// The container's end's MAC address ([`container_mac`]).
+    pub mac: [u8; 6],
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
@@ -58,20 +69,33 @@ pub enum Error {
     Vanished(String),
     #[error("{0}")]
     Node(rtnl::Error),
+    #[error("{0}")]
+    NodeSetting(sysctl::Error),
     #[error("open the current network namespace: {0}")]
     OwnNamespace(io::Error),
     #[error("enter the container's network namespace: {0}")]
     Enter(Errno),
     #[error("in the container's network namespace: {0}")]
     Container(rtnl::Error),
+    #[error("in the container's network namespace: {0}")]
+    ContainerSetting(sysctl::Error),
     #[error("the container's network namespace has no {0}")]
     Missing(&'static str),
     #[error("return to the original network namespace: {0}")]
     Return(Errno),
 }
 
-/// Creates bridge `name` if missing, gives it `gateway/prefix_len` unless
-/// it has it, sets its MTU if asked, and brings it up. Returns its index.
+/// The MAC address of the container whose address is `address`: locally
+/// administered, unicast, `02:42` and the four bytes of the address (as
+/// Docker does), so it is unique on the bridge as long as the address is.
+pub fn container_mac(address: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = address.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
+/// Creates bridge `name` if missing, turns IPv6 and router advertisements
+/// off on it, gives it `gateway/prefix_len` unless it has it, sets its MTU
+/// if asked, and brings it up. Returns its index.
 pub fn setup_bridge(
     rtnl: &Rtnl,
     name: &str,
@@ -84,6 +108,7 @@ pub fn setup_bridge(
         .link(name)
         .map_err(Error::Node)?
         .ok_or_else(|| Error::Vanished(name.to_string()))?;
+    sysctl::write(Path::new(PROC_SYS), &sysctl::bridge_link(name)).map_err(Error::NodeSetting)?;
     if let Some(mtu) = mtu {
         rtnl.set_mtu(bridge.index, mtu).map_err(Error::Node)?;
     }
@@ -105,8 +130,13 @@ pub fn attach(rtnl: &Rtnl, plan: &Attach<'_>) -> Result<(), Error> {
         .link(&plan.bridge)
         .map_err(Error::Node)?
         .ok_or_else(|| Error::NoBridge(plan.bridge.clone()))?;
-    rtnl.create_veth_into(&plan.host_ifname, CONTAINER_IFNAME, plan.netns)
-        .map_err(Error::Node)?;
+    rtnl.create_veth_into(
+        &plan.host_ifname,
+        CONTAINER_IFNAME,
+        Some(plan.mac),
+        plan.netns,
+    )
+    .map_err(Error::Node)?;
     let result = connect(rtnl, plan, bridge.index);
     if result.is_err() {
         if let Err(e) = detach(rtnl, &plan.host_ifname) {
@@ -137,6 +167,8 @@ fn connect(rtnl: &Rtnl, plan: &Attach<'_>, bridge_index: u32) -> Result<(), Erro
         .link(&plan.host_ifname)
         .map_err(Error::Node)?
         .ok_or_else(|| Error::Vanished(plan.host_ifname.clone()))?;
+    sysctl::write(Path::new(PROC_SYS), &sysctl::bridge_link(&plan.host_ifname))
+        .map_err(Error::NodeSetting)?;
     if let Some(mtu) = plan.mtu {
         rtnl.set_mtu(host.index, mtu).map_err(Error::Node)?;
     }
@@ -146,9 +178,13 @@ fn connect(rtnl: &Rtnl, plan: &Attach<'_>, bridge_index: u32) -> Result<(), Erro
     in_namespace(plan.netns, || configure_container(plan))
 }
 
-/// Inside the container's namespace: `lo` and `eth0` up, the address,
-/// the default route.
+/// Inside the container's namespace: the settings, `lo` and `eth0` up,
+/// the address, the default route.
 fn configure_container(plan: &Attach<'_>) -> Result<(), Error> {
+    // Before eth0 comes up: an interface with IPv6 on would send router
+    // solicitations and could take a router advertisement's address.
+    sysctl::write(Path::new(PROC_SYS), &sysctl::container(CONTAINER_IFNAME))
+        .map_err(Error::ContainerSetting)?;
     let rtnl = Rtnl::open().map_err(Error::Container)?;
     let find = |name: &'static str| {
         rtnl.link(name)
@@ -212,5 +248,30 @@ impl Drop for Back {
     fn drop(&mut self) {
         // Already logged; nothing more can be done while unwinding.
         let _ = self.go();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_macs_are_local_unicast_and_follow_the_address() {
+        let table = [
+            (
+                Ipv4Addr::new(10, 88, 0, 2),
+                [0x02, 0x42, 0x0a, 0x58, 0x00, 0x02],
+            ),
+            (
+                Ipv4Addr::new(172, 17, 255, 254),
+                [0x02, 0x42, 0xac, 0x11, 0xff, 0xfe],
+            ),
+        ];
+        for (address, want) in table {
+            let mac = container_mac(address);
+            assert_eq!(mac, want, "{address}");
+            assert_eq!(mac[0] & 0x01, 0, "unicast");
+            assert_eq!(mac[0] & 0x02, 0x02, "locally administered");
+        }
     }
 }

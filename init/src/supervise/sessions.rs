@@ -153,13 +153,18 @@ impl Supervisor {
         };
         let Some(fd) = s.fds[j].as_ref() else { return };
         let mut buf = [0u8; 16 * 1024];
-        loop {
+        // A bounded turn, as for a container's own output: a command that
+        // writes without end (a health check rewritten to run `yes`) must
+        // not hold the loop; the rest waits for the next turn.
+        let mut taken = 0;
+        while taken < super::TURN_BYTES {
             match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
                 Ok(0) => {
                     s.fds[j] = None;
                     return;
                 }
                 Ok(n) => {
+                    taken += n;
                     let room = EXEC_OUTPUT_LIMIT.saturating_sub(s.out[j].len());
                     if n > room {
                         s.truncated = true;

@@ -54,7 +54,7 @@ fn confinement_by_kind() {
             "workload",
             container(Kind::Workload),
             Want {
-                caps: 14,
+                caps: 13,
                 seccomp: true,
                 no_new_privs: true,
                 masked: true,
@@ -67,7 +67,7 @@ fn confinement_by_kind() {
             "host",
             container(Kind::Host),
             Want {
-                caps: 14,
+                caps: 13,
                 seccomp: true,
                 no_new_privs: true,
                 masked: true,
@@ -80,7 +80,7 @@ fn confinement_by_kind() {
             "host with capabilities",
             host_with_caps,
             Want {
-                caps: 16,
+                caps: 15,
                 seccomp: true,
                 no_new_privs: true,
                 masked: true,

@@ -1,4 +1,4 @@
-//! Why replacing or removing the NAT table failed. Messages end with
+//! Why replacing or removing berth's tables failed. Messages end with
 //! their cause, like the rtnetlink ones, since callers log them with `{e}`.
 
 use std::io;
@@ -7,7 +7,7 @@ use crate::net::rtnl::KernelError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid NAT ruleset: {0}")]
+    #[error("invalid ruleset: {0}")]
     Invalid(String),
     #[error("open a netfilter netlink socket: {0}")]
     Open(io::Error),

@@ -1,10 +1,12 @@
-//! The nf_tables expressions the NAT rules are made of, as data, and their
+//! The nf_tables expressions berth's rules are made of, as data, and their
 //! netlink encoding (include/uapi/linux/netfilter/nf_tables.h).
 //!
 //! A rule is a list of expressions run in order on a packet: loads into
 //! registers (`meta`, `payload`), tests that stop the rule when false
-//! (`cmp`), and actions (`masq`, `nat`). Registers are the classic 16-byte
-//! ones, `NFT_REG_1` and `NFT_REG_2`, as nft itself uses them.
+//! (`cmp`), and actions (`masq`, `nat`, a verdict). Registers are the
+//! classic 16-byte ones, `NFT_REG_1` and `NFT_REG_2`, as nft itself uses
+//! them; a verdict is an `immediate` into the verdict register,
+//! `NFT_REG_VERDICT` (0).
 
 use super::attr::Attrs;
 
@@ -25,8 +27,24 @@ pub(crate) enum MetaKey {
 /// `NFT_PAYLOAD_*_HEADER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Base {
+    /// The Ethernet header (bridge family): nf_tables puts a VLAN tag the
+    /// driver or the stack took out of the frame back in place for the
+    /// load, so offset 12 is 0x8100 for a tagged frame.
+    LinkLayer = 0,
     Network = 1,
     Transport = 2,
+}
+
+/// What a rule does with the packet when all its tests passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// `NF_ACCEPT`: done with this hook.
+    Accept,
+    /// `NF_DROP`.
+    Drop,
+    /// `NFT_JUMP`: on to a regular chain, back here if it ends without a
+    /// verdict.
+    Jump(String),
 }
 
 /// `NFT_CMP_*`.
@@ -61,6 +79,8 @@ pub(crate) enum Expr {
     Masq,
     /// `nat dnat ip addr_min REG proto_min REG`
     Dnat { addr_reg: u32, port_reg: u32 },
+    /// `immediate reg 0 VERDICT`
+    Verdict(Verdict),
 }
 
 // Attribute numbers, per expression.
@@ -83,6 +103,15 @@ const NFTA_CMP_OP: u16 = 2;
 const NFTA_CMP_DATA: u16 = 3;
 const NFTA_IMMEDIATE_DREG: u16 = 1;
 const NFTA_IMMEDIATE_DATA: u16 = 2;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+/// `NFT_REG_VERDICT`.
+const REG_VERDICT: u32 = 0;
+const NF_DROP: u32 = 0;
+const NF_ACCEPT: u32 = 1;
+/// `NFT_JUMP`, -3 as a 32-bit big-endian word.
+const NFT_JUMP: u32 = -3i32 as u32;
 const NFTA_NAT_TYPE: u16 = 1;
 const NFTA_NAT_FAMILY: u16 = 2;
 const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
@@ -90,6 +119,7 @@ const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
 const NFTA_NAT_FLAGS: u16 = 7;
 const NFT_NAT_DNAT: u32 = 1;
 pub(crate) const NFPROTO_IPV4: u8 = 2;
+pub(crate) const NFPROTO_BRIDGE: u8 = 7;
 /// `NF_NAT_RANGE_PROTO_SPECIFIED`: the port is rewritten too.
 const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 2;
 
@@ -102,7 +132,7 @@ impl Expr {
             Expr::Payload { .. } => "payload",
             Expr::Bitwise { .. } => "bitwise",
             Expr::Cmp { .. } => "cmp",
-            Expr::Immediate { .. } => "immediate",
+            Expr::Immediate { .. } | Expr::Verdict(_) => "immediate",
             Expr::Masq => "masq",
             Expr::Dnat { .. } => "nat",
         }
@@ -167,6 +197,23 @@ impl Expr {
                     .be32(NFTA_NAT_REG_PROTO_MIN, *port_reg)
                     .be32(NFTA_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
             }
+            Expr::Verdict(verdict) => {
+                data.be32(NFTA_IMMEDIATE_DREG, REG_VERDICT)
+                    .nested(NFTA_IMMEDIATE_DATA, |d| {
+                        d.nested(NFTA_DATA_VERDICT, |v| match verdict {
+                            Verdict::Accept => {
+                                v.be32(NFTA_VERDICT_CODE, NF_ACCEPT);
+                            }
+                            Verdict::Drop => {
+                                v.be32(NFTA_VERDICT_CODE, NF_DROP);
+                            }
+                            Verdict::Jump(chain) => {
+                                v.be32(NFTA_VERDICT_CODE, NFT_JUMP)
+                                    .string(NFTA_VERDICT_CHAIN, chain);
+                            }
+                        });
+                    });
+            }
         }
     }
 }
@@ -177,4 +224,10 @@ pub(crate) fn ifname(name: &str) -> Vec<u8> {
     let mut bytes = name.as_bytes().to_vec();
     bytes.resize(16, 0);
     bytes
+}
+
+/// What a name prefix compares with (`iifname "bv*"`): its bytes without
+/// padding, so `cmp` looks at the first bytes of the register only.
+pub(crate) fn ifname_prefix(prefix: &str) -> Vec<u8> {
+    prefix.as_bytes().to_vec()
 }

@@ -7,8 +7,7 @@
 //! that its answer marks the end of the answers.
 
 use super::attr::Attrs;
-use super::expr::NFPROTO_IPV4;
-use super::ruleset::{Command, TABLE};
+use super::ruleset::{Chain, Command, TABLE};
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -93,7 +92,7 @@ pub(crate) fn batch(commands: &[Command], first_seq: u32) -> Batch {
             (NFNL_SUBSYS_NFTABLES << 8) | kind,
             NLM_F_REQUEST | flags,
             seq(n + 1),
-            NFPROTO_IPV4,
+            command.family().number(),
             0,
             attrs,
         ));
@@ -116,30 +115,34 @@ pub(crate) fn batch(commands: &[Command], first_seq: u32) -> Batch {
 
 /// Message type (within nf_tables), extra flags and attributes of a
 /// command. Flags follow nft: create tables and chains if missing, append
-/// rules.
+/// rules. The family travels in each message's header, not here.
 fn encode(command: &Command) -> (u16, u16, Vec<u8>) {
     let mut attrs = Attrs::new();
     match command {
-        Command::NewTable => {
+        Command::NewTable(_) => {
             attrs
                 .string(NFTA_TABLE_NAME, TABLE)
                 .be32(NFTA_TABLE_FLAGS, 0);
             (NFT_MSG_NEWTABLE, NLM_F_CREATE, attrs.into_bytes())
         }
-        Command::DeleteTable => {
+        Command::DeleteTable(_) => {
             attrs.string(NFTA_TABLE_NAME, TABLE);
             (NFT_MSG_DELTABLE, 0, attrs.into_bytes())
         }
-        Command::NewChain(chain) => {
+        Command::NewChain(Chain { name, hook, .. }) => {
             attrs
                 .string(NFTA_CHAIN_TABLE, TABLE)
-                .string(NFTA_CHAIN_NAME, chain.name)
-                .string(NFTA_CHAIN_TYPE, "nat")
-                .be32(NFTA_CHAIN_POLICY, NF_ACCEPT)
-                .nested(NFTA_CHAIN_HOOK, |hook| {
-                    hook.be32(NFTA_HOOK_HOOKNUM, chain.hook)
-                        .be32(NFTA_HOOK_PRIORITY, chain.priority as u32);
-                });
+                .string(NFTA_CHAIN_NAME, name);
+            // A regular chain (a jump target) has no hook, type or policy.
+            if let Some(hook) = hook {
+                attrs
+                    .string(NFTA_CHAIN_TYPE, hook.kind)
+                    .be32(NFTA_CHAIN_POLICY, NF_ACCEPT)
+                    .nested(NFTA_CHAIN_HOOK, |h| {
+                        h.be32(NFTA_HOOK_HOOKNUM, hook.hook)
+                            .be32(NFTA_HOOK_PRIORITY, hook.priority as u32);
+                    });
+            }
             (NFT_MSG_NEWCHAIN, NLM_F_CREATE, attrs.into_bytes())
         }
         Command::NewRule { chain, exprs, .. } => {

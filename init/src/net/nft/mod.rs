@@ -1,17 +1,20 @@
-//! nftables NAT for the container bridge, over netlink
-//! (`NETLINK_NETFILTER`), encoded by hand: no crate fits (rustables is
-//! GPL, nftnl needs libnftnl and libmnl, which cannot be linked into the
-//! static binary).
+//! nftables for the container bridge, over netlink (`NETLINK_NETFILTER`),
+//! encoded by hand: no crate fits (rustables is GPL, nftnl needs libnftnl
+//! and libmnl, which cannot be linked into the static binary).
 //!
-//! berth owns one table, `ip berth`, and replaces it whole on every change
-//! in one atomic batch ([`apply`]): create the table, delete it, create it
-//! again (creating first makes the delete never fail), then a `postrouting`
-//! chain masquerading the container subnet when it leaves by any interface
-//! but the bridge, and a `prerouting` chain with one DNAT rule per
-//! published port for packets that do not come from the bridge. The layers:
-//! `ruleset` turns a [`Ruleset`] into commands, `expr` encodes the rule
-//! expressions, `message` frames the batch, `acks` judges the answers; all
-//! pure. Only [`apply`] and [`remove`] touch the kernel.
+//! berth owns two tables and replaces both whole on every change in one
+//! atomic batch ([`apply`]): for each, create the table, delete it, create
+//! it again (creating first makes the delete never fail), then its chains
+//! and rules. `ip berth` is the NAT: a `postrouting` chain masquerading
+//! the container subnet when it leaves by any interface but the bridge,
+//! and a `prerouting` chain with one DNAT rule per published port for
+//! packets that do not come from the bridge. `bridge berth` holds every
+//! container's bridge port to its own MAC and address (`ports`: ARP and
+//! IPv4 only, from the container's MAC and address; unicast out of a port
+//! only for that MAC). The layers: `ruleset` turns a [`Ruleset`] into
+//! commands, `ports` writes the bridge table's, `expr` encodes the rule
+//! expressions, `message` frames the batch, `acks` judges the answers;
+//! all pure. Only [`apply`] and [`remove`] touch the kernel.
 //!
 //! There is no `output` chain: connections from the node itself to its own
 //! published port are not forwarded. Doing it needs `fib daddr type local`
@@ -19,19 +22,22 @@
 //! bridge address needs `route_localnet` and a masquerade of its own.
 //!
 //! The kernel modules the batch needs, besides `nf_tables` (whose core has
-//! `meta`, `payload`, `bitwise`, `cmp` and `immediate`): [`KERNEL_MODULES`].
+//! `meta`, `payload`, `bitwise`, `cmp` and `immediate`, and, with
+//! `CONFIG_NF_TABLES_BRIDGE`, the bridge family's `filter` chains):
+//! [`KERNEL_MODULES`].
 
 mod acks;
 mod attr;
 mod error;
 mod expr;
 mod message;
+mod ports;
 mod ruleset;
 #[cfg(test)]
 mod tests;
 
 pub use self::error::Error;
-pub use self::ruleset::{Forward, Proto, Ruleset, TABLE};
+pub use self::ruleset::{Forward, Port, Proto, Ruleset, TABLE};
 
 use self::acks::Tally;
 use self::ruleset::Command;
@@ -55,19 +61,19 @@ pub const KERNEL_MODULES: &[&str] = &[
 /// `netlink(7)`: the netfilter protocol.
 const NETLINK_NETFILTER: isize = 12;
 
-/// The batch that replaces table `ip berth` with `rules`, numbered from
-/// `seq`: begin marker, commands, end marker.
+/// The batch that replaces tables `ip berth` and `bridge berth` with
+/// `rules`, numbered from `seq`: begin marker, commands, end marker.
 pub fn batch(rules: &Ruleset, seq: u32) -> Result<Vec<u8>, Error> {
     Ok(message::batch(&ruleset::replace(rules)?, seq).bytes)
 }
 
-/// Replaces table `ip berth` with `rules`, atomically, in the calling
-/// thread's network namespace.
+/// Replaces tables `ip berth` and `bridge berth` with `rules`, both at
+/// once or neither, in the calling thread's network namespace.
 pub fn apply(rules: &Ruleset) -> Result<(), Error> {
     run(&ruleset::replace(rules)?)
 }
 
-/// Deletes table `ip berth` if it is there.
+/// Deletes tables `ip berth` and `bridge berth` where they are.
 pub fn remove() -> Result<(), Error> {
     run(&ruleset::remove())
 }

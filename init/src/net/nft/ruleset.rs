@@ -1,5 +1,5 @@
-//! The NAT ruleset as data, and its translation into nf_tables commands
-//! (pure): what `nft -f` would do for
+//! berth's two tables as data, and their translation into nf_tables
+//! commands (pure): what `nft -f` would do for
 //!
 //! ```text
 //! table ip berth {
@@ -9,31 +9,42 @@
 //!     iifname != BRIDGE meta l4proto tcp th dport HOST dnat to ADDR:PORT
 //!     … one rule per published port }
 //! }
+//! table bridge berth { … see `ports` }
 //! ```
 //!
-//! preceded by creating and deleting the table, so that the batch replaces
-//! whatever `ip berth` held (creating first makes the delete never fail).
+//! each preceded by creating and deleting the table, so that one batch
+//! replaces whatever `ip berth` and `bridge berth` held (creating first
+//! makes the delete never fail), both or neither.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::net::Ipv4Addr;
 
 pub use berth_config::network::Proto;
 
-use super::expr::{ifname, Base, CmpOp, Expr, MetaKey, REG_1, REG_2};
+use super::expr::{ifname, Base, CmpOp, Expr, MetaKey, NFPROTO_BRIDGE, NFPROTO_IPV4, REG_1, REG_2};
+use super::ports;
 use super::Error;
 use crate::net::rtnl::valid_name;
 
-/// The table berth owns; nothing else of the ruleset is touched.
+/// The name of both tables berth owns; nothing else of the ruleset is
+/// touched.
 pub const TABLE: &str = "berth";
 
-/// Everything NAT needs to know: the container subnet, the bridge, and the
-/// published ports.
+/// Everything the tables need to know: the container subnet, the bridge,
+/// the published ports, and the bridge's container ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ruleset {
     /// The container subnet; host bits of the address are ignored.
     pub subnet: (Ipv4Addr, u8),
     pub bridge: String,
     pub forwards: Vec<Forward>,
+    /// Every container's port of the bridge, with what it may send as.
+    pub ports: Vec<Port>,
+    /// How the host ends of containers' veth pairs are named (`bv`): a
+    /// bridge port with this prefix but without an entry in `ports` gets
+    /// no frame through.
+    pub port_prefix: String,
 }
 
 /// One published port: `proto` traffic to the node's `host_port` goes to
@@ -46,37 +57,91 @@ pub struct Forward {
     pub port: u16,
 }
 
-/// A base chain of the table.
+/// A container's port of the bridge (the host end of its veth pair): it
+/// may send only with the container's MAC and address, and receives
+/// unicast only for that MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub ifname: String,
+    pub mac: [u8; 6],
+    pub address: Ipv4Addr,
+}
+
+/// An nf_tables address family (`NFPROTO_*`), which is also the message's
+/// `nfgen_family`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Chain {
-    pub name: &'static str,
-    /// `NF_INET_*` hook number.
+pub(crate) enum Family {
+    Ip,
+    Bridge,
+}
+
+impl Family {
+    pub(crate) fn number(self) -> u8 {
+        match self {
+            Family::Ip => NFPROTO_IPV4,
+            Family::Bridge => NFPROTO_BRIDGE,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Ip => "ip",
+            Family::Bridge => "bridge",
+        })
+    }
+}
+
+/// Where a base chain hooks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hook {
+    /// The chain type: `nat` or `filter`.
+    pub kind: &'static str,
+    /// `NF_INET_*` or `NF_BR_*` hook number (the same for the hooks used
+    /// here: 0 prerouting, 4 postrouting).
     pub hook: u32,
     pub priority: i32,
 }
 
+/// A chain of one of the tables: a base chain with its hook, or a regular
+/// one that rules jump to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Chain {
+    pub family: Family,
+    pub name: String,
+    pub hook: Option<Hook>,
+}
+
 /// Source NAT runs after routing (`NF_INET_POST_ROUTING`) at the priority
 /// nft calls `srcnat`.
-pub(crate) const POSTROUTING: Chain = Chain {
-    name: "postrouting",
-    hook: 4,
-    priority: 100,
-};
+pub(crate) const POSTROUTING: (&str, Hook) = (
+    "postrouting",
+    Hook {
+        kind: "nat",
+        hook: 4,
+        priority: 100,
+    },
+);
 /// Destination NAT runs before routing (`NF_INET_PRE_ROUTING`) at `dstnat`.
-pub(crate) const PREROUTING: Chain = Chain {
-    name: "prerouting",
-    hook: 0,
-    priority: -100,
-};
+pub(crate) const PREROUTING: (&str, Hook) = (
+    "prerouting",
+    Hook {
+        kind: "nat",
+        hook: 0,
+        priority: -100,
+    },
+);
 
 /// One message of the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
-    NewTable,
-    DeleteTable,
+    NewTable(Family),
+    DeleteTable(Family),
     NewChain(Chain),
     NewRule {
-        chain: &'static str,
+        family: Family,
+        chain: String,
         exprs: Vec<Expr>,
         /// What the rule does, for error messages.
         what: String,
@@ -87,67 +152,120 @@ impl Command {
     /// How an error names the command.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Command::NewTable => format!("create table ip {TABLE}"),
-            Command::DeleteTable => format!("delete table ip {TABLE}"),
-            Command::NewChain(chain) => format!("create nat chain {}", chain.name),
-            Command::NewRule { chain, what, .. } => format!("add rule to {chain} ({what})"),
+            Command::NewTable(family) => format!("create table {family} {TABLE}"),
+            Command::DeleteTable(family) => format!("delete table {family} {TABLE}"),
+            Command::NewChain(Chain {
+                family,
+                name,
+                hook: Some(hook),
+            }) => format!("create {} chain {family} {TABLE} {name}", hook.kind),
+            Command::NewChain(Chain {
+                family,
+                name,
+                hook: None,
+            }) => format!("create chain {family} {TABLE} {name}"),
+            Command::NewRule {
+                family,
+                chain,
+                what,
+                ..
+            } => format!("add rule to {family} {TABLE} {chain} ({what})"),
         }
     }
 
     /// The module that implements what the command uses beyond the
-    /// nf_tables core; without it the kernel answers ENOENT.
+    /// nf_tables core; without it the kernel answers ENOENT. The bridge
+    /// family's `filter` chain type is part of `nf_tables` itself.
     pub(crate) fn module(&self) -> Option<&'static str> {
         match self {
-            Command::NewChain(_) => Some("nft_chain_nat"),
+            Command::NewChain(Chain {
+                hook: Some(Hook { kind: "nat", .. }),
+                ..
+            }) => Some("nft_chain_nat"),
             Command::NewRule { exprs, .. } => exprs.iter().find_map(|expr| match expr {
                 Expr::Masq => Some("nft_masq"),
                 Expr::Dnat { .. } => Some("nft_nat"),
                 _ => None,
             }),
-            Command::NewTable | Command::DeleteTable => None,
+            Command::NewChain(_) | Command::NewTable(_) | Command::DeleteTable(_) => None,
+        }
+    }
+
+    /// The family the message is for.
+    pub(crate) fn family(&self) -> Family {
+        match self {
+            Command::NewTable(family) | Command::DeleteTable(family) => *family,
+            Command::NewChain(chain) => chain.family,
+            Command::NewRule { family, .. } => *family,
         }
     }
 }
 
-/// The commands that replace table `ip berth` with `rules`.
+/// A base chain of table `ip berth`.
+fn ip_chain((name, hook): (&str, Hook)) -> Command {
+    Command::NewChain(Chain {
+        family: Family::Ip,
+        name: name.to_string(),
+        hook: Some(hook),
+    })
+}
+
+/// A rule of table `ip berth`.
+fn ip_rule(chain: (&str, Hook), exprs: Vec<Expr>, what: String) -> Command {
+    Command::NewRule {
+        family: Family::Ip,
+        chain: chain.0.to_string(),
+        exprs,
+        what,
+    }
+}
+
+/// The commands that replace tables `ip berth` and `bridge berth` with
+/// `rules`.
 pub(crate) fn replace(rules: &Ruleset) -> Result<Vec<Command>, Error> {
     check(rules)?;
     let (address, prefix_len) = rules.subnet;
     let network = Ipv4Addr::from(u32::from(address) & mask(prefix_len));
     let mut commands = vec![
-        Command::NewTable,
-        Command::DeleteTable,
-        Command::NewTable,
-        Command::NewChain(POSTROUTING),
-        Command::NewChain(PREROUTING),
-        Command::NewRule {
-            chain: POSTROUTING.name,
-            exprs: masquerade(network, prefix_len, &rules.bridge),
-            what: format!(
+        Command::NewTable(Family::Ip),
+        Command::DeleteTable(Family::Ip),
+        Command::NewTable(Family::Ip),
+        ip_chain(POSTROUTING),
+        ip_chain(PREROUTING),
+        ip_rule(
+            POSTROUTING,
+            masquerade(network, prefix_len, &rules.bridge),
+            format!(
                 "masquerade {network}/{prefix_len} leaving by any interface but {}",
                 rules.bridge
             ),
-        },
+        ),
     ];
     for forward in &rules.forwards {
-        commands.push(Command::NewRule {
-            chain: PREROUTING.name,
-            exprs: dnat(forward, &rules.bridge),
-            what: format!(
+        commands.push(ip_rule(
+            PREROUTING,
+            dnat(forward, &rules.bridge),
+            format!(
                 "{} port {} to {}:{}",
                 forward.proto.as_str(),
                 forward.host_port,
                 forward.addr,
                 forward.port
             ),
-        });
+        ));
     }
+    commands.extend(ports::commands(&rules.ports, &rules.port_prefix));
     Ok(commands)
 }
 
-/// The commands that delete table `ip berth`, there or not.
+/// The commands that delete both tables, there or not.
 pub(crate) fn remove() -> Vec<Command> {
-    vec![Command::NewTable, Command::DeleteTable]
+    vec![
+        Command::NewTable(Family::Ip),
+        Command::DeleteTable(Family::Ip),
+        Command::NewTable(Family::Bridge),
+        Command::DeleteTable(Family::Bridge),
+    ]
 }
 
 fn check(rules: &Ruleset) -> Result<(), Error> {
@@ -182,7 +300,7 @@ fn check(rules: &Ruleset) -> Result<(), Error> {
             )));
         }
     }
-    Ok(())
+    ports::check(&rules.ports, &rules.port_prefix)
 }
 
 fn mask(prefix_len: u8) -> u32 {
@@ -296,6 +414,12 @@ mod tests {
             subnet: (Ipv4Addr::new(10, 88, 0, 1), 24),
             bridge: "berth0".into(),
             forwards,
+            ports: vec![Port {
+                ifname: "bv1".into(),
+                mac: [0x02, 0x42, 10, 88, 0, 2],
+                address: Ipv4Addr::new(10, 88, 0, 2),
+            }],
+            port_prefix: "bv".into(),
         }
     }
 
@@ -314,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn commands_replace_the_table_then_add_one_rule_per_port() {
+    fn commands_replace_the_nat_table_then_the_bridge_table() {
         let commands = replace(&rules(vec![
             forward(Proto::Tcp, 8080, 2, 80),
             forward(Proto::Udp, 5353, 3, 53),
@@ -327,11 +451,55 @@ mod tests {
                 "create table ip berth",
                 "delete table ip berth",
                 "create table ip berth",
-                "create nat chain postrouting",
-                "create nat chain prerouting",
-                "add rule to postrouting (masquerade 10.88.0.0/24 leaving by any interface but berth0)",
-                "add rule to prerouting (tcp port 8080 to 10.88.0.2:80)",
-                "add rule to prerouting (udp port 5353 to 10.88.0.3:53)",
+                "create nat chain ip berth postrouting",
+                "create nat chain ip berth prerouting",
+                "add rule to ip berth postrouting (masquerade 10.88.0.0/24 leaving by any interface but berth0)",
+                "add rule to ip berth prerouting (tcp port 8080 to 10.88.0.2:80)",
+                "add rule to ip berth prerouting (udp port 5353 to 10.88.0.3:53)",
+                "create table bridge berth",
+                "delete table bridge berth",
+                "create table bridge berth",
+                "create filter chain bridge berth prerouting",
+                "create filter chain bridge berth postrouting",
+                "create chain bridge berth port-bv1",
+                "add rule to bridge berth port-bv1 (ARP from 02:42:0a:58:00:02 as 10.88.0.2)",
+                "add rule to bridge berth port-bv1 (IPv4 from 02:42:0a:58:00:02 as 10.88.0.2)",
+                "add rule to bridge berth port-bv1 (drop anything else from bv1)",
+                "add rule to bridge berth prerouting (frames from bv1 to port-bv1)",
+                "add rule to bridge berth prerouting (drop frames from other bv* ports)",
+                "add rule to bridge berth postrouting (unicast to bv1 only for 02:42:0a:58:00:02)",
+            ]
+        );
+        let families: Vec<Family> = commands.iter().map(Command::family).collect();
+        assert!(families[..8].iter().all(|f| *f == Family::Ip));
+        assert!(families[8..].iter().all(|f| *f == Family::Bridge));
+        let modules: Vec<(usize, &str)> = commands
+            .iter()
+            .enumerate()
+            .filter_map(|(n, c)| c.module().map(|m| (n, m)))
+            .collect();
+        assert_eq!(
+            modules,
+            [
+                (3, "nft_chain_nat"),
+                (4, "nft_chain_nat"),
+                (5, "nft_masq"),
+                (6, "nft_nat"),
+                (7, "nft_nat"),
+            ]
+        );
+    }
+
+    #[test]
+    fn removal_deletes_both_tables() {
+        let described: Vec<String> = remove().iter().map(Command::describe).collect();
+        assert_eq!(
+            described,
+            [
+                "create table ip berth",
+                "delete table ip berth",
+                "create table bridge berth",
+                "delete table bridge berth",
             ]
         );
     }
@@ -339,7 +507,15 @@ mod tests {
     #[test]
     fn host_bits_of_the_subnet_are_ignored() {
         let commands = replace(&rules(vec![])).expect("valid");
-        let Some(Command::NewRule { exprs, .. }) = commands.last() else {
+        let Some(Command::NewRule { exprs, .. }) = commands.iter().find(|c| {
+            matches!(
+                c,
+                Command::NewRule {
+                    family: Family::Ip,
+                    ..
+                }
+            )
+        }) else {
             panic!("no masquerade rule");
         };
         assert!(exprs.contains(&Expr::Cmp {
@@ -369,6 +545,13 @@ mod tests {
                     forward(Proto::Tcp, 8080, 3, 80),
                 ]),
                 "tcp port 8080 is published twice",
+            ),
+            (
+                Ruleset {
+                    port_prefix: "vb".into(),
+                    ..rules(vec![])
+                },
+                "port \"bv1\" is not a valid interface name starting with \"vb\"",
             ),
         ];
         for (ruleset, want) in table {

@@ -1,7 +1,8 @@
 //! The batch, decoded back from its bytes and printed the way
 //! `nft --debug=netlink` prints rules, compared with what nft 1.0.6 prints
-//! for the same rules written in nft syntax. Only the meaning is
-//! compared: nft orders some attributes differently, and for a /24 it
+//! for the same rules written in nft syntax (`unshare -n nft
+//! --debug=netlink -f FILE`, in a namespace of its own). Only the meaning
+//! is compared: nft orders some attributes differently, and for a /24 it
 //! loads 3 bytes instead of masking 4, so the subnets here are /20 and /32.
 
 use std::net::Ipv4Addr;
@@ -84,6 +85,7 @@ fn render_expr(elem: &[u8]) -> String {
     match name.as_str() {
         "payload" => {
             let base = match reg(2) {
+                0 => "link",
                 1 => "network",
                 2 => "transport",
                 other => panic!("base {other}"),
@@ -119,6 +121,15 @@ fn render_expr(elem: &[u8]) -> String {
             };
             format!("[ meta load {key} => reg {} ]", reg(1))
         }
+        "immediate" if reg(1) == 0 => {
+            let verdict = parse(attr(&parse(attr(&d, 2)), 2));
+            match be32(attr(&verdict, 1)) as i32 {
+                0 => "[ immediate reg 0 drop ]".to_string(),
+                1 => "[ immediate reg 0 accept ]".to_string(),
+                -3 => format!("[ immediate reg 0 jump -> {} ]", string(attr(&verdict, 2))),
+                other => panic!("verdict {other}"),
+            }
+        }
         "immediate" => format!("[ immediate reg {} {} ]", reg(1), data(attr(&d, 2))),
         "masq" => {
             assert!(d.is_empty(), "masq takes no attributes");
@@ -142,13 +153,24 @@ fn render_expr(elem: &[u8]) -> String {
 /// output, tables by name.
 fn render(message: &Decoded) -> String {
     let attrs = parse(&message.attrs);
+    let family = match message.family {
+        2 => "ip",
+        7 => "bridge",
+        other => panic!("family {other}"),
+    };
     match message.message_type & 0xff {
-        0 => format!("new table {}", string(attr(&attrs, 1))),
-        2 => format!("delete table {}", string(attr(&attrs, 1))),
+        0 => format!("new table {family} {}", string(attr(&attrs, 1))),
+        2 => format!("delete table {family} {}", string(attr(&attrs, 1))),
+        // A regular chain: table and name only.
+        3 if attrs.len() == 2 => format!(
+            "{family} {} {}",
+            string(attr(&attrs, 1)),
+            string(attr(&attrs, 3))
+        ),
         3 => {
             let hook = parse(attr(&attrs, 4));
             format!(
-                "ip {} {} type {} hook {} prio {} policy {}",
+                "{family} {} {} type {} hook {} prio {} policy {}",
                 string(attr(&attrs, 1)),
                 string(attr(&attrs, 3)),
                 string(attr(&attrs, 7)),
@@ -158,7 +180,11 @@ fn render(message: &Decoded) -> String {
             )
         }
         6 => {
-            let mut text = format!("ip {} {}", string(attr(&attrs, 1)), string(attr(&attrs, 2)));
+            let mut text = format!(
+                "{family} {} {}",
+                string(attr(&attrs, 1)),
+                string(attr(&attrs, 2))
+            );
             for (kind, nested, elem) in parse(attr(&attrs, 4)) {
                 assert_eq!((kind, nested), (1, true), "NFTA_LIST_ELEM");
                 text.push_str("\n  ");
@@ -188,6 +214,12 @@ fn ruleset(subnet: (Ipv4Addr, u8)) -> Ruleset {
                 port: 53,
             },
         ],
+        ports: vec![Port {
+            ifname: "bv1".into(),
+            mac: [0x02, 0x42, 0x0a, 0x58, 0x00, 0x02],
+            address: Ipv4Addr::new(10, 88, 0, 2),
+        }],
+        port_prefix: "bv".into(),
     }
 }
 
@@ -214,29 +246,62 @@ fn the_batch_is_framed_and_numbered() {
             (0x0a03, 0x401, 105, 2, 0),
             (0x0a06, 0xc01, 106, 2, 0),
             (0x0a06, 0xc01, 107, 2, 0),
-            (0x0a06, 0xc05, 108, 2, 0),
-            (17, 0x1, 109, 0, 10),
+            (0x0a06, 0xc01, 108, 2, 0),
+            // The bridge table, family NFPROTO_BRIDGE, in the same batch.
+            (0x0a00, 0x401, 109, 7, 0),
+            (0x0a02, 0x001, 110, 7, 0),
+            (0x0a00, 0x401, 111, 7, 0),
+            (0x0a03, 0x401, 112, 7, 0),
+            (0x0a03, 0x401, 113, 7, 0),
+            (0x0a03, 0x401, 114, 7, 0),
+            (0x0a06, 0xc01, 115, 7, 0),
+            (0x0a06, 0xc01, 116, 7, 0),
+            (0x0a06, 0xc01, 117, 7, 0),
+            (0x0a06, 0xc01, 118, 7, 0),
+            (0x0a06, 0xc01, 119, 7, 0),
+            (0x0a06, 0xc05, 120, 7, 0),
+            (17, 0x1, 121, 0, 10),
         ]
     );
-    for m in &messages[..3] {
-        assert!(m.attrs.is_empty() || render(m).ends_with(" berth"));
-    }
+    let tables: Vec<String> = messages
+        .iter()
+        .filter(|m| matches!(m.message_type, 0x0a00 | 0x0a02))
+        .map(render)
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "new table ip berth",
+            "delete table ip berth",
+            "new table ip berth",
+            "new table bridge berth",
+            "delete table bridge berth",
+            "new table bridge berth",
+        ]
+    );
 }
 
 #[test]
-fn chains_are_nat_base_chains() {
+fn chains_are_nat_and_bridge_filter_base_chains_and_a_chain_per_port() {
     let bytes = batch(&ruleset((Ipv4Addr::new(10, 88, 0, 0), 20)), 1).expect("valid");
     let chains: Vec<String> = split(&bytes)
         .iter()
         .filter(|m| m.message_type == 0x0a03)
         .map(render)
         .collect();
-    // Hooks: NF_INET_POST_ROUTING 4, NF_INET_PRE_ROUTING 0; policy accept.
+    // Hooks: NF_INET_POST_ROUTING and NF_BR_POST_ROUTING 4,
+    // NF_INET_PRE_ROUTING and NF_BR_PRE_ROUTING 0; policy accept; the
+    // bridge's `filter` priority is -200.
+    // nft: bridge (null) (null) use 0 type filter hook prerouting prio -200
+    //      bridge (null) (null) use 0 type filter hook postrouting prio -200
     assert_eq!(
         chains,
         [
             "ip berth postrouting type nat hook 4 prio 100 policy 1",
             "ip berth prerouting type nat hook 0 prio -100 policy 1",
+            "bridge berth prerouting type filter hook 0 prio -200 policy 1",
+            "bridge berth postrouting type filter hook 4 prio -200 policy 1",
+            "bridge berth port-bv1",
         ]
     );
 }
@@ -294,7 +359,7 @@ fn rules_match_what_nft_generates() {
         let bytes = batch(&ruleset(subnet), 1).expect("valid");
         let rules: Vec<String> = split(&bytes)
             .iter()
-            .filter(|m| m.message_type == 0x0a06)
+            .filter(|m| m.message_type == 0x0a06 && m.family == 2)
             .map(render)
             .collect();
         assert_eq!(rules.len(), 3);
@@ -303,11 +368,88 @@ fn rules_match_what_nft_generates() {
     }
 }
 
+/// What nft 1.0.6 prints for
+///
+/// ```text
+/// table bridge berth {
+///   chain prerouting { type filter hook prerouting priority filter; policy accept;
+///     iifname "bv1" jump port-bv1
+///     iifname "bv*" drop }
+///   chain port-bv1 {
+///     ether saddr 02:42:0a:58:00:02 ether type arp arp htype 1 arp ptype ip arp hlen 6
+///       arp plen 4 arp saddr ether 02:42:0a:58:00:02 arp saddr ip 10.88.0.2 accept
+///     ether saddr 02:42:0a:58:00:02 ether type ip ip saddr 10.88.0.2 accept
+///     drop }
+///   chain postrouting { type filter hook postrouting priority filter; policy accept;
+///     oifname "bv1" ether daddr != 02:42:0a:58:00:02
+///       ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 drop }
+/// }
+/// ```
+///
+/// in the order berth sends the rules (port chains first, so the jumps
+/// have a target).
+const NFT_BRIDGE_RULES: [&str; 6] = [
+    "bridge berth port-bv1
+  [ payload load 8b @ link header + 6 => reg 1 ]
+  [ cmp eq reg 1 0x580a4202 0x06080200 ]
+  [ payload load 4b @ network header + 0 => reg 1 ]
+  [ cmp eq reg 1 0x00080100 ]
+  [ payload load 2b @ network header + 4 => reg 1 ]
+  [ cmp eq reg 1 0x00000406 ]
+  [ payload load 10b @ network header + 8 => reg 1 ]
+  [ cmp eq reg 1 0x580a4202 0x580a0200 0x00000200 ]
+  [ immediate reg 0 accept ]",
+    "bridge berth port-bv1
+  [ payload load 8b @ link header + 6 => reg 1 ]
+  [ cmp eq reg 1 0x580a4202 0x00080200 ]
+  [ payload load 4b @ network header + 12 => reg 1 ]
+  [ cmp eq reg 1 0x0200580a ]
+  [ immediate reg 0 accept ]",
+    "bridge berth port-bv1
+  [ immediate reg 0 drop ]",
+    "bridge berth prerouting
+  [ meta load iifname => reg 1 ]
+  [ cmp eq reg 1 0x00317662 0x00000000 0x00000000 0x00000000 ]
+  [ immediate reg 0 jump -> port-bv1 ]",
+    "bridge berth prerouting
+  [ meta load iifname => reg 1 ]
+  [ cmp eq reg 1 0x00007662 ]
+  [ immediate reg 0 drop ]",
+    "bridge berth postrouting
+  [ meta load oifname => reg 1 ]
+  [ cmp eq reg 1 0x00317662 0x00000000 0x00000000 0x00000000 ]
+  [ payload load 6b @ link header + 0 => reg 1 ]
+  [ cmp neq reg 1 0x580a4202 0x00000200 ]
+  [ payload load 6b @ link header + 0 => reg 1 ]
+  [ bitwise reg 1 = ( reg 1 & 0x00000001 0x00000000 ) ^ 0x00000000 0x00000000 ]
+  [ cmp eq reg 1 0x00000000 0x00000000 ]
+  [ immediate reg 0 drop ]",
+];
+
 #[test]
-fn removal_creates_then_deletes_the_table() {
+fn bridge_rules_match_what_nft_generates() {
+    let bytes = batch(&ruleset((Ipv4Addr::new(10, 88, 0, 0), 20)), 1).expect("valid");
+    let rules: Vec<String> = split(&bytes)
+        .iter()
+        .filter(|m| m.message_type == 0x0a06 && m.family == 7)
+        .map(render)
+        .collect();
+    assert_eq!(rules, NFT_BRIDGE_RULES);
+}
+
+#[test]
+fn removal_creates_then_deletes_both_tables() {
     let batch = message::batch(&ruleset::remove(), 1);
-    let rendered: Vec<String> = split(&batch.bytes)[1..3].iter().map(render).collect();
-    assert_eq!(rendered, ["new table berth", "delete table berth"]);
+    let rendered: Vec<String> = split(&batch.bytes)[1..5].iter().map(render).collect();
+    assert_eq!(
+        rendered,
+        [
+            "new table ip berth",
+            "delete table ip berth",
+            "new table bridge berth",
+            "delete table bridge berth"
+        ]
+    );
     assert_eq!(batch.label(2), Some("create table ip berth"));
-    assert_eq!(batch.label(4), Some("commit the batch"));
+    assert_eq!(batch.label(6), Some("commit the batch"));
 }

@@ -130,13 +130,24 @@ pub(crate) fn new_bridge(name: &str) -> Request {
     }
 }
 
-/// A veth pair `name` – `peer`; the peer is created straight in the
-/// network namespace `peer_netns` when given.
-pub(crate) fn new_veth(name: &str, peer: &str, peer_netns: Option<RawFd>) -> Request {
+/// A veth pair `name` – `peer`; the peer gets MAC address `peer_mac` when
+/// given (a random one otherwise) and is created straight in the network
+/// namespace `peer_netns` when given.
+pub(crate) fn new_veth(
+    name: &str,
+    peer: &str,
+    peer_mac: Option<[u8; 6]>,
+    peer_netns: Option<RawFd>,
+) -> Request {
     let mut peer_message = LinkMessage::default();
     peer_message
         .attributes
         .push(LinkAttribute::IfName(peer.to_string()));
+    if let Some(mac) = peer_mac {
+        peer_message
+            .attributes
+            .push(LinkAttribute::Address(mac.to_vec()));
+    }
     if let Some(fd) = peer_netns {
         peer_message.attributes.push(LinkAttribute::NetNsFd(fd));
     }
@@ -298,7 +309,7 @@ mod tests {
             ("get link", get_link("eth0"), CHANGE),
             ("set up", set_link(3, LinkChange::Up), CHANGE),
             ("bridge", new_bridge("berth0"), CHANGE | NLM_F_CREATE),
-            ("veth", new_veth("vb1", "eth0", None), CREATE),
+            ("veth", new_veth("vb1", "eth0", None, None), CREATE),
             ("delete link", delete_link(3), CHANGE),
             (
                 "address",
@@ -341,6 +352,35 @@ mod tests {
             assert_eq!(link.header.flags, flags);
             assert_eq!(link.header.change_mask, LinkFlags::Up);
         }
+    }
+
+    #[test]
+    fn the_peer_of_a_veth_gets_the_chosen_mac() {
+        let mac = [0x02, 0x42, 10, 88, 0, 2];
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) =
+            decode(&encode(new_veth("bv1", "eth0", Some(mac), Some(9)), 1)).payload
+        else {
+            panic!("not a NEWLINK");
+        };
+        let peer = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+                    LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))) => Some(peer),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .expect("a peer");
+        assert!(peer
+            .attributes
+            .contains(&LinkAttribute::Address(mac.to_vec())));
+        assert!(peer.attributes.contains(&LinkAttribute::NetNsFd(9)));
+        assert!(!link
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::Address(_))));
     }
 
     #[test]

@@ -234,23 +234,25 @@ impl Rtnl {
         let op = || format!("create veth pair {name}/{peer_name}");
         check_name(name, op)?;
         check_name(peer_name, op)?;
-        self.change(message::new_veth(name, peer_name, None), op)
+        self.change(message::new_veth(name, peer_name, None, None), op)
     }
 
     /// Creates the veth pair `name` – `peer_name` with the peer straight
     /// in network namespace `netns`: no temporary name in this namespace,
-    /// no window in which a half-made pair is visible here.
+    /// no window in which a half-made pair is visible here. The peer gets
+    /// MAC address `peer_mac` when given, a random one otherwise.
     pub fn create_veth_into(
         &self,
         name: &str,
         peer_name: &str,
+        peer_mac: Option<[u8; 6]>,
         netns: BorrowedFd<'_>,
     ) -> Result<(), Error> {
         let op = || format!("create veth pair {name}/{peer_name} (peer in another namespace)");
         check_name(name, op)?;
         check_name(peer_name, op)?;
         self.change(
-            message::new_veth(name, peer_name, Some(netns.as_raw_fd())),
+            message::new_veth(name, peer_name, peer_mac, Some(netns.as_raw_fd())),
             op,
         )
     }
