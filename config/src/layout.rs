@@ -61,8 +61,11 @@ pub const NETWORK_FILES: &[&str] = &["/etc/hosts", "/etc/resolv.conf"];
 pub fn container_net_file(name: &str, file: &str) -> String {
     format!("{NET_DIR}/{name}/{file}")
 }
-/// Modules for bridge networking (veth pairs, the bridge, nftables NAT),
-/// loaded in stage 1 when a container uses `network = "bridge"`.
+/// Modules for bridge networking (veth pairs, the bridge, nftables NAT and
+/// the bridge table's port rules), loaded in stage 1 when a container uses
+/// `network = "bridge"`. `nft_meta_bridge` because a modular kernel refuses
+/// `meta` in the bridge family until it is loaded (the kernel's own
+/// autoload needs modprobe).
 pub const BRIDGE_MODULES: &[&str] = &[
     "veth",
     "bridge",
@@ -71,6 +74,7 @@ pub const BRIDGE_MODULES: &[&str] = &[
     "nft_chain_nat",
     "nft_nat",
     "nft_masq",
+    "nft_meta_bridge",
 ];
 /// Where a container's `/` is assembled for each run: an overlay of its
 /// read-only image (lower) and a fresh, size-bounded tmpfs (upper) mounted

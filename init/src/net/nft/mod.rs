@@ -24,7 +24,8 @@
 //! The kernel modules the batch needs, besides `nf_tables` (whose core has
 //! `meta`, `payload`, `bitwise`, `cmp` and `immediate`, and, with
 //! `CONFIG_NF_TABLES_BRIDGE`, the bridge family's `filter` chains):
-//! [`KERNEL_MODULES`].
+//! [`KERNEL_MODULES`]. Seen on Debian's 6.1: the bridge table failed with
+//! ENOENT on its first `meta` rule until `nft_meta_bridge` was loaded.
 
 mod acks;
 mod attr;
@@ -48,7 +49,10 @@ use crate::net::rtnl::socket::NlSocket;
 /// `nf_conntrack` and `nf_nat` (which pull in `nf_defrag_ipv4`,
 /// `nf_defrag_ipv6` and `libcrc32c`), then the `nat` chain type
 /// (`nft_chain_nat`) and the `nat` and `masq` expressions (`nft_nat`,
-/// `nft_masq`).
+/// `nft_masq`), and the bridge family's `meta` (`nft_meta_bridge`, after
+/// `bridge`): where it is a module, the core's `meta` refuses the bridge
+/// family (`nft_meta_select_ops` asks for the module, and without modprobe
+/// the kernel answers ENOENT), even for the generic `iifname`.
 pub const KERNEL_MODULES: &[&str] = &[
     "nf_tables",
     "nf_conntrack",
@@ -56,6 +60,7 @@ pub const KERNEL_MODULES: &[&str] = &[
     "nft_chain_nat",
     "nft_nat",
     "nft_masq",
+    "nft_meta_bridge",
 ];
 
 /// `netlink(7)`: the netfilter protocol.

@@ -175,16 +175,18 @@ impl Command {
 
     /// The module that implements what the command uses beyond the
     /// nf_tables core; without it the kernel answers ENOENT. The bridge
-    /// family's `filter` chain type is part of `nf_tables` itself.
+    /// family's `filter` chain type is part of `nf_tables` itself, but its
+    /// `meta` is `nft_meta_bridge` where that is a module.
     pub(crate) fn module(&self) -> Option<&'static str> {
         match self {
             Command::NewChain(Chain {
                 hook: Some(Hook { kind: "nat", .. }),
                 ..
             }) => Some("nft_chain_nat"),
-            Command::NewRule { exprs, .. } => exprs.iter().find_map(|expr| match expr {
+            Command::NewRule { family, exprs, .. } => exprs.iter().find_map(|expr| match expr {
                 Expr::Masq => Some("nft_masq"),
                 Expr::Dnat { .. } => Some("nft_nat"),
+                Expr::Meta { .. } if *family == Family::Bridge => Some("nft_meta_bridge"),
                 _ => None,
             }),
             Command::NewChain(_) | Command::NewTable(_) | Command::DeleteTable(_) => None,
@@ -486,6 +488,9 @@ mod tests {
                 (5, "nft_masq"),
                 (6, "nft_nat"),
                 (7, "nft_nat"),
+                (17, "nft_meta_bridge"),
+                (18, "nft_meta_bridge"),
+                (19, "nft_meta_bridge"),
             ]
         );
     }
