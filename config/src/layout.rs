@@ -70,7 +70,6 @@ pub const BRIDGE_MODULES: &[&str] = &[
     "veth",
     "bridge",
     "nf_tables",
-    "nft_meta_bridge",
     "nft_chain_nat",
     "nft_nat",
     "nft_masq",
