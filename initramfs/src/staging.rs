@@ -53,6 +53,17 @@ fn writing(path: &Path, link: &Path) -> String {
     }
 }
 
+/// A new file at `host`, private until its final mode is set; fails if
+/// anything (a symlink included) is already there.
+fn create_new(host: &Path) -> Result<std::fs::File, StagingError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(host)
+        .map_err(io("create", host))
+}
+
 fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StagingError {
     let path = path.to_owned();
     move |source| StagingError::Io { step, path, source }
@@ -169,12 +180,7 @@ impl<'a> Tree<'a> {
     /// there.
     pub fn write(&self, rel: &Path, contents: &[u8], mode: u32) -> Result<(), StagingError> {
         let host = self.new_file(rel)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&host)
-            .map_err(io("create", &host))?;
+        let mut file = create_new(&host)?;
         file.write_all(contents).map_err(io("write", &host))?;
         set_mode(&host, mode)
     }
@@ -183,12 +189,7 @@ impl<'a> Tree<'a> {
     pub fn copy(&self, from: &Path, rel: &Path, mode: u32) -> Result<(), StagingError> {
         let host = self.new_file(rel)?;
         let mut src = std::fs::File::open(from).map_err(io("copy into the image", from))?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&host)
-            .map_err(io("create", &host))?;
+        let mut file = create_new(&host)?;
         std::io::copy(&mut src, &mut file).map_err(io("copy into the image", from))?;
         set_mode(&host, mode)
     }

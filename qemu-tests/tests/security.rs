@@ -6,6 +6,17 @@
 use qemu_tests::{TestImage, Vm, BOOT};
 use std::time::Duration;
 
+/// `try NAME CMD…`: runs an attack and prints `ATTACK NAME: blocked: why`
+/// or `ATTACK NAME: SUCCEEDED: output`.
+const TRY: &str = r#"try() {
+  name=$1; shift
+  if out=$("$@" 2>&1); then
+    echo "ATTACK $name: SUCCEEDED: $out" | head -c 300; echo
+  else
+    echo "ATTACK $name: blocked: $(echo "$out" | head -c 200)"
+  fi
+}"#;
+
 const MANIFEST: &str = r#"
 [system]
 hostname = "fortress"
@@ -19,14 +30,7 @@ command = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; don
 rootfs = "@BUSYBOX@"
 restart = "never"
 command = ["/bin/sh", "-c", """
-try() {
-  name=$1; shift
-  if out=$("$@" 2>&1); then
-    echo "ATTACK $name: SUCCEEDED: $out" | head -c 300; echo
-  else
-    echo "ATTACK $name: blocked: $(echo "$out" | head -c 200)"
-  fi
-}
+@TRY@
 try mount mount -t tmpfs none /mnt
 try remount-root mount -o remount,rw /
 try unshare-mount unshare -m true
@@ -46,6 +50,7 @@ try arp-spoof arping -c 1 -U -s 10.88.0.1 -I eth0 10.88.0.1
 try fill-tmp sh -c 'dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>&1'
 echo "tmp fill size: $(ls -l /tmp/fill | awk '{print $5}')"
 echo "visible processes: $(ls -d /proc/[0-9]* | wc -l)"
+echo "net: CapEff $(grep CapEff /proc/self/status | cut -f2), ping_group_range $(tr '\t' ' ' < /proc/sys/net/ipv4/ping_group_range), accept_ra $(cat /proc/sys/net/ipv6/conf/eth0/accept_ra)"
 echo "attacks done"
 """]
 
@@ -94,7 +99,7 @@ echo admin done
 
 #[test]
 fn attacks_from_a_workload_fail_and_the_node_stays_healthy() {
-    let image = TestImage::build("attacks", MANIFEST);
+    let image = TestImage::build("attacks", &MANIFEST.replace("@TRY@", TRY));
     let mut vm = Vm::boot(&image);
     vm.wait_for("admin | admin done", BOOT + Duration::from_secs(120));
     let console = vm.console();
@@ -133,6 +138,22 @@ fn attacks_from_a_workload_fail_and_the_node_stays_healthy() {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .expect("tmp fill size");
     assert!(fill <= 64 * 1024 * 1024, "tmpfs grew to {fill} bytes");
+    // No raw sockets (NET_RAW, bit 13, is not held), ICMP echo sockets
+    // for every group, no router advertisements on eth0.
+    let net = console
+        .lines()
+        .find_map(|l| l.split("attacker | net: ").nth(1))
+        .expect("net line");
+    let caps = net
+        .split_whitespace()
+        .nth(1)
+        .and_then(|h| u64::from_str_radix(h.trim_end_matches(','), 16).ok())
+        .expect("CapEff");
+    assert_eq!(caps & (1 << 13), 0, "CAP_NET_RAW held: {net}");
+    assert!(
+        net.contains("ping_group_range 0 2147483647, accept_ra 0"),
+        "{net}"
+    );
     // Only the attacker's own processes are visible.
     let visible = console
         .lines()
@@ -206,14 +227,7 @@ echo mapped done
 /// (`berth exec`, exec health checks) must carry. Prints the process's
 /// confinement fields and one `ATTACK name: …` line per attack.
 const ENTERING_ATTACKS: &str = r#"
-try() {
-  name=$1; shift
-  if out=$("$@" 2>&1); then
-    echo "ATTACK $name: SUCCEEDED: $out" | head -c 300; echo
-  else
-    echo "ATTACK $name: blocked: $(echo "$out" | head -c 200)"
-  fi
-}
+@TRY@
 grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status
 try mknod-disk mknod /tmp/vda-$$ b 254 0
 try mknod-input mknod /tmp/ev-$$ c 13 64
@@ -268,14 +282,7 @@ rootfs = "@BUSYBOX@"
 restart = "never"
 mounts = ["/dev/vda:/tmp/vda", "/dev/mem:/tmp/mem", "/dev/input:/tmp/input"]
 command = ["/bin/sh", "-c", '''
-try() {
-  name=$1; shift
-  if out=$("$@" 2>&1); then
-    echo "ATTACK $name: SUCCEEDED: $out" | head -c 300; echo
-  else
-    echo "ATTACK $name: blocked: $(echo "$out" | head -c 200)"
-  fi
-}
+@TRY@
 try bound-disk sh -c 'head -c 16 /tmp/vda > /dev/null'
 try bound-mem sh -c 'head -c 16 /tmp/mem > /dev/null'
 try power-button sh -c 'for e in /tmp/input/event*; do printf x > "$e" || exit 1; done'
@@ -300,7 +307,9 @@ echo admin done
 
 #[test]
 fn processes_that_enter_a_container_keep_its_confinement() {
-    let manifest = ENTERING_MANIFEST.replace("@ATTACKS@", ENTERING_ATTACKS);
+    let manifest = ENTERING_MANIFEST
+        .replace("@ATTACKS@", ENTERING_ATTACKS)
+        .replace("@TRY@", TRY);
     let image = TestImage::build("entering", &manifest);
     let mut vm = Vm::boot(&image);
     vm.wait_for("admin | admin done", BOOT + Duration::from_secs(60));
