@@ -3,7 +3,8 @@
 # root: QEMU, EROFS tools, cryptsetup-bin (veritysetup: the root image's
 # dm-verity hash tree), busybox-static (test and example container
 # content), libseccomp (linked statically into berth), kmod (depmod for the
-# kernel's module index), cpio and file (checks), tini (the reference the
+# kernel's module index), cpio and file (checks), gcc and libc6-dev (the
+# static inotify-hold tool of the QEMU tests), tini (the reference the
 # `berth init` tests also run against), util-linux (unshare), perl, and
 # iproute2 and nftables (the network host tests set up namespaces with `ip`
 # and cross-check berth's NAT rules with `nft list`), umoci (the OCI image
@@ -11,7 +12,7 @@
 # everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc tini util-linux perl-base iproute2 nftables umoci)
+packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
