@@ -13,6 +13,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod limits;
 pub mod lines;
+pub mod node;
 pub mod phases;
 pub mod power;
 pub mod ring;
