@@ -1,0 +1,102 @@
+//! The launcher's backend in PID 1: the container's writable root, its
+//! cgroup's device and memory limits, and libcontainer. Runs on the
+//! launcher's thread (see [`super::launcher`]); it never logs.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use berth_supervisor::runtime::{Handle, Runtime};
+
+use super::launcher::{Backend, LaunchJob, Started};
+use crate::container_root;
+use crate::devcgroup;
+use crate::fatal::chain;
+use crate::os::RealOs;
+use crate::system;
+
+/// libcontainer and the containers it created, by name.
+#[derive(Debug)]
+pub(crate) struct Libcontainer {
+    runtime: Runtime,
+    handles: HashMap<String, Handle>,
+}
+
+impl Libcontainer {
+    pub(crate) fn new(runtime: Runtime) -> Libcontainer {
+        Libcontainer {
+            runtime,
+            handles: HashMap::new(),
+        }
+    }
+}
+
+impl Backend for Libcontainer {
+    fn launch(
+        &mut self,
+        job: &LaunchJob,
+        prepare: &mut dyn FnMut(i32) -> Result<(), String>,
+    ) -> Result<Started, String> {
+        let name = &job.name;
+        if let Some(size) = job.root_size {
+            let lower = job.bundle.join("rootfs");
+            container_root::prepare(&RealOs, name, &lower, size, job.owner)?;
+        }
+        let launched = self.runtime.launch(name, &job.bundle, |pid| {
+            if job.confine_devices {
+                devcgroup::confine(&job.cgroup)?;
+            }
+            if let Some(bytes) = job.default_memory {
+                limit_memory(&job.cgroup, bytes)?;
+            }
+            prepare(pid.as_raw())
+        });
+        // libcontainer touched PID 1's own oom_score_adj and dumpable flag
+        // (both belong to the process, not to this thread).
+        system::protect_pid1();
+        match launched {
+            Ok(l) => {
+                self.handles.insert(name.clone(), l.container);
+                Ok(Started {
+                    pid: l.pid.as_raw(),
+                    stdout: l.stdout,
+                    stderr: l.stderr,
+                })
+            }
+            Err(e) => {
+                container_root::release(&RealOs, name);
+                Err(chain(&e))
+            }
+        }
+    }
+
+    fn exec(&mut self, name: &str, argv: &[String]) -> Result<Started, String> {
+        let started = self.runtime.exec(name, argv);
+        system::protect_pid1();
+        started
+            .map(|e| Started {
+                pid: e.pid.as_raw(),
+                stdout: e.stdout,
+                stderr: e.stderr,
+            })
+            .map_err(|e| chain(&e))
+    }
+
+    /// Unmounts its writable root and deletes what libcontainer keeps.
+    fn remove(&mut self, name: &str) -> Result<(), String> {
+        container_root::release(&RealOs, name);
+        let Some(mut handle) = self.handles.remove(name) else {
+            return Ok(());
+        };
+        self.runtime
+            .remove(name, &mut handle)
+            .map_err(|e| chain(&e))
+    }
+}
+
+/// `memory.max` of a workload without a `memory` key (see
+/// [`crate::cgroups::limit_workloads`]).
+fn limit_memory(cgroup: &Path, bytes: u64) -> Result<(), String> {
+    let file = cgroup.join("memory.max");
+    std::fs::write(&file, bytes.to_string())
+        .map_err(|e| format!("default memory limit {}: {e}", file.display()))
+}
