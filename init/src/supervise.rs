@@ -24,6 +24,7 @@ use berth_config::Phase;
 use berth_config::Probe;
 use berth_config::{layout, Container, Kind};
 use berth_supervisor::api::{self, ErrorCode, Outcome, Request, Response};
+use berth_supervisor::control::{Control, Follow};
 use berth_supervisor::deps::Graph;
 use berth_supervisor::exit::{signal_name, ExitStatus};
 use berth_supervisor::health::{Checker, HealthAction, HealthEvent};
@@ -32,7 +33,6 @@ use berth_supervisor::lines::LineSplitter;
 use berth_supervisor::phases::{SeqAction, SeqEvent, Sequencer, Stage};
 use berth_supervisor::power::{self, PowerAction};
 use berth_supervisor::ring::{Ring, Stream as RingStream};
-use berth_supervisor::runtime::{Handle, Launched, Runtime};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -41,10 +41,10 @@ use nix::unistd::Pid;
 
 use crate::console::{console, uptime};
 use crate::container_root;
-use crate::control::{Control, Follow};
 use crate::devcgroup;
 use crate::fatal::{chain, Fatal};
 use crate::os::RealOs;
+use crate::runtime::{Handle, Launched, Runtime};
 use crate::scrub::{Scrub, ScrubResult};
 
 mod requests;
@@ -516,7 +516,7 @@ impl Supervisor {
             .filter(|_| spec.kind == Kind::Workload && spec.memory.is_none());
         let result = self.runtime.launch(&name, &bundle, |pid| {
             let cgroup = Path::new("/sys/fs/cgroup")
-                .join(berth_supervisor::spec::cgroup_path(spec).trim_start_matches('/'));
+                .join(berth_oci::spec::cgroup_path(spec).trim_start_matches('/'));
             if !spec.privileged {
                 devcgroup::confine(&cgroup)?;
             }
@@ -846,7 +846,7 @@ fn apply_image_stop_signal(c: &mut Container) {
         return;
     }
     let config = Path::new(layout::BUNDLES).join(&c.name).join("config.json");
-    let Some(text) = berth_supervisor::spec::image_stop_signal(&config) else {
+    let Some(text) = berth_oci::spec::image_stop_signal(&config) else {
         return;
     };
     match berth_config::parse_signal(&text) {

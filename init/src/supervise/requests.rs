@@ -9,7 +9,7 @@ use berth_supervisor::api::{
 use berth_supervisor::phases::Stage;
 
 use super::*;
-use crate::control::ConnId;
+use berth_supervisor::control::ConnId;
 
 impl Supervisor {
     /// The answer to one request on connection `conn`, and a follow

@@ -10,7 +10,7 @@ use berth_supervisor::api::{ExecResult, EXEC_OUTPUT_LIMIT, EXEC_TIMEOUT};
 use berth_supervisor::health::HealthEvent;
 
 use super::*;
-use crate::control::ConnId;
+use berth_supervisor::control::ConnId;
 
 /// Who waits for a session's result.
 #[derive(Debug, Clone, Copy)]

@@ -20,6 +20,7 @@ use libcontainer::container::Container;
 pub type Handle = Container;
 use libcontainer::error::LibcontainerError;
 use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec};
+use libcontainer::oci_spec::OciSpecError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
@@ -46,7 +47,7 @@ pub enum RuntimeError {
     #[error("exec in container {0}")]
     Exec(String, #[source] LibcontainerError),
     #[error("exec in container {0}: read its spec {1}")]
-    ExecSpec(String, PathBuf, #[source] oci_spec::OciSpecError),
+    ExecSpec(String, PathBuf, #[source] OciSpecError),
     #[error("exec in container {0}: write the process description {1}")]
     ExecProcess(String, PathBuf, #[source] std::io::Error),
     #[error("delete container {0}")]
