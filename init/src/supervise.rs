@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth::net::node::Net;
 use berth_config::network::NETWORK_ONLINE;
 use berth_config::Phase;
 use berth_config::Probe;
 use berth_config::{layout, Container, Kind};
+use berth_net::node::Net;
 use berth_supervisor::api::{self, ErrorCode, Outcome, Request, Response};
 use berth_supervisor::control::{Control, Follow};
 use berth_supervisor::deps::Graph;
