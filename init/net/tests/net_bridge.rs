@@ -690,7 +690,7 @@ impl L2 {
             let ns = Netns::new();
             let ip = node
                 .run(|| bridge.attach(name, &ns.file, &[]))
-                .unwrap_or_else(|e| panic!("attach {name}: {e}"));
+                .unwrap_or_else(|e| panic!("attach {name}: {e:?}"));
             Member {
                 ns,
                 ip,
