@@ -1,4 +1,4 @@
-//! Puts the device allow-list ([`berth_supervisor::devices`]) on a
+//! Puts the device allow-list ([`berth_oci::devices`]) on a
 //! container's cgroup before its process runs, so that whatever device
 //! nodes it finds or makes, only the standard devices open — for its own
 //! processes and for every process berth later starts in it (`exec`,
@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use berth_supervisor::devices::{program_bytes, DEFAULT_ALLOWED};
+use berth_oci::devices::{program_bytes, DEFAULT_ALLOWED};
 
 /// Attaches the default device program to the cgroup directory `dir`
 /// (e.g. `/sys/fs/cgroup/berth/workloads/web`).

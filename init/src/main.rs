@@ -11,7 +11,6 @@ mod client;
 mod console;
 mod container_init;
 mod container_root;
-mod control;
 mod devcgroup;
 mod dm;
 mod fatal;
@@ -21,6 +20,7 @@ mod mounts;
 mod netns;
 mod os;
 mod powerbutton;
+mod runtime;
 // Started from the main loop by supervise.rs, which is wired separately.
 mod scrub;
 mod shutdown;

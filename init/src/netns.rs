@@ -1,10 +1,11 @@
 //! Work inside a container's network namespace from PID 1 itself.
 //!
 //! A new network namespace starts with its loopback interface down, and
-//! libcontainer leaves it so; programs expect `localhost` to work. PID 1 is
-//! single-threaded, so it can enter the namespace with setns(2), bring `lo`
-//! up, and return to its own, synchronously, before the container's process
-//! runs.
+//! libcontainer leaves it so; programs expect `localhost` to work. setns(2)
+//! moves only the calling thread, so PID 1's loop thread can enter the
+//! namespace, bring `lo` up, and return to its own, synchronously, while
+//! the launcher thread waits for it before starting the container's
+//! process.
 
 use std::fs::File;
 

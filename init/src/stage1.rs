@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use berth::net::node::Net;
 use berth_config::network::NetworkMode;
 use berth_config::{layout, Kind, Manifest};
+use berth_net::node::Net;
 
 use crate::console::uptime;
 

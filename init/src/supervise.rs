@@ -22,22 +22,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth::net::node::Net;
+use crate::runtime::Runtime;
 use berth_config::{layout, Container, Kind};
+use berth_net::node::Net;
 use berth_supervisor::api;
 use berth_supervisor::exit::{signal_name, ExitStatus};
 use berth_supervisor::node::{Command, Event, Node};
 use berth_supervisor::power::{self, PowerAction};
-use berth_supervisor::runtime::Runtime;
 use nix::poll::{PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::console::{console, uptime};
-use crate::control::Control;
 use crate::fatal::Fatal;
 use crate::scrub::{Scrub, ScrubResult};
 use crate::{powerbutton, shutdown};
+use berth_supervisor::control::Control;
 
 mod backend;
 mod launcher;
@@ -288,7 +288,7 @@ impl Loop {
             return;
         };
         let cgroup = Path::new("/sys/fs/cgroup")
-            .join(berth_supervisor::spec::cgroup_path(c).trim_start_matches('/'));
+            .join(berth_oci::spec::cgroup_path(c).trim_start_matches('/'));
         let job = LaunchJob {
             index: i,
             name: c.name.clone(),
@@ -611,7 +611,7 @@ fn apply_image_stop_signal(c: &mut Container) {
         return;
     }
     let config = Path::new(layout::BUNDLES).join(&c.name).join("config.json");
-    let Some(text) = berth_supervisor::spec::image_stop_signal(&config) else {
+    let Some(text) = berth_oci::spec::image_stop_signal(&config) else {
         return;
     };
     match berth_config::parse_signal(&text) {

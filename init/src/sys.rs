@@ -60,11 +60,11 @@ pub fn spawn_tcp_probe(ns_pid: i32, port: u16, timeout_ms: i32) -> io::Result<ni
     addr.sin_family = libc::AF_INET as libc::sa_family_t;
     addr.sin_port = port.to_be();
     addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
-    // SAFETY: PID 1 is single-threaded (signal-hook's handlers only write
-    // to a pipe and set flags; no helper threads), so the child inherits a
-    // consistent address space; it calls only async-signal-safe system
-    // calls on the data prepared above and leaves through _exit, never
-    // returning into Rust code.
+    // SAFETY: the child gets a copy of the address space in which only
+    // the forking thread runs; PID 1's other thread (the launcher) may
+    // hold locks there, so the child calls only async-signal-safe system
+    // calls on the data prepared above, takes no lock, does not allocate,
+    // and leaves through _exit, never returning into Rust code.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => tcp_probe_child(&path, &addr, timeout_ms),
@@ -189,10 +189,10 @@ pub fn fork_scrub(
     buf: &mut [u8],
     report: std::os::fd::BorrowedFd<'_>,
 ) -> io::Result<nix::unistd::Pid> {
-    // SAFETY: PID 1 is single-threaded (see `spawn_tcp_probe`), so the
-    // child's copy of the address space is consistent; the child only
-    // calls `scrub_child`, which uses async-signal-safe system calls and
-    // no allocation, and never returns into the caller's code.
+    // SAFETY: as in `spawn_tcp_probe`, the child may inherit locks held
+    // by PID 1's launcher thread, so it only calls `scrub_child`, which
+    // uses async-signal-safe system calls, takes no lock and does not
+    // allocate, and never returns into the caller's code.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => scrub_child(device, size, buf, report),

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use berth_config::image::ImageRef;
 use berth_config::{Container, Kind};
-use berth_supervisor::spec::{
+use berth_oci::spec::{
     build_spec_with_image, rootfs_file_mount_points, rootfs_mount_points, ImageConfig, SpecError,
 };
 

@@ -1,24 +1,17 @@
-//! berth's container lifecycle: the OCI runtime spec built from a manifest
-//! entry (pure, shared with the image builder), exit-status decoding, log
-//! line capture and, behind the `runtime` feature, the adapter that launches
-//! bundles in-process through youki's `libcontainer`.
+//! berth's container lifecycle: start order, restart backoff, health
+//! checks, exit-status decoding, log line capture, the control protocol
+//! and the control socket's non-blocking connection handling. No
+//! container runtime here: launching is PID 1's (`init/src/runtime.rs`).
 
 pub mod api;
 pub mod backoff;
-pub mod capabilities;
+pub mod control;
 pub mod deps;
-pub mod devices;
 pub mod exit;
 pub mod health;
 pub mod lifecycle;
-pub mod limits;
 pub mod lines;
 pub mod node;
 pub mod phases;
 pub mod power;
 pub mod ring;
-pub mod seccomp;
-pub mod spec;
-
-#[cfg(feature = "runtime")]
-pub mod runtime;

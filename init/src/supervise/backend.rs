@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use berth_supervisor::runtime::{Handle, Runtime};
+use crate::runtime::{Handle, Runtime};
 
 use super::launcher::{Backend, LaunchJob, Started};
 use crate::container_root;

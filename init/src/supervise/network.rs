@@ -5,8 +5,8 @@
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use berth::net::node::Net;
 use berth_config::{Container, Kind};
+use berth_net::node::Net;
 use nix::unistd::Pid;
 
 use crate::netns;

@@ -10,8 +10,8 @@ use berth_supervisor::api::{
 use berth_supervisor::node::Op;
 
 use super::*;
-use crate::control::{ConnId, Follow};
 use crate::kmsg;
+use berth_supervisor::control::{ConnId, Follow};
 
 impl Loop {
     /// Handles one request on connection `conn`.

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use super::launcher::Started;
 use super::outputs::TURN_BYTES;
 use super::*;
-use crate::control::ConnId;
+use berth_supervisor::control::ConnId;
 
 /// Who waits for a session's result.
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::net::rtnl::KernelError;
+use crate::rtnl::KernelError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -21,6 +21,7 @@ use berth_config::{Container, Kind};
 use super::bridge::BridgeNet;
 use super::files::{self, container_servers, write_in_place};
 use super::host::{Changed, HostNet};
+use crate::chain;
 
 /// The address the node's own name resolves to (Debian's convention).
 const OWN_NAME_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
@@ -126,7 +127,9 @@ impl Net {
         }
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
             .map_err(|e| format!("open the network namespace of pid {pid}: {e}"))?;
-        self.bridge.attach(&c.name, &ns, &c.ports)?;
+        self.bridge
+            .attach(&c.name, &ns, &c.ports)
+            .map_err(|e| chain(&e))?;
         self.refresh_files();
         Ok(())
     }

@@ -273,7 +273,6 @@ fn personality_bits() {
 
 /// Every name must be one libseccomp (the version berth links) resolves,
 /// with a real syscall number on at least one of the three ABIs.
-#[cfg(feature = "runtime")]
 #[test]
 fn every_name_is_known_to_libseccomp() {
     use libseccomp::{ScmpArch, ScmpSyscall};
@@ -294,7 +293,6 @@ fn every_name_is_known_to_libseccomp() {
 /// parent only re-runs itself; the child (marked by an environment
 /// variable) never returns to a process that shares anything with other
 /// tests.
-#[cfg(feature = "runtime")]
 #[test]
 fn the_kernel_enforces_the_profile() {
     const CHILD: &str = "BERTH_SECCOMP_PROBE_CHILD";
@@ -324,7 +322,6 @@ fn the_kernel_enforces_the_profile() {
     assert!(stdout.contains("1 passed"), "probe did not run:\n{stdout}");
 }
 
-#[cfg(feature = "runtime")]
 fn probe_in_child() {
     use nix::errno::Errno;
     use nix::sched::CloneFlags;
@@ -446,7 +443,7 @@ fn probe_in_child() {
 /// docs/security.md lists every refused call; keep it in step.
 #[test]
 fn documented_in_security_md() {
-    let doc = include_str!("../../../docs/security.md");
+    let doc = include_str!("../../../../docs/security.md");
     for d in DENY {
         for name in d.syscalls {
             assert!(

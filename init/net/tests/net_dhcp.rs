@@ -1,4 +1,4 @@
-//! Host test of the DHCPv4 client (`berth::net::dhcp::Session`) against a
+//! Host test of the DHCPv4 client (`berth_net::dhcp::Session`) against a
 //! small DHCP server of the test's own, across a veth pair between two
 //! network namespaces created for the test. Needs root and `ip netns`;
 //! skips with a message otherwise.
@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use berth::net::dhcp::{Event, Lease, Session};
+use berth_net::dhcp::{Event, Lease, Session};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};

@@ -1,4 +1,4 @@
-//! Host tests of the bridge networking pieces of `berth::net`: the
+//! Host tests of the bridge networking pieces of `berth_net`: the
 //! rtnetlink handle (`rtnl`), veth attachment (`veth`), the nftables NAT
 //! table (`nft`), and the whole bridge (`bridge::BridgeNet`) under layer-2
 //! attacks from a container (ARP and address spoofing, another container's
@@ -23,11 +23,11 @@ use std::os::fd::AsFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth::net::bridge::BridgeNet;
-use berth::net::nft::{self, Forward, Port, Proto, Ruleset};
-use berth::net::rtnl::{Monitor, Rtnl};
-use berth::net::veth::{self, container_mac, Attach};
 use berth_config::network::{Bridge, Ipv4Cidr};
+use berth_net::bridge::BridgeNet;
+use berth_net::nft::{self, Forward, Port, Proto, Ruleset};
+use berth_net::rtnl::{Monitor, Rtnl};
+use berth_net::veth::{self, container_mac, Attach};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 
@@ -690,7 +690,7 @@ impl L2 {
             let ns = Netns::new();
             let ip = node
                 .run(|| bridge.attach(name, &ns.file, &[]))
-                .unwrap_or_else(|e| panic!("attach {name}: {e}"));
+                .unwrap_or_else(|e| panic!("attach {name}: {e:?}"));
             Member {
                 ns,
                 ip,

@@ -52,7 +52,7 @@ use berth_config::network::format_mac;
 use super::expr::{ifname, ifname_prefix, Base, CmpOp, Expr, MetaKey, Verdict, REG_1};
 use super::ruleset::{Chain, Command, Family, Hook, Port};
 use super::Error;
-use crate::net::rtnl::valid_name;
+use crate::rtnl::valid_name;
 
 /// `NF_BR_PRE_ROUTING` at `NF_BR_PRI_FILTER_BRIDGED` (nft's `filter`).
 const PREROUTING: (&str, Hook) = (

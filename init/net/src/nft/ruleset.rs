@@ -25,7 +25,7 @@ pub use berth_config::network::Proto;
 use super::expr::{ifname, Base, CmpOp, Expr, MetaKey, NFPROTO_BRIDGE, NFPROTO_IPV4, REG_1, REG_2};
 use super::ports;
 use super::Error;
-use crate::net::rtnl::valid_name;
+use crate::rtnl::valid_name;
 
 /// The name of both tables berth owns; nothing else of the ruleset is
 /// touched.

@@ -25,6 +25,7 @@ use super::lease::Lease;
 use super::machine::{Action, Client, ClientConfig, State};
 use super::message::{Destination, Request};
 use super::socket::{Transport, UdpTransport, SERVER_PORT};
+use crate::chain;
 
 /// Datagrams read per `on_readable` call at most.
 const MAX_BATCH: usize = 32;
@@ -213,16 +214,4 @@ impl<T: Transport> Session<T> {
             warn!("{}: dhcp send to {target}: {err}", self.ifname);
         }
     }
-}
-
-/// An error and its causes on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 
 use super::message::Batch;
 use super::Error;
-use crate::net::rtnl::reply::{Frame, Kind};
-use crate::net::rtnl::KernelError;
+use crate::rtnl::reply::{Frame, Kind};
+use crate::rtnl::KernelError;
 
 #[derive(Debug)]
 pub(crate) struct Tally<'a> {

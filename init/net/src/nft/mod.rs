@@ -42,8 +42,8 @@ pub use self::ruleset::{Forward, Port, Proto, Ruleset, TABLE};
 
 use self::acks::Tally;
 use self::ruleset::Command;
-use crate::net::rtnl::reply;
-use crate::net::rtnl::socket::NlSocket;
+use crate::rtnl::reply;
+use crate::rtnl::socket::NlSocket;
 
 /// Modules the batch needs, dependencies first: `nf_tables`, then
 /// `nf_conntrack` and `nf_nat` (which pull in `nf_defrag_ipv4`,

@@ -20,6 +20,7 @@ use libcontainer::container::Container;
 pub type Handle = Container;
 use libcontainer::error::LibcontainerError;
 use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec};
+use libcontainer::oci_spec::OciSpecError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
@@ -39,14 +40,14 @@ pub enum RuntimeError {
     Create(String, #[source] LibcontainerError),
     #[error("start container {0}")]
     Start(String, #[source] LibcontainerError),
-    #[error("prepare container {0}: {1}")]
-    Prepare(String, String),
+    #[error("prepare container {0}")]
+    Prepare(String, #[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("container {0} has no pid after start")]
     NoPid(String),
     #[error("exec in container {0}")]
     Exec(String, #[source] LibcontainerError),
     #[error("exec in container {0}: read its spec {1}")]
-    ExecSpec(String, PathBuf, #[source] oci_spec::OciSpecError),
+    ExecSpec(String, PathBuf, #[source] OciSpecError),
     #[error("exec in container {0}: write the process description {1}")]
     ExecProcess(String, PathBuf, #[source] std::io::Error),
     #[error("delete container {0}")]
@@ -90,13 +91,17 @@ impl Runtime {
     /// `before_start` runs between creation and start, with the pid of the
     /// container's (still waiting) process: the place to prepare its
     /// namespaces from outside. If it fails, the container is deleted
-    /// before its process ran and the launch fails with its reason.
-    pub fn launch(
+    /// before its process ran and the launch fails with its reason as the
+    /// source of [`RuntimeError::Prepare`].
+    pub fn launch<E>(
         &self,
         id: &str,
         bundle: &Path,
-        before_start: impl FnOnce(Pid) -> Result<(), String>,
-    ) -> Result<Launched, RuntimeError> {
+        before_start: impl FnOnce(Pid) -> Result<(), E>,
+    ) -> Result<Launched, RuntimeError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         std::fs::create_dir_all(&self.state_dir)
             .map_err(|e| RuntimeError::StateDir(self.state_dir.clone(), e))?;
         self.clear_stale(id)?;
@@ -130,7 +135,7 @@ impl Runtime {
             // The process never ran; delete(force) kills it, and the
             // caller's reaper collects it.
             let _ = container.delete(true);
-            return Err(RuntimeError::Prepare(id.into(), why));
+            return Err(RuntimeError::Prepare(id.into(), why.into()));
         }
         container
             .start()

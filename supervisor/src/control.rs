@@ -2,7 +2,7 @@
 //! deadline and a size limit, answer, and keep `logs -f` followers fed —
 //! all non-blocking, from the supervisor's single `poll` loop, so a slow,
 //! silent or hostile client can never stall PID 1. What a request *does*
-//! is the supervisor's business ([`crate::supervise`]); this module only
+//! is the caller's business (PID 1's supervisor loop); this module only
 //! moves bytes.
 
 use std::io::{ErrorKind, Read, Write};
@@ -12,7 +12,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_supervisor::api::{
+use crate::api::{
     decode_request, encode_response, frame_request, ErrorCode, Frame, Request, Response,
     REQUEST_TIMEOUT,
 };
@@ -297,8 +297,7 @@ impl Conn {
                     if matches!(self.phase, Phase::Reading { .. }) {
                         // Keep at most one byte past the limit: enough to
                         // tell an oversized request.
-                        let room = (berth_supervisor::api::MAX_REQUEST + 1)
-                            .saturating_sub(self.input.len());
+                        let room = (crate::api::MAX_REQUEST + 1).saturating_sub(self.input.len());
                         self.input.extend_from_slice(&buf[..n.min(room)]);
                     }
                 }
@@ -357,7 +356,7 @@ fn listen(path: &Path) -> std::io::Result<UnixListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_supervisor::api::{decode_response, ErrorBody, MAX_REQUEST};
+    use crate::api::{decode_response, ErrorBody, MAX_REQUEST};
     use std::io::{Read, Write};
 
     /// A control socket in a fresh temporary folder, with a short request

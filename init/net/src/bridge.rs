@@ -16,18 +16,39 @@
 //! port never forwards a frame its rules have not seen. Detaching deletes
 //! the pair, then replaces the tables without the port. Both tables (NAT
 //! and bridge) are replaced together in one atomic batch on every change.
+//!
+//! A failure is a [`BridgeError`] naming the step, its cause as the
+//! source; [`crate::chain`] puts both on one line.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use berth_config::network::{format_mac, Bridge, PortMap};
+use berth_config::network::{format_mac, Bridge, Ipv4Cidr, PortMap};
 
 use super::alloc::Allocator;
 use super::nft::{self, Forward, Port, Ruleset};
-use super::rtnl::Rtnl;
+use super::rtnl::{self, Rtnl};
 use super::veth::{self, container_mac, Attach};
+use crate::chain;
+
+/// A step of setting up the bridge or attaching a container failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("rtnetlink")]
+    Rtnetlink(#[source] rtnl::Error),
+    #[error("set up bridge {0}")]
+    SetUp(String, #[source] veth::Error),
+    #[error("enable IPv4 forwarding")]
+    Forwarding(#[source] std::io::Error),
+    #[error("no free address left in {0}")]
+    NoAddress(Ipv4Cidr),
+    #[error("nftables")]
+    Rules(#[source] nft::Error),
+    #[error("attach to {0}")]
+    Attach(String, #[source] veth::Error),
+}
 
 /// How the host ends of the veth pairs are named: this and a counter.
 const PORT_PREFIX: &str = "bv";
@@ -83,13 +104,13 @@ impl BridgeNet {
         name: &str,
         netns: impl AsFd,
         ports: &[PortMap],
-    ) -> Result<Ipv4Addr, String> {
+    ) -> Result<Ipv4Addr, BridgeError> {
         let t = Instant::now();
         self.ensure_up()?;
         let address = self
             .alloc
             .allocate(name)
-            .ok_or_else(|| format!("no free address left in {}", self.config.subnet))?;
+            .ok_or(BridgeError::NoAddress(self.config.subnet))?;
         self.counter = self.counter.wrapping_add(1);
         let ifname = format!("{PORT_PREFIX}{}", self.counter);
         let mac = container_mac(address);
@@ -118,13 +139,13 @@ impl BridgeNet {
             mtu: None,
         };
         let attached = self.rtnl().and_then(|rtnl| {
-            veth::attach(rtnl, &plan).map_err(|e| format!("attach to {}: {e}", plan.bridge))
+            veth::attach(rtnl, &plan).map_err(|e| BridgeError::Attach(plan.bridge.clone(), e))
         });
         if let Err(e) = attached {
             self.attached.remove(name);
             self.alloc.release(name);
             if let Err(e) = self.apply_rules() {
-                log::error!("{name}: remove the rules of {ifname}: {e}");
+                log::error!("{name}: remove the rules of {ifname}: {}", chain(&e));
             }
             return Err(e);
         }
@@ -156,22 +177,21 @@ impl BridgeNet {
         // A host end that outlived the delete matches `bv*` in the bridge
         // table and stays mute without rules of its own.
         if let Err(e) = self.apply_rules() {
-            log::error!("{name}: remove the rules of {}: {e}", a.ifname);
+            log::error!("{name}: remove the rules of {}: {}", a.ifname, chain(&e));
         }
     }
 
-    fn rtnl(&mut self) -> Result<&Rtnl, String> {
-        if self.rtnl.is_none() {
-            self.rtnl = Some(Rtnl::open().map_err(|e| e.to_string())?);
-        }
-        self.rtnl
-            .as_ref()
-            .ok_or_else(|| "rtnetlink unavailable".to_owned())
+    fn rtnl(&mut self) -> Result<&Rtnl, BridgeError> {
+        let rtnl = match self.rtnl.take() {
+            Some(rtnl) => rtnl,
+            None => Rtnl::open().map_err(BridgeError::Rtnetlink)?,
+        };
+        Ok(self.rtnl.insert(rtnl))
     }
 
     /// Creates the bridge, turns on forwarding and installs the tables,
     /// once.
-    fn ensure_up(&mut self) -> Result<(), String> {
+    fn ensure_up(&mut self) -> Result<(), BridgeError> {
         if self.up {
             return Ok(());
         }
@@ -183,9 +203,8 @@ impl BridgeNet {
         );
         let rtnl = self.rtnl()?;
         veth::setup_bridge(rtnl, &name, gateway, prefix, None)
-            .map_err(|e| format!("set up bridge {name}: {e}"))?;
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1")
-            .map_err(|e| format!("enable IPv4 forwarding: {e}"))?;
+            .map_err(|e| BridgeError::SetUp(name.clone(), e))?;
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1").map_err(BridgeError::Forwarding)?;
         self.apply_rules()?;
         self.up = true;
         log::info!(
@@ -198,7 +217,7 @@ impl BridgeNet {
     /// Replaces both tables: masquerade for the subnet, DNAT for every
     /// published port of an attached container, and every container's
     /// bridge port held to its MAC and address.
-    fn apply_rules(&self) -> Result<(), String> {
+    fn apply_rules(&self) -> Result<(), BridgeError> {
         let forwards = self
             .attached
             .values()
@@ -227,7 +246,7 @@ impl BridgeNet {
             ports,
             port_prefix: PORT_PREFIX.to_owned(),
         };
-        nft::apply(&ruleset).map_err(|e| format!("nftables: {e}"))
+        nft::apply(&ruleset).map_err(BridgeError::Rules)
     }
 }
 
