@@ -96,8 +96,9 @@ pub enum Command {
     /// Tick at this time since boot (`None`: nothing to wait for). Goes
     /// out whenever the earliest deadline changes.
     Timer(Option<Duration>),
-    /// The boot reached its services: `running` of `total` containers run
-    /// (the loop adds its own figures to the line).
+    /// The boot reached its services and the launches that set off
+    /// ended: `running` of `total` containers run (the loop adds its own
+    /// figures to the line).
     Supervising { running: usize, total: usize },
     /// Shutdown may finish: nothing else will run.
     Finish(PowerAction),
@@ -142,6 +143,8 @@ pub struct Node {
     online: bool,
     /// The last deadline sent in a [`Command::Timer`].
     armed: Option<Duration>,
+    /// The services were just started: say so once their launches end.
+    announce: bool,
     /// What the current call returns.
     out: Vec<Command>,
     /// The current call's time.
@@ -176,6 +179,7 @@ impl Node {
             shutdown: None,
             online: false,
             armed: None,
+            announce: false,
             out: Vec::new(),
             now: Duration::ZERO,
         }
@@ -279,6 +283,16 @@ impl Node {
                 break;
             }
         }
+        if self.announce && !self.units.iter().any(|u| u.launching) {
+            self.announce = false;
+            if self.shutdown.is_none() {
+                let running = self.units.iter().filter(|u| u.pid.is_some()).count();
+                self.out.push(Command::Supervising {
+                    running,
+                    total: self.units.len(),
+                });
+            }
+        }
     }
 
     fn log(&mut self, line: String) {
@@ -310,18 +324,8 @@ impl Node {
             }
         }
         if before != Stage::Services && self.seq.stage() == Stage::Services {
-            // The services just became wanted: start what can start
-            // before counting.
-            self.start_waiting();
-            let running = self
-                .units
-                .iter()
-                .filter(|u| u.pid.is_some() || u.launching)
-                .count();
-            self.out.push(Command::Supervising {
-                running,
-                total: self.units.len(),
-            });
+            // Said once the launches this sets off have ended.
+            self.announce = true;
         }
     }
 

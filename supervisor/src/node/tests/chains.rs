@@ -21,10 +21,10 @@ fn an_operator_stop_of_the_bottom_of_a_chain_goes_top_down() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(2), supervising(1, 3)]),
+            Step(0, Event::Begin, vec![launch(2)]),
             Step(100, launched(2, 12), vec![launch(1)]),
             Step(200, launched(1, 11), vec![launch(0)]),
-            Step(300, launched(0, 10), vec![]),
+            Step(300, launched(0, 10), vec![supervising(3, 3)]),
             Step(
                 1000,
                 request(1, stop("base")),
@@ -116,9 +116,9 @@ fn a_required_container_that_fails_takes_its_dependents_down_and_back() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 2)]),
+            Step(0, Event::Begin, vec![launch(0)]),
             Step(100, launched(0, 10), vec![launch(1)]),
-            Step(200, launched(1, 11), vec![]),
+            Step(200, launched(1, 11), vec![supervising(2, 2)]),
             Step(
                 5000,
                 exited(0, 1),
@@ -166,11 +166,11 @@ fn a_diamond_starts_bottom_up_and_shuts_down_top_down() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(3), supervising(1, 4)]),
+            Step(0, Event::Begin, vec![launch(3)]),
             Step(100, launched(3, 13), vec![launch(1), launch(2)]),
             Step(200, launched(1, 11), vec![]),
             Step(300, launched(2, 12), vec![launch(0)]),
-            Step(400, launched(0, 10), vec![]),
+            Step(400, launched(0, 10), vec![supervising(4, 4)]),
             Step(
                 1000,
                 Event::Shutdown {

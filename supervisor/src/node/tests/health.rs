@@ -41,8 +41,8 @@ fn a_failure_in_the_start_period_does_not_count_and_a_pass_makes_it_ready() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 2)]),
-            Step(100, launched(0, 10), vec![probe(0, 1)]),
+            Step(0, Event::Begin, vec![launch(0)]),
+            Step(100, launched(0, 10), vec![probe(0, 1), supervising(1, 2)]),
             // Within the start period: no count, no log, next probe due.
             Step(200, result(0, 1, false), vec![timer(10_200)]),
             Step(10_200, Event::Tick, vec![probe(0, 1), no_timer()]),
@@ -71,8 +71,8 @@ fn an_unhealthy_container_is_killed_and_restarted_with_its_dependents() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 2)]),
-            Step(100, launched(0, 10), vec![probe(0, 1)]),
+            Step(0, Event::Begin, vec![launch(0)]),
+            Step(100, launched(0, 10), vec![probe(0, 1), supervising(1, 2)]),
             Step(
                 200,
                 result(0, 1, true),

@@ -26,8 +26,8 @@ fn an_operator_stop_during_backoff_cancels_the_restart() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 1)]),
-            Step(100, launched(0, 10), vec![]),
+            Step(0, Event::Begin, vec![launch(0)]),
+            Step(100, launched(0, 10), vec![supervising(1, 1)]),
             Step(200, exited(0, 1), vec![exit_line(1), timer(300)]),
             Step(
                 250,
@@ -51,8 +51,8 @@ fn a_crash_looped_service_is_failed_until_an_operator_restarts_it() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 1)]),
-            Step(400, launched(0, 11), vec![]),
+            Step(0, Event::Begin, vec![launch(0)]),
+            Step(400, launched(0, 11), vec![supervising(1, 1)]),
             Step(500, exited(0, 1), vec![exit_line(1), timer(600)]),
             Step(600, Event::Tick, vec![launch(0), no_timer()]),
             Step(700, launched(0, 12), vec![]),
@@ -85,7 +85,7 @@ fn a_stop_asked_for_during_a_launch_waits_for_the_launch() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 1)]),
+            Step(0, Event::Begin, vec![launch(0)]),
             Step(
                 10,
                 request(1, restart("a")),
@@ -111,6 +111,7 @@ fn a_stop_asked_for_during_a_launch_waits_for_the_launch() {
                 vec![
                     log("stopping a: SIGTERM, SIGKILL after 10.000 s"),
                     signal(0, 10, TERM),
+                    supervising(1, 1),
                     timer(10_100),
                 ],
             ),
@@ -132,7 +133,7 @@ fn a_failed_launch_is_retried_by_policy_and_a_late_report_is_ignored() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 1)]),
+            Step(0, Event::Begin, vec![launch(0)]),
             Step(
                 50,
                 Event::LaunchFailed {
@@ -141,6 +142,7 @@ fn a_failed_launch_is_retried_by_policy_and_a_late_report_is_ignored() {
                 },
                 vec![
                     log("start a failed: no such file; restarting in 100 ms (restart 1, restart = always)"),
+                    supervising(0, 1),
                     timer(150),
                 ],
             ),
@@ -208,9 +210,9 @@ fn services_start_once_the_onboot_containers_succeeded() {
                     log("seed exited with code 0 after 0.100 s; not restarting (restart = never)"),
                     log("onboot seed exited with code 0"),
                     launch(1),
-                    supervising(1, 2),
                 ],
             ),
+            Step(300, launched(1, 11), vec![supervising(1, 2)]),
         ],
     );
     assert_eq!(node.stage_word(), "running");

@@ -16,7 +16,7 @@ fn a_shutdown_during_a_launch_stops_the_container_once_it_runs() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 1)]),
+            Step(0, Event::Begin, vec![launch(0)]),
             Step(
                 50,
                 shutdown(PowerAction::Reboot, "received SIGTERM"),
@@ -75,7 +75,7 @@ fn a_launch_that_fails_during_a_shutdown_is_not_retried() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 1)]),
+            Step(0, Event::Begin, vec![launch(0)]),
             Step(
                 50,
                 shutdown(PowerAction::Halt, "received SIGUSR1"),
@@ -112,8 +112,8 @@ fn onshutdown_containers_run_after_the_last_service_one_by_one() {
     play(
         &mut node,
         vec![
-            Step(0, Event::Begin, vec![launch(0), supervising(1, 3)]),
-            Step(100, launched(0, 10), vec![]),
+            Step(0, Event::Begin, vec![launch(0)]),
+            Step(100, launched(0, 10), vec![supervising(1, 3)]),
             Step(
                 1000,
                 shutdown(PowerAction::Halt, "received SIGUSR1"),
