@@ -402,6 +402,7 @@ impl Loop {
             self.reap_due = false;
             self.reap();
         }
+        self.launcher.start_next();
         self.sessions_turn();
         self.timers();
         self.feed_followers();

@@ -11,12 +11,15 @@
 //!
 //! libcontainer waits for its own intermediate process with `waitpid` on
 //! that pid, so the loop must not reap with `waitpid(-1)` while the worker
-//! has work: [`Launcher::busy`] tells it when reaping must wait.
+//! has a job: [`Launcher::busy`] tells it when reaping must wait. The
+//! worker gets one job at a time, so reaping waits for one launch at most,
+//! never for a whole queue of them.
 //!
 //! The worker never logs: what it has to say goes into its reports, and
 //! the loop logs it. So the console's lock is never held by the thread
 //! that forks the containers' processes.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -110,8 +113,10 @@ pub(crate) struct Launcher {
     reports: Receiver<Report>,
     answers: Sender<Result<(), String>>,
     wake: UnixStream,
-    /// Jobs sent and not yet reported back.
-    outstanding: usize,
+    /// Jobs waiting for the worker to be free.
+    queue: VecDeque<Job>,
+    /// A job was sent and not yet reported back.
+    in_flight: bool,
 }
 
 impl Launcher {
@@ -139,20 +144,30 @@ impl Launcher {
             reports,
             answers,
             wake: wake_r,
-            outstanding: 0,
+            queue: VecDeque::new(),
+            in_flight: false,
         })
     }
 
-    /// Hands the worker a job; its report comes later.
+    /// Queues a job; [`Launcher::start_next`] hands it to the worker.
     pub(crate) fn submit(&mut self, job: Job) {
-        if self.jobs.send(job).is_ok() {
-            self.outstanding += 1;
+        self.queue.push_back(job);
+    }
+
+    /// Hands the worker the next job, if it is free. One job at a time,
+    /// so that the loop can reap between any two (see [`Launcher::busy`]).
+    pub(crate) fn start_next(&mut self) {
+        if self.in_flight {
+            return;
+        }
+        if let Some(job) = self.queue.pop_front() {
+            self.in_flight = self.jobs.send(job).is_ok();
         }
     }
 
-    /// Whether the worker has work: the loop must not reap meanwhile.
+    /// Whether the worker has a job: the loop must not reap meanwhile.
     pub(crate) fn busy(&self) -> bool {
-        self.outstanding > 0
+        self.in_flight
     }
 
     /// Readable when reports wait.
@@ -167,7 +182,7 @@ impl Launcher {
         let mut out = Vec::new();
         while let Ok(r) = self.reports.try_recv() {
             if !matches!(r, Report::Prepare { .. }) {
-                self.outstanding = self.outstanding.saturating_sub(1);
+                self.in_flight = false;
             }
             out.push(r);
         }

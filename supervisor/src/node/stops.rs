@@ -52,7 +52,15 @@ impl Node {
 
     /// Carries out every pending stop that nothing blocks any more.
     pub(super) fn advance_stops(&mut self) {
-        for i in 0..self.units.len() {
+        // Those that can go at once go in reverse start order (reverse
+        // manifest order for independent services), then the rest.
+        let mut order = self.graph.stop_order();
+        let rest: Vec<usize> = (0..self.units.len())
+            .rev()
+            .filter(|i| !order.contains(i))
+            .collect();
+        order.extend(rest);
+        for i in order {
             let u = &self.units[i];
             if !u.stop_pending || u.launching || self.blocked(i) {
                 continue;

@@ -189,10 +189,10 @@ fn a_diamond_starts_bottom_up_and_shuts_down_top_down() {
                 killed(0, TERM),
                 vec![
                     stopped("web"),
-                    stopping("a"),
-                    signal(1, 11, TERM),
                     stopping("b"),
                     signal(2, 12, TERM),
+                    stopping("a"),
+                    signal(1, 11, TERM),
                     timer(11_100),
                 ],
             ),

@@ -167,3 +167,28 @@ fn onshutdown_containers_run_after_the_last_service_one_by_one() {
         ],
     );
 }
+
+#[test]
+fn independent_services_stop_together_in_reverse_manifest_order() {
+    let mut node = Node::new(vec![svc("web", &[], &[]), svc("db", &[], &[])]);
+    play(
+        &mut node,
+        vec![
+            Step(0, Event::Begin, vec![launch(0), launch(1)]),
+            Step(100, launched(0, 10), vec![]),
+            Step(200, launched(1, 11), vec![supervising(2, 2)]),
+            Step(
+                1000,
+                shutdown(PowerAction::Poweroff, "power button pressed"),
+                vec![
+                    log("power button pressed: poweroff requested; stopping containers"),
+                    log("stopping db: SIGTERM, SIGKILL after 10.000 s"),
+                    signal(1, 11, TERM),
+                    log("stopping web: SIGTERM, SIGKILL after 10.000 s"),
+                    signal(0, 10, TERM),
+                    timer(11_000),
+                ],
+            ),
+        ],
+    );
+}
