@@ -25,6 +25,8 @@ mod manifest_system;
 mod manifest_warnings;
 pub mod modules;
 pub mod network;
+pub mod plan;
+mod serde_text;
 mod toml_walk;
 
 pub use manifest::{
@@ -33,3 +35,4 @@ pub use manifest::{
 };
 pub use manifest_lifecycle::parse_signal;
 pub use manifest_rules::validate_container_name;
+pub use plan::Plan;

@@ -20,6 +20,7 @@ mod modload;
 mod mounts;
 mod netns;
 mod os;
+mod plans;
 mod powerbutton;
 // Started from the main loop by supervise.rs, which is wired separately.
 mod scrub;

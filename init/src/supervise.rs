@@ -131,13 +131,10 @@ pub fn run(containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -
 
 impl Supervisor {
     fn new(
-        mut containers: Vec<Container>,
+        containers: Vec<Container>,
         net: Net,
         workload_memory: Option<u64>,
     ) -> Result<Supervisor, Fatal> {
-        for c in containers.iter_mut().filter(|c| c.image.is_some()) {
-            apply_image_stop_signal(c);
-        }
         let (wake_r, wake_w) =
             UnixStream::pair().map_err(|e| Fatal::new("create the signal pipe", e))?;
         let _ = wake_r.set_nonblocking(true);
@@ -835,23 +832,6 @@ impl Supervisor {
         self.run_once_settled(i, Some(status));
         self.stop_dependents(i);
         self.start_waiting();
-    }
-}
-
-/// An image's StopSignal replaces the default SIGTERM (a manifest that sets
-/// another `stop-signal` wins); the image builder recorded it in the
-/// bundle's spec.
-fn apply_image_stop_signal(c: &mut Container) {
-    if c.stop_signal != berth_config::manifest::DEFAULT_STOP_SIGNAL {
-        return;
-    }
-    let config = Path::new(layout::BUNDLES).join(&c.name).join("config.json");
-    let Some(text) = berth_supervisor::spec::image_stop_signal(&config) else {
-        return;
-    };
-    match berth_config::parse_signal(&text) {
-        Ok(sig) => c.stop_signal = sig,
-        Err(e) => log::warn!("{}: image stop signal: {e}; using SIGTERM", c.name),
     }
 }
 

@@ -34,8 +34,8 @@
 //! `args` alone replaces the Cmd; `env` entries replace the image's of the
 //! same name and add the others; `workdir` other than `/` replaces the
 //! WorkingDir. ExposedPorts and StopSignal become the annotations the OCI
-//! image spec's conversion rules name; PID 1 takes the stop signal from
-//! there unless the manifest sets `stop-signal` to other than SIGTERM.
+//! image spec's conversion rules name, for other tools; PID 1 takes the
+//! stop signal from the container's plan (`berth_config::plan`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -81,17 +81,6 @@ pub struct ImageConfig {
     /// `80/tcp`, sorted.
     pub exposed_ports: Vec<String>,
     pub stop_signal: Option<String>,
-}
-
-/// The stop signal an image asked for, from the bundle's `config.json`
-/// (see [`ANNOTATION_STOP_SIGNAL`]); `None` when it has none or the file
-/// cannot be read.
-pub fn image_stop_signal(config_json: &Path) -> Option<String> {
-    let spec = Spec::load(config_json).ok()?;
-    spec.annotations()
-        .as_ref()?
-        .get(ANNOTATION_STOP_SIGNAL)
-        .cloned()
 }
 
 /// Building a spec failed.
