@@ -778,16 +778,12 @@ impl Supervisor {
                 }
             }
             let (pid, status) = match ws {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, core)) => (
-                    pid,
-                    ExitStatus::Signal {
-                        signal: sig as i32,
-                        core_dumped: core,
-                    },
-                ),
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-                Ok(_) | Err(Errno::EINTR) => continue,
+                Ok(w) => match (w.pid(), ExitStatus::from_wait(w)) {
+                    (Some(pid), Some(status)) => (pid, status),
+                    _ => continue,
+                },
+                Err(Errno::EINTR) => continue,
                 Err(e) => {
                     log::error!("waitpid: {e}");
                     return;
