@@ -497,7 +497,7 @@ impl Supervisor {
                     i,
                     Event::LaunchFailed {
                         at: uptime(),
-                        error,
+                        error: chain(&error),
                     },
                 );
                 self.run_once_settled(i, None);
