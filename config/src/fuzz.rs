@@ -116,7 +116,17 @@ fn check_valid_manifest(m: &Manifest, text: &str) {
         for arg in c.argv() {
             assert!(!arg.contains('\0'), "{}: NUL in argv", c.name);
         }
+        check_plan_round_trip(c);
     }
+}
+
+/// A valid container survives its plan's JSON unchanged, as PID 1 reads
+/// what the image builder wrote.
+fn check_plan_round_trip(c: &crate::Container) {
+    let plan = crate::Plan::resolve(c, None, crate::plan::ProcessUser::default()).0;
+    let json = plan.to_json().expect("a valid container serialises");
+    let back = crate::Plan::from_json(&json).expect("a written plan reads back");
+    assert_eq!(&back.container, c, "{}: plan round trip", c.name);
 }
 
 fn check_manifest_errors(errors: &ManifestErrors, text: &str) {

@@ -30,7 +30,7 @@ impl ImageFormat {
     }
 }
 
-/// A parsed `image` value.
+/// A parsed `image` value; serialised as written (`oci:PATH:TAG`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
     pub format: ImageFormat,
@@ -40,6 +40,8 @@ pub struct ImageRef {
     /// `repo:tag`).
     pub tag: Option<String>,
 }
+
+crate::serde_text::as_text!(ImageRef);
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,8 +7,13 @@ pub const INITRD_RELEASE: &str = "/etc/initrd-release";
 /// The manifest inside the root image.
 pub const MANIFEST: &str = "/etc/berth/manifest.toml";
 /// One OCI bundle per container: `BUNDLES/NAME/config.json` and
-/// `BUNDLES/NAME/rootfs/`, read-only in the root image.
+/// `BUNDLES/NAME/rootfs/`, read-only in the root image, and next to them
+/// the container's resolved plan, [`PLAN_FILE`].
 pub const BUNDLES: &str = "/usr/lib/berth/containers";
+/// The file name of a container's plan ([`crate::plan::Plan`]) in its
+/// bundle folder, `BUNDLES/NAME/plan.json`: what PID 1 runs the container
+/// by.
+pub const PLAN_FILE: &str = "plan.json";
 /// Where stage 0 mounts the real root before switching to it.
 pub const SYSROOT: &str = "/sysroot";
 /// Runtime state of berth (tmpfs).

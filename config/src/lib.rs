@@ -2,12 +2,14 @@
 //! parsing, validation that reports every error at once with its TOML path),
 //! the `berth.*` kernel command-line options, and the kernel-module
 //! dependency model shared by the image builder (which picks modules) and
-//! PID 1 (which loads them). Pure: no syscalls, no I/O beyond `from_file`
-//! (and [`fuzz`], the checks of the fuzz targets and their stable replay
-//! tests, which reads corpus folders).
+//! PID 1 (which loads them), and each container's resolved [`plan`]. Pure:
+//! no syscalls, no I/O beyond `from_file` (and `fuzz`, the checks of the
+//! fuzz targets and their stable replay tests, compiled only for tests and
+//! with the `fuzzing` feature).
 
 pub mod capability;
 pub mod cmdline;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod image;
 pub mod layout;
@@ -25,6 +27,8 @@ mod manifest_system;
 mod manifest_warnings;
 pub mod modules;
 pub mod network;
+pub mod plan;
+mod serde_text;
 mod toml_walk;
 
 pub use manifest::{
@@ -33,3 +37,4 @@ pub use manifest::{
 };
 pub use manifest_lifecycle::parse_signal;
 pub use manifest_rules::validate_container_name;
+pub use plan::Plan;

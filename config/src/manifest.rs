@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::image::ImageRef;
 use crate::network::{Network, NetworkMode, PortMap};
 
@@ -43,7 +45,8 @@ pub struct System {
 }
 
 /// One `[container.NAME]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Container {
     pub name: String,
     pub kind: Kind,
@@ -133,7 +136,7 @@ pub struct Container {
 }
 
 /// One `rlimits` entry: `RLIMIT_` + the upper-cased name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rlimit {
     pub name: &'static str,
     pub soft: u64,
@@ -141,8 +144,34 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// [`Rlimit`] as it is read back from JSON: the name is one of
+/// [`crate::manifest_rlimits::NAMES`], which gives it its `'static` life.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RlimitRepr {
+    name: String,
+    soft: u64,
+    hard: u64,
+}
+
+impl<'de> Deserialize<'de> for Rlimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rlimit, D::Error> {
+        let r = RlimitRepr::deserialize(d)?;
+        let name = crate::manifest_rlimits::NAMES
+            .iter()
+            .find(|n| **n == r.name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rlimit {:?}", r.name)))?;
+        Ok(Rlimit {
+            name,
+            soft: r.soft,
+            hard: r.hard,
+        })
+    }
+}
+
 /// CPU time in thousandths of a CPU: `cpus = 1.5` is `MilliCpus(1500)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct MilliCpus(pub u32);
 
 impl MilliCpus {
@@ -153,7 +182,8 @@ impl MilliCpus {
 }
 
 /// The numeric user and group a container's command runs as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct User {
     pub uid: u32,
     pub gid: u32,
@@ -161,7 +191,8 @@ pub struct User {
 
 /// A workload's user namespace: container ids `0..size` are host ids
 /// `host_id..host_id + size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct UserNamespace {
     pub host_id: u32,
     pub size: u32,
@@ -205,7 +236,8 @@ pub const MIN_MEMORY: u64 = 4 * 1024 * 1024;
 pub const MAX_CPUS: u32 = 1024;
 
 /// A `[container.NAME.health]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct HealthCheck {
     pub probe: Probe,
     /// `interval`: from one probe's result to the next probe.
@@ -233,7 +265,8 @@ impl HealthCheck {
 }
 
 /// What a health check runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Probe {
     /// `exec`: this argv inside the container; healthy when it exits 0.
     Exec(Vec<String>),
@@ -245,7 +278,8 @@ pub enum Probe {
 /// Crash-loop protection: a container that started `starts` times within
 /// `window` and exits again is marked failed instead of restarted.
 /// `starts = 0` turns the protection off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CrashLoop {
     pub starts: u32,
     pub window: Duration,
@@ -270,7 +304,8 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Restart delays: `initial`, doubled after each restart up to `max`, back
 /// to `initial` once the container has run for `reset` without exiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Backoff {
     pub initial: Duration,
     pub max: Duration,
@@ -288,7 +323,8 @@ impl Default for Backoff {
 }
 
 /// One `mounts` entry: a recursive bind mount of a node path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct BindMount {
     pub source: String,
     pub destination: String,
@@ -369,7 +405,8 @@ impl Container {
 }
 
 /// `kind`: how much of the host a container shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Shares the host's network namespace; gets only what the manifest
     /// grants beyond that.
@@ -389,7 +426,8 @@ impl Kind {
 }
 
 /// `phase`: when a container runs, as LinuxKit has it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Once, to completion, one after another, before any service.
     OnBoot,
@@ -411,7 +449,8 @@ impl Phase {
 }
 
 /// `restart`: what happens when the container's process exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     #[default]
     Always,

@@ -46,204 +46,265 @@ pub(crate) fn walk_all(path: &str, value: &Value, w: &mut Walker) -> Vec<Contain
     containers
 }
 
+/// What the walk of one container table noted besides the container:
+/// which keys were present (for the checks across keys) and the argv
+/// parts.
+#[derive(Default)]
+struct Seen<'v> {
+    security: security::Seen,
+    mounts_path: Option<String>,
+    host_pid_path: Option<String>,
+    restart_path: Option<String>,
+    essential_path: Option<String>,
+    network_path: Option<String>,
+    has_rootfs: bool,
+    has_image: bool,
+    /// None = present but not an array of strings (already reported).
+    command: Option<StrList<'v>>,
+    args: Option<StrList<'v>>,
+}
+
 /// One container table, the `index`-th of the manifest. The result is
 /// meaningful only if `w` recorded no error; missing or bad values are
 /// left at their defaults.
 fn walk(index: usize, name: &str, path: &str, table: &Table, w: &mut Walker) -> Container {
     let mut container = Container::new(name, PathBuf::new());
-    let mut security_seen = security::Seen::default();
-    let mut mounts_path = None;
-    let mut host_pid_path = None;
-    let mut restart_path = None;
-    let mut essential_path = None;
-    let mut network_path = None;
-    let mut has_rootfs = false;
-    let mut has_image = false;
-    // None = present but not an array of strings (already reported).
-    let mut command = Some(StrList::empty());
-    let mut args = Some(StrList::empty());
+    let mut seen = Seen {
+        command: Some(StrList::empty()),
+        args: Some(StrList::empty()),
+        ..Seen::default()
+    };
     for (key, value) in table {
         let path = key_path(path, key);
-        match key.as_str() {
-            "kind" => {
-                if let Some(kind) = choice(&path, value, "kind", rules::KINDS, Kind::as_str, w) {
-                    container.kind = kind;
-                }
-            }
-            "rootfs" => {
-                has_rootfs = true;
-                if let Some(rootfs) = rootfs(&path, value, w) {
-                    container.rootfs = rootfs;
-                }
-            }
-            "image" => {
-                has_image = true;
-                if let Some(s) = w.string(&path, value) {
-                    match s.parse::<ImageRef>() {
-                        Ok(r) => container.image = Some(r),
-                        Err(e) => w.error(&path, e),
-                    }
-                }
-            }
-            "command" => command = argv_part(&path, value, w),
-            "args" => args = argv_part(&path, value, w),
-            "env" => container.env = env(&path, value, w),
-            "workdir" => {
-                if let Some(workdir) = workdir(&path, value, w) {
-                    container.workdir = workdir;
-                }
-            }
-            "phase" => {
-                if let Some(phase) = choice(&path, value, "phase", rules::PHASES, Phase::as_str, w)
-                {
-                    container.phase = phase;
-                }
-            }
-            "essential" => {
-                if let Some(b) = w.boolean(&path, value) {
-                    container.essential = b;
-                    essential_path = Some(path.clone());
-                }
-            }
-            "restart" => {
-                restart_path = Some(path.clone());
-                let spelling = RestartPolicy::as_str;
-                if let Some(restart) = choice(&path, value, "policy", rules::POLICIES, spelling, w)
-                {
-                    container.restart = restart;
-                }
-            }
-            "mounts" => {
-                container.mounts = mounts(&path, value, w);
-                mounts_path = Some(path);
-            }
-            "backoff-initial" => set_duration(&path, value, w, &mut container.backoff.initial),
-            "backoff-max" => set_duration(&path, value, w, &mut container.backoff.max),
-            "backoff-reset" => set_duration(&path, value, w, &mut container.backoff.reset),
-            "stop-grace" => set_duration(&path, value, w, &mut container.stop_grace),
-            "crash-loop-window" => set_duration(&path, value, w, &mut container.crash_loop.window),
-            "crash-loop-starts" => {
-                if let Some(n) = w.integer(&path, value) {
-                    match u32::try_from(n) {
-                        Ok(n) if n <= 1000 => container.crash_loop.starts = n,
-                        _ => w.error(
-                            &path,
-                            format!("{n} out of range (0 to 1000; 0 turns the protection off)"),
-                        ),
-                    }
-                }
-            }
-            "stop-signal" => {
-                if let Some(s) = w.string(&path, value) {
-                    match lifecycle::parse_signal(s) {
-                        Ok(n) => container.stop_signal = n,
-                        Err(e) => w.error(&path, e),
-                    }
-                }
-            }
-            "console" => {
-                if let Some(b) = w.boolean(&path, value) {
-                    container.console = b;
-                }
-            }
-            "log-size" => {
-                if let Some(text) = w.string(&path, value) {
-                    match lifecycle::parse_size(text) {
-                        Ok(n) => container.log_size = n,
-                        Err(e) => w.error(&path, e),
-                    }
-                }
-            }
-            "init" => {
-                if let Some(b) = w.boolean(&path, value) {
-                    container.init = b;
-                }
-            }
-            "host-pid" => {
-                if let Some(b) = w.boolean(&path, value) {
-                    container.host_pid = b;
-                    host_pid_path = Some(path);
-                }
-            }
-            "after" => container.after = deps::walk_list(&path, value, w),
-            "requires" => container.requires = deps::walk_list(&path, value, w),
-            "health" => container.health = health::walk(&path, value, w),
-            "network" => {
-                let spelling = NetworkMode::as_str;
-                let all = &NetworkMode::ALL;
-                if let Some(mode) = choice(&path, value, "network", all, spelling, w) {
-                    container.network = mode;
-                    network_path = Some(path);
-                }
-            }
-            "ports" => container.ports = manifest_network::ports(&path, value, w),
-            "rlimits" => container.rlimits = crate::manifest_rlimits::walk(&path, value, w),
-            _ => {
-                if !security::walk_key(key, &path, value, &mut container, &mut security_seen, w) {
-                    w.unknown_key(&path);
-                }
-            }
+        let known = walk_process_key(key, &path, value, &mut container, &mut seen, w)
+            || walk_lifecycle_key(key, &path, value, &mut container, &mut seen, w)
+            || security::walk_key(key, &path, value, &mut container, &mut seen.security, w);
+        if !known {
+            w.unknown_key(&path);
         }
     }
     deps::check_container(path, table, &container, w);
     health::check_container(path, table, &container, w);
-    security::check_container(index, &mut container, &security_seen, w);
-    if let Some(mounts_path) = mounts_path {
-        if container.kind != Kind::Host && !container.mounts.is_empty() {
+    security::check_container(index, &mut container, &seen.security, w);
+    check_across_keys(path, &mut container, &seen, w);
+    // An image's config may supply the whole command line.
+    if let (Some(command), Some(args), false) = (&seen.command, &seen.args, seen.has_image) {
+        check_argv(path, command, args, w);
+    }
+    if let (Some(command), Some(args)) = (&seen.command, &seen.args) {
+        check_exec_size(path, command, args, &container.env, w);
+    }
+    let strings = |list: Option<StrList>| -> Vec<String> {
+        list.map(|l| l.items.into_iter().map(|(_, s)| s.to_owned()).collect())
+            .unwrap_or_default()
+    };
+    container.command = strings(seen.command);
+    container.args = strings(seen.args);
+    container
+}
+
+/// The keys of what runs and where: image or rootfs, argv, environment,
+/// mounts, network, limits. False for a key that is not one of them.
+fn walk_process_key<'v>(
+    key: &str,
+    path: &str,
+    value: &'v Value,
+    c: &mut Container,
+    seen: &mut Seen<'v>,
+    w: &mut Walker,
+) -> bool {
+    match key {
+        "kind" => {
+            if let Some(kind) = choice(path, value, "kind", rules::KINDS, Kind::as_str, w) {
+                c.kind = kind;
+            }
+        }
+        "rootfs" => {
+            seen.has_rootfs = true;
+            if let Some(rootfs) = rootfs(path, value, w) {
+                c.rootfs = rootfs;
+            }
+        }
+        "image" => {
+            seen.has_image = true;
+            if let Some(s) = w.string(path, value) {
+                match s.parse::<ImageRef>() {
+                    Ok(r) => c.image = Some(r),
+                    Err(e) => w.error(path, e),
+                }
+            }
+        }
+        "command" => seen.command = argv_part(path, value, w),
+        "args" => seen.args = argv_part(path, value, w),
+        "env" => c.env = env(path, value, w),
+        "workdir" => {
+            if let Some(workdir) = workdir(path, value, w) {
+                c.workdir = workdir;
+            }
+        }
+        "mounts" => {
+            c.mounts = mounts(path, value, w);
+            seen.mounts_path = Some(path.to_owned());
+        }
+        "network" => {
+            let spelling = NetworkMode::as_str;
+            let all = &NetworkMode::ALL;
+            if let Some(mode) = choice(path, value, "network", all, spelling, w) {
+                c.network = mode;
+                seen.network_path = Some(path.to_owned());
+            }
+        }
+        "ports" => c.ports = manifest_network::ports(path, value, w),
+        "rlimits" => c.rlimits = crate::manifest_rlimits::walk(path, value, w),
+        _ => return false,
+    }
+    true
+}
+
+/// The keys of when it runs and how it is stopped and restarted. False for
+/// a key that is not one of them.
+fn walk_lifecycle_key(
+    key: &str,
+    path: &str,
+    value: &Value,
+    c: &mut Container,
+    seen: &mut Seen<'_>,
+    w: &mut Walker,
+) -> bool {
+    match key {
+        "phase" => {
+            if let Some(phase) = choice(path, value, "phase", rules::PHASES, Phase::as_str, w) {
+                c.phase = phase;
+            }
+        }
+        "essential" => {
+            if let Some(b) = w.boolean(path, value) {
+                c.essential = b;
+                seen.essential_path = Some(path.to_owned());
+            }
+        }
+        "restart" => {
+            seen.restart_path = Some(path.to_owned());
+            let spelling = RestartPolicy::as_str;
+            if let Some(restart) = choice(path, value, "policy", rules::POLICIES, spelling, w) {
+                c.restart = restart;
+            }
+        }
+        "backoff-initial" => set_duration(path, value, w, &mut c.backoff.initial),
+        "backoff-max" => set_duration(path, value, w, &mut c.backoff.max),
+        "backoff-reset" => set_duration(path, value, w, &mut c.backoff.reset),
+        "stop-grace" => set_duration(path, value, w, &mut c.stop_grace),
+        "crash-loop-window" => set_duration(path, value, w, &mut c.crash_loop.window),
+        "crash-loop-starts" => {
+            if let Some(n) = w.integer(path, value) {
+                match u32::try_from(n) {
+                    Ok(n) if n <= 1000 => c.crash_loop.starts = n,
+                    _ => w.error(
+                        path,
+                        format!("{n} out of range (0 to 1000; 0 turns the protection off)"),
+                    ),
+                }
+            }
+        }
+        "stop-signal" => {
+            if let Some(s) = w.string(path, value) {
+                match lifecycle::parse_signal(s) {
+                    Ok(n) => c.stop_signal = n,
+                    Err(e) => w.error(path, e),
+                }
+            }
+        }
+        "console" => {
+            if let Some(b) = w.boolean(path, value) {
+                c.console = b;
+            }
+        }
+        "log-size" => {
+            if let Some(text) = w.string(path, value) {
+                match lifecycle::parse_size(text) {
+                    Ok(n) => c.log_size = n,
+                    Err(e) => w.error(path, e),
+                }
+            }
+        }
+        "init" => {
+            if let Some(b) = w.boolean(path, value) {
+                c.init = b;
+            }
+        }
+        "host-pid" => {
+            if let Some(b) = w.boolean(path, value) {
+                c.host_pid = b;
+                seen.host_pid_path = Some(path.to_owned());
+            }
+        }
+        "after" => c.after = deps::walk_list(path, value, w),
+        "requires" => c.requires = deps::walk_list(path, value, w),
+        "health" => c.health = health::walk(path, value, w),
+        _ => return false,
+    }
+    true
+}
+
+/// The rules between keys of one container (kind, phase, network,
+/// restart, backoff, rootfs or image).
+fn check_across_keys(path: &str, c: &mut Container, seen: &Seen<'_>, w: &mut Walker) {
+    if let Some(p) = &seen.mounts_path {
+        if c.kind != Kind::Host && !c.mounts.is_empty() {
             w.error(
-                &mounts_path,
+                p,
                 "host mounts are only for kind = \"host\" (a workload sees only its own image)",
             );
         }
     }
-    match (container.kind, network_path) {
+    match (c.kind, &seen.network_path) {
         // Host containers are defined by sharing the node's network.
-        (Kind::Host, Some(p)) if container.network != NetworkMode::Host => w.error(
-            &p,
+        (Kind::Host, Some(p)) if c.network != NetworkMode::Host => w.error(
+            p,
             format!(
                 "host containers share the node's network (expected \"host\" or no network key; {} is for workloads)",
-                quote(container.network.as_str())
+                quote(c.network.as_str())
             ),
         ),
-        (Kind::Host, _) => container.network = NetworkMode::Host,
+        (Kind::Host, _) => c.network = NetworkMode::Host,
         _ => {}
     }
-    if container.phase != Phase::Service {
+    if c.phase != Phase::Service {
         // Run-once phases: no restarts.
-        if let Some(p) = &restart_path {
-            if container.restart != RestartPolicy::Never {
+        if let Some(p) = &seen.restart_path {
+            if c.restart != RestartPolicy::Never {
                 w.error(
                     p,
                     format!(
                         "{} containers run once (expected \"never\" or no restart key)",
-                        container.phase.as_str()
+                        c.phase.as_str()
                     ),
                 );
             }
         }
-        container.restart = RestartPolicy::Never;
+        c.restart = RestartPolicy::Never;
     }
-    if let Some(p) = &essential_path {
-        if container.phase != Phase::OnBoot {
+    if let Some(p) = &seen.essential_path {
+        if c.phase != Phase::OnBoot {
             w.error(p, "essential is only for phase = \"onboot\"");
         }
     }
-    if let Some(p) = host_pid_path {
-        if container.host_pid && container.kind != Kind::Host {
-            w.error(&p, "the node's PID namespace is only for kind = \"host\"");
+    if let Some(p) = &seen.host_pid_path {
+        if c.host_pid && c.kind != Kind::Host {
+            w.error(p, "the node's PID namespace is only for kind = \"host\"");
         }
     }
-    if container.backoff.max < container.backoff.initial {
+    if c.backoff.max < c.backoff.initial {
         w.error(
             &key_path(path, "backoff-max"),
             format!(
                 "{} ms is less than backoff-initial ({} ms)",
-                container.backoff.max.as_millis(),
-                container.backoff.initial.as_millis()
+                c.backoff.max.as_millis(),
+                c.backoff.initial.as_millis()
             ),
         );
     }
-    match (has_rootfs, has_image) {
+    match (seen.has_rootfs, seen.has_image) {
         (false, false) => w.error(
             &key_path(path, "rootfs"),
             "missing required key (or set image)",
@@ -254,20 +315,6 @@ fn walk(index: usize, name: &str, path: &str, table: &Table, w: &mut Walker) -> 
         ),
         _ => {}
     }
-    // An image's config may supply the whole command line.
-    if let (Some(command), Some(args), false) = (&command, &args, has_image) {
-        check_argv(path, command, args, w);
-    }
-    if let (Some(command), Some(args)) = (&command, &args) {
-        check_exec_size(path, command, args, &container.env, w);
-    }
-    let strings = |list: Option<StrList>| -> Vec<String> {
-        list.map(|l| l.items.into_iter().map(|(_, s)| s.to_owned()).collect())
-            .unwrap_or_default()
-    };
-    container.command = strings(command);
-    container.args = strings(args);
-    container
 }
 
 /// A string that must be one of `all`'s spellings.

@@ -232,7 +232,8 @@ impl FromStr for Ipv4Cidr {
 }
 
 /// A container's `network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// The node's own network namespace (every host container).
     Host,
@@ -276,13 +277,15 @@ impl Proto {
 }
 
 /// One element of `ports`: `"HOST:CONTAINER[/tcp|/udp]"` (tcp when the
-/// protocol is left out).
+/// protocol is left out); serialised in that form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PortMap {
     pub host: u16,
     pub container: u16,
     pub proto: Proto,
 }
+
+crate::serde_text::as_text!(PortMap);
 
 impl fmt::Display for PortMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -112,12 +112,47 @@ fn system(system: System) -> Manifest {
     }
 }
 
+/// The whole table, by section; each piece stays under clippy's
+/// `too_many_lines`.
 fn cases() -> Vec<Case> {
-    vec![
-        // ---- limits, identity and privileges ----
-        case(
-            "resource limits, user and user namespace",
-            r#"
+    [
+        limits_1(),
+        limits_2(),
+        limits_3(),
+        limits_4(),
+        limits_5(),
+        good_manifests_1(),
+        good_manifests_2(),
+        good_manifests_3(),
+        good_manifests_4(),
+        good_manifests_5(),
+        good_manifests_6(),
+        good_manifests_7(),
+        networking_1(),
+        networking_2(),
+        networking_3(),
+        images(),
+        dependencies_1(),
+        dependencies_2(),
+        dependencies_3(),
+        dependencies_4(),
+        bad_manifests_1(),
+        bad_manifests_2(),
+        bad_manifests_3(),
+        bad_manifests_4(),
+        bad_manifests_5(),
+        bad_manifests_6(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+// ---- limits, identity and privileges ----
+fn limits_1() -> Vec<Case> {
+    vec![case(
+        "resource limits, user and user namespace",
+        r#"
             [container.first]
             rootfs = "r"
             command = ["/x"]
@@ -137,33 +172,36 @@ fn cases() -> Vec<Case> {
             user = "33:44"
             userns = false
             "#,
-            Want::Ok(containers(vec![
-                container("first", "r", &["/x"]),
-                Container {
-                    memory: Some(256 << 20),
-                    cpus: Some(MilliCpus(1500)),
-                    pids: Some(512),
-                    user: Some(User {
-                        uid: 1000,
-                        gid: 1000,
-                    }),
-                    userns: Some(UserNamespace {
-                        host_id: 165_536,
-                        size: 65_536,
-                    }),
-                    ..container("web", "r", &["/x"])
-                },
-                Container {
-                    memory: Some(1 << 30),
-                    cpus: Some(MilliCpus(2000)),
-                    user: Some(User { uid: 33, gid: 44 }),
-                    ..container("two", "r", &["/x"])
-                },
-            ])),
-        ),
-        case(
-            "host privileges and limits",
-            r#"
+        Want::Ok(containers(vec![
+            container("first", "r", &["/x"]),
+            Container {
+                memory: Some(256 << 20),
+                cpus: Some(MilliCpus(1500)),
+                pids: Some(512),
+                user: Some(User {
+                    uid: 1000,
+                    gid: 1000,
+                }),
+                userns: Some(UserNamespace {
+                    host_id: 165_536,
+                    size: 65_536,
+                }),
+                ..container("web", "r", &["/x"])
+            },
+            Container {
+                memory: Some(1 << 30),
+                cpus: Some(MilliCpus(2000)),
+                user: Some(User { uid: 33, gid: 44 }),
+                ..container("two", "r", &["/x"])
+            },
+        ])),
+    )]
+}
+
+fn limits_2() -> Vec<Case> {
+    vec![case(
+        "host privileges and limits",
+        r#"
             [container.admin]
             kind = "host"
             rootfs = "r"
@@ -178,23 +216,27 @@ fn cases() -> Vec<Case> {
             privileged = false
             kind = "host"
             "#,
-            Want::Ok(containers(vec![
-                Container {
-                    kind: Kind::Host,
-                    network: NetworkMode::Host,
-                    privileged: true,
-                    memory: Some(64 << 20),
-                    pids: Some(100),
-                    ..container("admin", "r", &["/bin/sh"])
-                },
-                Container {
-                    kind: Kind::Host,
-                    network: NetworkMode::Host,
-                    capabilities: strings(&["CAP_NET_ADMIN", "CAP_SYS_TIME", "CAP_SYS_NICE"]),
-                    ..container("ntp", "r", &["/ntpd"])
-                },
-            ])),
-        ),
+        Want::Ok(containers(vec![
+            Container {
+                kind: Kind::Host,
+                network: NetworkMode::Host,
+                privileged: true,
+                memory: Some(64 << 20),
+                pids: Some(100),
+                ..container("admin", "r", &["/bin/sh"])
+            },
+            Container {
+                kind: Kind::Host,
+                network: NetworkMode::Host,
+                capabilities: strings(&["CAP_NET_ADMIN", "CAP_SYS_TIME", "CAP_SYS_NICE"]),
+                ..container("ntp", "r", &["/ntpd"])
+            },
+        ])),
+    )]
+}
+
+fn limits_3() -> Vec<Case> {
+    vec![
         case(
             "bad limit values",
             r#"
@@ -223,8 +265,14 @@ fn cases() -> Vec<Case> {
             pids = -1
             "#,
             Want::Err(vec![
-                ("container.a.memory", "memory \"1MiB\" below the 4MiB minimum"),
-                ("container.a.cpus", "0 out of range (expected more than 0 and at most 1024)"),
+                (
+                    "container.a.memory",
+                    "memory \"1MiB\" below the 4MiB minimum",
+                ),
+                (
+                    "container.a.cpus",
+                    "0 out of range (expected more than 0 and at most 1024)",
+                ),
                 ("container.a.pids", "0 out of range (1 to 4194304)"),
                 ("container.b.memory", "invalid size \"256MB\""),
                 ("container.b.cpus", "1025 out of range"),
@@ -246,13 +294,30 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Ok(containers(vec![Container {
                 rlimits: vec![
-                    Rlimit { name: "nofile", soft: 10032, hard: 10032 },
-                    Rlimit { name: "core", soft: 0, hard: u64::MAX },
-                    Rlimit { name: "memlock", soft: u64::MAX, hard: u64::MAX },
+                    Rlimit {
+                        name: "nofile",
+                        soft: 10032,
+                        hard: 10032,
+                    },
+                    Rlimit {
+                        name: "core",
+                        soft: 0,
+                        hard: u64::MAX,
+                    },
+                    Rlimit {
+                        name: "memlock",
+                        soft: u64::MAX,
+                        hard: u64::MAX,
+                    },
                 ],
                 ..container("redis", "r", &["/x"])
             }])),
         ),
+    ]
+}
+
+fn limits_4() -> Vec<Case> {
+    vec![
         case(
             "bad rlimits",
             r#"
@@ -266,12 +331,24 @@ fn cases() -> Vec<Case> {
             rlimits = 1024
             "#,
             Want::Err(vec![
-                ("container.a.rlimits.nofiles", "unknown limit \"nofiles\" (expected one of as, core"),
-                ("container.a.rlimits.nproc", "soft limit 10 is above the hard limit 5"),
-                ("container.a.rlimits.nofile", "above the kernel's fs.nr_open (1048576)"),
+                (
+                    "container.a.rlimits.nofiles",
+                    "unknown limit \"nofiles\" (expected one of as, core",
+                ),
+                (
+                    "container.a.rlimits.nproc",
+                    "soft limit 10 is above the hard limit 5",
+                ),
+                (
+                    "container.a.rlimits.nofile",
+                    "above the kernel's fs.nr_open (1048576)",
+                ),
                 ("container.a.rlimits.core", "-1 is negative"),
                 ("container.a.rlimits.stack", "\"big\" is not a limit"),
-                ("container.a.rlimits.cpu", "expected a number or \"SOFT:HARD\", found boolean"),
+                (
+                    "container.a.rlimits.cpu",
+                    "expected a number or \"SOFT:HARD\", found boolean",
+                ),
                 ("container.b.rlimits", "expected a table, found integer"),
             ]),
         ),
@@ -299,16 +376,29 @@ fn cases() -> Vec<Case> {
             user = 1000
             "#,
             Want::Err(vec![
-                ("container.a.user", "invalid user \"www-data\" (expected UID or UID:GID"),
+                (
+                    "container.a.user",
+                    "invalid user \"www-data\" (expected UID or UID:GID",
+                ),
                 ("container.a.userns", "expected a boolean, found string"),
-                ("container.b.userns", "a user namespace is only for workloads"),
-                ("container.c.user", "uid 70000 not mapped in the user namespace (ids 0 to 65535)"),
+                (
+                    "container.b.userns",
+                    "a user namespace is only for workloads",
+                ),
+                (
+                    "container.c.user",
+                    "uid 70000 not mapped in the user namespace (ids 0 to 65535)",
+                ),
                 ("container.d.user", "expected a string, found integer"),
             ]),
         ),
-        case(
-            "host-only privileges on a workload, bad capability names",
-            r#"
+    ]
+}
+
+fn limits_5() -> Vec<Case> {
+    vec![case(
+        "host-only privileges on a workload, bad capability names",
+        r#"
             [container.web]
             rootfs = "r"
             command = ["/x"]
@@ -326,19 +416,44 @@ fn cases() -> Vec<Case> {
             command = ["/x"]
             capabilities = "NET_ADMIN"
             "#,
-            Want::Err(vec![
-                ("container.web.privileged", "privileged is only for kind = \"host\""),
-                ("container.web.capabilities", "extra capabilities (CAP_NET_ADMIN) are only for kind = \"host\""),
-                ("container.admin.privileged", "expected a boolean, found integer"),
-                // Wrong types are found while the list is read, names after.
-                ("container.admin.capabilities[3]", "expected a string, found integer"),
-                ("container.admin.capabilities[1]", "capability CAP_NET_ADMIN listed twice"),
-                ("container.admin.capabilities[2]", "unknown capability \"CAP_FLY\""),
-                ("container.admin.capabilities[4]", "use privileged = true"),
-                ("container.other.capabilities", "expected an array, found string"),
-            ]),
-        ),
-        // ---- good manifests ----
+        Want::Err(vec![
+            (
+                "container.web.privileged",
+                "privileged is only for kind = \"host\"",
+            ),
+            (
+                "container.web.capabilities",
+                "extra capabilities (CAP_NET_ADMIN) are only for kind = \"host\"",
+            ),
+            (
+                "container.admin.privileged",
+                "expected a boolean, found integer",
+            ),
+            // Wrong types are found while the list is read, names after.
+            (
+                "container.admin.capabilities[3]",
+                "expected a string, found integer",
+            ),
+            (
+                "container.admin.capabilities[1]",
+                "capability CAP_NET_ADMIN listed twice",
+            ),
+            (
+                "container.admin.capabilities[2]",
+                "unknown capability \"CAP_FLY\"",
+            ),
+            ("container.admin.capabilities[4]", "use privileged = true"),
+            (
+                "container.other.capabilities",
+                "expected an array, found string",
+            ),
+        ]),
+    )]
+}
+
+// ---- good manifests ----
+fn good_manifests_1() -> Vec<Case> {
+    vec![
         case(
             "lifecycle keys",
             r#"
@@ -405,6 +520,11 @@ fn cases() -> Vec<Case> {
                 },
             ])),
         ),
+    ]
+}
+
+fn good_manifests_2() -> Vec<Case> {
+    vec![
         case(
             "bad phases",
             r#"
@@ -423,7 +543,10 @@ fn cases() -> Vec<Case> {
             command = ["/c"]
             "#,
             Want::Err(vec![
-                ("container.a.phase", "unknown phase \"sometime\" (expected onboot, service, onshutdown)"),
+                (
+                    "container.a.phase",
+                    "unknown phase \"sometime\" (expected onboot, service, onshutdown)",
+                ),
                 ("container.b.restart", "onboot containers run once"),
                 ("container.c.essential", "only for phase = \"onboot\""),
             ]),
@@ -453,7 +576,10 @@ fn cases() -> Vec<Case> {
             log-size = "1GB"
             "#,
             Want::Err(vec![
-                ("container.noisy.console", "expected a boolean, found string"),
+                (
+                    "container.noisy.console",
+                    "expected a boolean, found string",
+                ),
                 ("container.noisy.log-size", "invalid size \"1GB\""),
             ]),
         ),
@@ -470,6 +596,11 @@ fn cases() -> Vec<Case> {
                 ..container("app", "r", &["/app"])
             }])),
         ),
+    ]
+}
+
+fn good_manifests_3() -> Vec<Case> {
+    vec![
         case(
             "init must be a boolean",
             r#"
@@ -478,7 +609,10 @@ fn cases() -> Vec<Case> {
             command = ["/app"]
             init = "yes"
             "#,
-            Want::Err(vec![("container.app.init", "expected a boolean, found string")]),
+            Want::Err(vec![(
+                "container.app.init",
+                "expected a boolean, found string",
+            )]),
         ),
         case(
             "bad lifecycle keys",
@@ -496,13 +630,25 @@ fn cases() -> Vec<Case> {
             crash-loop-window = 5
             "#,
             Want::Err(vec![
-                ("container.svc.backoff-reset", "expected a string, found integer"),
-                ("container.svc.stop-signal", "unknown stop signal \"SIGSTOP\""),
+                (
+                    "container.svc.backoff-reset",
+                    "expected a string, found integer",
+                ),
+                (
+                    "container.svc.stop-signal",
+                    "unknown stop signal \"SIGSTOP\"",
+                ),
                 ("container.svc.stop-grace", "\"10\" has no unit"),
                 ("container.svc.crash-loop-starts", "-1 out of range"),
-                ("container.svc.crash-loop-window", "expected a string, found integer"),
+                (
+                    "container.svc.crash-loop-window",
+                    "expected a string, found integer",
+                ),
                 ("container.svc.host-pid", "only for kind = \"host\""),
-                ("container.svc.backoff-max", "1000 ms is less than backoff-initial (5000 ms)"),
+                (
+                    "container.svc.backoff-max",
+                    "1000 ms is less than backoff-initial (5000 ms)",
+                ),
             ]),
         ),
         case(
@@ -535,6 +681,11 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Err(vec![("container.web.mounts", "only for kind = \"host\"")]),
         ),
+    ]
+}
+
+fn good_manifests_4() -> Vec<Case> {
+    vec![
         case(
             "bad bind mounts",
             r#"
@@ -546,14 +697,27 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Err(vec![
                 ("container.admin.mounts[0]", "unknown option \"rx\""),
-                ("container.admin.mounts[1]", "source: invalid path \"relative\""),
+                (
+                    "container.admin.mounts[1]",
+                    "source: invalid path \"relative\"",
+                ),
                 ("container.admin.mounts[2]", "expected SOURCE:DESTINATION"),
-                ("container.admin.mounts[3]", "cannot mount over the container's /"),
-                ("container.admin.mounts[5]", "destination \"/g\" mounted twice"),
+                (
+                    "container.admin.mounts[3]",
+                    "cannot mount over the container's /",
+                ),
+                (
+                    "container.admin.mounts[5]",
+                    "destination \"/g\" mounted twice",
+                ),
             ]),
         ),
         case("empty document", "", Want::Ok(Manifest::default())),
-        case("version only", "version = 1\n", Want::Ok(Manifest::default())),
+        case(
+            "version only",
+            "version = 1\n",
+            Want::Ok(Manifest::default()),
+        ),
         case(
             "minimal container gets defaults",
             r#"
@@ -561,7 +725,11 @@ fn cases() -> Vec<Case> {
             rootfs = "rootfs/busybox"
             command = ["/bin/httpd"]
             "#,
-            Want::Ok(containers(vec![container("web", "rootfs/busybox", &["/bin/httpd"])])),
+            Want::Ok(containers(vec![container(
+                "web",
+                "rootfs/busybox",
+                &["/bin/httpd"],
+            )])),
         ),
         case(
             "every container key",
@@ -586,6 +754,11 @@ fn cases() -> Vec<Case> {
                 ..container("shell", "/srv/rootfs/busybox", &["/bin/sh", "-c"])
             }])),
         ),
+    ]
+}
+
+fn good_manifests_5() -> Vec<Case> {
+    vec![
         case(
             "containers keep declaration order",
             r#"
@@ -649,6 +822,11 @@ fn cases() -> Vec<Case> {
             "[container]\n",
             Want::Ok(Manifest::default()),
         ),
+    ]
+}
+
+fn good_manifests_6() -> Vec<Case> {
+    vec![
         case(
             "full system table",
             r#"
@@ -710,9 +888,13 @@ fn cases() -> Vec<Case> {
                 ..System::default()
             })),
         ),
-        case(
-            "system and containers together",
-            r#"
+    ]
+}
+
+fn good_manifests_7() -> Vec<Case> {
+    vec![case(
+        "system and containers together",
+        r#"
             version = 1
             [system]
             hostname = "n1"
@@ -720,19 +902,22 @@ fn cases() -> Vec<Case> {
             rootfs = "a"
             command = ["/a"]
             "#,
-            Want::Ok(Manifest {
-                system: System {
-                    hostname: Some("n1".into()),
-                    ..System::default()
-                },
-                network: Network::default(),
-                containers: vec![container("a", "a", &["/a"])],
-            }),
-        ),
-        // ---- networking ----
-        case(
-            "network: dhcp, static, bridge and container ports",
-            r#"
+        Want::Ok(Manifest {
+            system: System {
+                hostname: Some("n1".into()),
+                ..System::default()
+            },
+            network: Network::default(),
+            containers: vec![container("a", "a", &["/a"])],
+        }),
+    )]
+}
+
+// ---- networking ----
+fn networking_1() -> Vec<Case> {
+    vec![case(
+        "network: dhcp, static, bridge and container ports",
+        r#"
             [network]
             dns = ["192.0.2.53"]
             search = ["example.org"]
@@ -762,70 +947,74 @@ fn cases() -> Vec<Case> {
             rootfs = "r"
             command = ["/a"]
             "#,
-            Want::Ok(Manifest {
-                system: System::default(),
-                network: Network {
-                    interfaces: vec![
-                        Interface {
-                            mtu: Some(1400),
-                            ..Interface::dhcp("eth0")
-                        },
-                        Interface {
-                            label: "uplink".into(),
-                            select: LinkSelect::Mac([0x52, 0x54, 0, 0xab, 0xcd, 0xef]),
-                            dhcp: false,
-                            addresses: vec![Ipv4Cidr {
-                                address: Ipv4Addr::new(10, 0, 2, 15),
-                                prefix_len: 24,
-                            }],
-                            gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
-                            routes: vec!["10.9.0.0/16 via 10.0.2.1"
-                                .parse::<Route>()
-                                .expect("valid route")],
-                            dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
-                            mtu: None,
-                        },
-                    ],
-                    bridge: Bridge {
-                        name: "br9".into(),
-                        subnet: Ipv4Cidr {
-                            address: Ipv4Addr::new(172, 30, 0, 0),
+        Want::Ok(Manifest {
+            system: System::default(),
+            network: Network {
+                interfaces: vec![
+                    Interface {
+                        mtu: Some(1400),
+                        ..Interface::dhcp("eth0")
+                    },
+                    Interface {
+                        label: "uplink".into(),
+                        select: LinkSelect::Mac([0x52, 0x54, 0, 0xab, 0xcd, 0xef]),
+                        dhcp: false,
+                        addresses: vec![Ipv4Cidr {
+                            address: Ipv4Addr::new(10, 0, 2, 15),
                             prefix_len: 24,
-                        },
-                    },
-                    dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
-                    search: strings(&["example.org"]),
-                    online_timeout: Duration::from_secs(10),
-                },
-                containers: vec![
-                    Container {
-                        ports: vec![
-                            PortMap {
-                                host: 8080,
-                                container: 80,
-                                proto: Proto::Tcp,
-                            },
-                            PortMap {
-                                host: 5353,
-                                container: 53,
-                                proto: Proto::Udp,
-                            },
-                        ],
-                        after: strings(&["network-online"]),
-                        ..container("web", "r", &["/web"])
-                    },
-                    Container {
-                        network: NetworkMode::None,
-                        ..container("quiet", "r", &["/q"])
-                    },
-                    Container {
-                        kind: Kind::Host,
-                        network: NetworkMode::Host,
-                        ..container("admin", "r", &["/a"])
+                        }],
+                        gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+                        routes: vec!["10.9.0.0/16 via 10.0.2.1"
+                            .parse::<Route>()
+                            .expect("valid route")],
+                        dns: vec![Ipv4Addr::new(10, 0, 2, 3)],
+                        mtu: None,
                     },
                 ],
-            }),
-        ),
+                bridge: Bridge {
+                    name: "br9".into(),
+                    subnet: Ipv4Cidr {
+                        address: Ipv4Addr::new(172, 30, 0, 0),
+                        prefix_len: 24,
+                    },
+                },
+                dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
+                search: strings(&["example.org"]),
+                online_timeout: Duration::from_secs(10),
+            },
+            containers: vec![
+                Container {
+                    ports: vec![
+                        PortMap {
+                            host: 8080,
+                            container: 80,
+                            proto: Proto::Tcp,
+                        },
+                        PortMap {
+                            host: 5353,
+                            container: 53,
+                            proto: Proto::Udp,
+                        },
+                    ],
+                    after: strings(&["network-online"]),
+                    ..container("web", "r", &["/web"])
+                },
+                Container {
+                    network: NetworkMode::None,
+                    ..container("quiet", "r", &["/q"])
+                },
+                Container {
+                    kind: Kind::Host,
+                    network: NetworkMode::Host,
+                    ..container("admin", "r", &["/a"])
+                },
+            ],
+        }),
+    )]
+}
+
+fn networking_2() -> Vec<Case> {
+    vec![
         case(
             "bad network keys",
             r#"
@@ -857,16 +1046,34 @@ fn cases() -> Vec<Case> {
                 ("network.dns[0]", "bad a name server: \"10.0.2\""),
                 ("network.online-timeout", "soon"),
                 ("network.speed", "unknown key"),
-                ("network.interface.eth0.addresses[0]", "expected ADDRESS/PREFIX"),
-                ("network.interface.eth0.mtu", "20 out of range (68 to 65535)"),
-                ("network.interface.eth1.gateway", "only for a static interface"),
+                (
+                    "network.interface.eth0.addresses[0]",
+                    "expected ADDRESS/PREFIX",
+                ),
+                (
+                    "network.interface.eth0.mtu",
+                    "20 out of range (68 to 65535)",
+                ),
+                (
+                    "network.interface.eth1.gateway",
+                    "only for a static interface",
+                ),
                 ("network.interface.eth2.mac", "bad MAC address"),
                 ("network.interface.eth2.routes[0]", "bad route \"default\""),
-                ("network.interface.eth2.gateway", "10.0.9.1 is not in the subnet"),
+                (
+                    "network.interface.eth2.gateway",
+                    "10.0.9.1 is not in the subnet",
+                ),
                 ("network.interface.\"a/b\"", "bad interface name \"a/b\""),
-                ("network.interface.eth4", "selects 52:54:00:00:00:01 again (already selected by network.interface.eth3)"),
+                (
+                    "network.interface.eth4",
+                    "selects 52:54:00:00:00:01 again (already selected by network.interface.eth3)",
+                ),
                 ("network.bridge.name", "bad interface name"),
-                ("network.bridge.subnet", "has host bits set (expected 10.88.0.0/24)"),
+                (
+                    "network.bridge.subnet",
+                    "has host bits set (expected 10.88.0.0/24)",
+                ),
             ]),
         ),
         case(
@@ -880,9 +1087,13 @@ fn cases() -> Vec<Case> {
                 "10.88.0.0/24 overlaps address 10.88.0.5/16 of interface \"eth0\"",
             )]),
         ),
-        case(
-            "bad container network keys",
-            r#"
+    ]
+}
+
+fn networking_3() -> Vec<Case> {
+    vec![case(
+        "bad container network keys",
+        r#"
             [container.a]
             rootfs = "r"
             command = ["/a"]
@@ -911,19 +1122,44 @@ fn cases() -> Vec<Case> {
             rootfs = "r"
             command = ["/n"]
             "#,
-            Want::Err(vec![
-                ("container.a.network", "unknown network \"nat\" (expected host, none, bridge)"),
-                ("container.a.ports[0]", "bad port mapping \"80\""),
-                ("container.a.ports[1]", "unknown protocol \"sctp\""),
-                ("container.b.network", "host containers share the node's network"),
-                ("container.network-online", "reserved for the network readiness target"),
-                ("container.d.requires[0]", "network-online is a readiness target: list it in after"),
-                ("container.c.ports", "published ports need network = \"bridge\""),
-                ("container.d.ports[2]", "host port 8080/tcp is already published by container.d.ports[0]"),
-                ("container.e.ports[0]", "host port 8080/tcp is already published by container.d.ports[0]"),
-            ]),
-        ),
-        // ---- images ----
+        Want::Err(vec![
+            (
+                "container.a.network",
+                "unknown network \"nat\" (expected host, none, bridge)",
+            ),
+            ("container.a.ports[0]", "bad port mapping \"80\""),
+            ("container.a.ports[1]", "unknown protocol \"sctp\""),
+            (
+                "container.b.network",
+                "host containers share the node's network",
+            ),
+            (
+                "container.network-online",
+                "reserved for the network readiness target",
+            ),
+            (
+                "container.d.requires[0]",
+                "network-online is a readiness target: list it in after",
+            ),
+            (
+                "container.c.ports",
+                "published ports need network = \"bridge\"",
+            ),
+            (
+                "container.d.ports[2]",
+                "host port 8080/tcp is already published by container.d.ports[0]",
+            ),
+            (
+                "container.e.ports[0]",
+                "host port 8080/tcp is already published by container.d.ports[0]",
+            ),
+        ]),
+    )]
+}
+
+// ---- images ----
+fn images() -> Vec<Case> {
+    vec![
         case(
             "an OCI image instead of a rootfs; the command may come from it",
             r#"
@@ -966,12 +1202,20 @@ fn cases() -> Vec<Case> {
             command = ["/c"]
             "#,
             Want::Err(vec![
-                ("container.a.image", "unknown image reference \"docker://nginx\""),
+                (
+                    "container.a.image",
+                    "unknown image reference \"docker://nginx\"",
+                ),
                 ("container.b.image", "rootfs and image exclude each other"),
                 ("container.c.rootfs", "missing required key (or set image)"),
             ]),
         ),
-        // ---- dependencies and health checks ----
+    ]
+}
+
+// ---- dependencies and health checks ----
+fn dependencies_1() -> Vec<Case> {
+    vec![
         case(
             "after and requires between services",
             r#"
@@ -1038,9 +1282,13 @@ fn cases() -> Vec<Case> {
                 ("container.db.requires[1]", "\"flush\" is an onshutdown container"),
             ]),
         ),
-        case(
-            "dependency cycles are reported once each",
-            r#"
+    ]
+}
+
+fn dependencies_2() -> Vec<Case> {
+    vec![case(
+        "dependency cycles are reported once each",
+        r#"
             [container.a]
             rootfs = "r"
             command = ["/a"]
@@ -1065,14 +1313,17 @@ fn cases() -> Vec<Case> {
             command = ["/y"]
             requires = ["x"]
             "#,
-            Want::Err(vec![
-                ("container.a.requires", "dependency cycle a → b → c → a"),
-                ("container.x.after", "dependency cycle x → y → x"),
-            ]),
-        ),
-        case(
-            "health checks with defaults and every key",
-            r#"
+        Want::Err(vec![
+            ("container.a.requires", "dependency cycle a → b → c → a"),
+            ("container.x.after", "dependency cycle x → y → x"),
+        ]),
+    )]
+}
+
+fn dependencies_3() -> Vec<Case> {
+    vec![case(
+        "health checks with defaults and every key",
+        r#"
             [container.web]
             rootfs = "r"
             command = ["/web"]
@@ -1087,32 +1338,35 @@ fn cases() -> Vec<Case> {
             retries = 5
             start-period = "30s"
             "#,
-            Want::Ok(containers(vec![
-                Container {
-                    health: Some(HealthCheck {
-                        probe: Probe::Tcp(8080),
-                        interval: Duration::from_secs(10),
-                        timeout: Duration::from_secs(5),
-                        retries: 3,
-                        start_period: Duration::ZERO,
-                    }),
-                    ..container("web", "r", &["/web"])
-                },
-                Container {
-                    health: Some(HealthCheck {
-                        probe: Probe::Exec(strings(&["/bin/check", "--quick"])),
-                        interval: Duration::from_secs(2),
-                        timeout: Duration::from_millis(500),
-                        retries: 5,
-                        start_period: Duration::from_secs(30),
-                    }),
-                    ..container("db", "r", &["/db"])
-                },
-            ])),
-        ),
-        case(
-            "bad health checks",
-            r#"
+        Want::Ok(containers(vec![
+            Container {
+                health: Some(HealthCheck {
+                    probe: Probe::Tcp(8080),
+                    interval: Duration::from_secs(10),
+                    timeout: Duration::from_secs(5),
+                    retries: 3,
+                    start_period: Duration::ZERO,
+                }),
+                ..container("web", "r", &["/web"])
+            },
+            Container {
+                health: Some(HealthCheck {
+                    probe: Probe::Exec(strings(&["/bin/check", "--quick"])),
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_millis(500),
+                    retries: 5,
+                    start_period: Duration::from_secs(30),
+                }),
+                ..container("db", "r", &["/db"])
+            },
+        ])),
+    )]
+}
+
+fn dependencies_4() -> Vec<Case> {
+    vec![case(
+        "bad health checks",
+        r#"
             [container.a]
             rootfs = "r"
             command = ["/a"]
@@ -1143,25 +1397,35 @@ fn cases() -> Vec<Case> {
             command = ["/g"]
             health = { tcp = 80 }
             "#,
-            Want::Err(vec![
-                ("container.a.health.tcp", "port 0 out of range (1 to 65535)"),
-                ("container.a.health.interval", "must be more than 0"),
-                ("container.a.health.timeout", "\"5\" has no unit"),
-                ("container.a.health.retries", "0 out of range (1 to 100)"),
-                ("container.a.health.start-period", "expected a string, found integer"),
-                ("container.a.health.colour", "unknown key"),
-                ("container.b.health", "both exec and tcp set"),
-                ("container.c.health.retries", "101 out of range"),
-                ("container.c.health", "no probe: set exec or tcp"),
-                ("container.d.health.exec", "empty command"),
-                ("container.e.health.exec[0]", "empty program name"),
-                ("container.e.health.tcp", "port 65536 out of range"),
-                ("container.e.health", "both exec and tcp set"),
-                ("container.f.health", "expected a table, found string"),
-                ("container.g.health", "health is only for phase = \"service\""),
-            ]),
-        ),
-        // ---- bad manifests ----
+        Want::Err(vec![
+            ("container.a.health.tcp", "port 0 out of range (1 to 65535)"),
+            ("container.a.health.interval", "must be more than 0"),
+            ("container.a.health.timeout", "\"5\" has no unit"),
+            ("container.a.health.retries", "0 out of range (1 to 100)"),
+            (
+                "container.a.health.start-period",
+                "expected a string, found integer",
+            ),
+            ("container.a.health.colour", "unknown key"),
+            ("container.b.health", "both exec and tcp set"),
+            ("container.c.health.retries", "101 out of range"),
+            ("container.c.health", "no probe: set exec or tcp"),
+            ("container.d.health.exec", "empty command"),
+            ("container.e.health.exec[0]", "empty program name"),
+            ("container.e.health.tcp", "port 65536 out of range"),
+            ("container.e.health", "both exec and tcp set"),
+            ("container.f.health", "expected a table, found string"),
+            (
+                "container.g.health",
+                "health is only for phase = \"service\"",
+            ),
+        ]),
+    )]
+}
+
+// ---- bad manifests ----
+fn bad_manifests_1() -> Vec<Case> {
+    vec![
         case(
             "syntax error names line and column",
             "version = 1\n[container.web\nrootfs = \"x\"\n",
@@ -1222,6 +1486,11 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Err(vec![("system.hostname", "expected 1-64 characters")]),
         ),
+    ]
+}
+
+fn bad_manifests_2() -> Vec<Case> {
+    vec![
         case(
             "module list problems",
             r#"
@@ -1288,6 +1557,11 @@ fn cases() -> Vec<Case> {
                 ("system.sysctl.\"vm.x\"", "found array"),
             ]),
         ),
+    ]
+}
+
+fn bad_manifests_3() -> Vec<Case> {
+    vec![
         case(
             "container must be a table of tables",
             "container = 5\n",
@@ -1316,7 +1590,10 @@ fn cases() -> Vec<Case> {
             "#,
             Want::Err(vec![
                 ("container.Web", "invalid container name \"Web\""),
-                ("container.Web.restart", "unknown policy \"sometimes\" (expected always, on-failure, never)"),
+                (
+                    "container.Web.restart",
+                    "unknown policy \"sometimes\" (expected always, on-failure, never)",
+                ),
                 ("container.\"my app\"", "invalid container name \"my app\""),
             ]),
         ),
@@ -1330,8 +1607,14 @@ fn cases() -> Vec<Case> {
             restart = "sometimes"
             "#,
             Want::Err(vec![
-                ("container.web.kind", "unknown kind \"vm\" (expected host, workload)"),
-                ("container.web.restart", "unknown policy \"sometimes\" (expected always, on-failure, never)"),
+                (
+                    "container.web.kind",
+                    "unknown kind \"vm\" (expected host, workload)",
+                ),
+                (
+                    "container.web.restart",
+                    "unknown policy \"sometimes\" (expected always, on-failure, never)",
+                ),
             ]),
         ),
         case(
@@ -1351,6 +1634,11 @@ fn cases() -> Vec<Case> {
                 ("container.web.workdir", "expected a string, found table"),
             ]),
         ),
+    ]
+}
+
+fn bad_manifests_4() -> Vec<Case> {
+    vec![
         case(
             "missing and empty rootfs",
             r#"
@@ -1413,6 +1701,11 @@ fn cases() -> Vec<Case> {
                 ("container.b.args[1]", "expected a string, found boolean"),
             ]),
         ),
+    ]
+}
+
+fn bad_manifests_5() -> Vec<Case> {
+    vec![
         case(
             "NUL bytes in arguments and env values",
             "[container.a]\nrootfs = \"r\"\ncommand = [\"/x\", \"a\\u0000b\"]\nenv = { A = \"\\u0000\" }\n",
@@ -1459,9 +1752,13 @@ fn cases() -> Vec<Case> {
                 ("container.b.workdir", "invalid path \"/srv/./app\""),
             ]),
         ),
-        case(
-            "many errors at once, in document order",
-            r#"
+    ]
+}
+
+fn bad_manifests_6() -> Vec<Case> {
+    vec![case(
+        "many errors at once, in document order",
+        r#"
             version = 3
             unknown = 1
             [system]
@@ -1481,24 +1778,23 @@ fn cases() -> Vec<Case> {
             args = ["/x"]
             workdir = "relative"
             "#,
-            Want::Err(vec![
-                ("version", "unsupported version 3"),
-                ("unknown", "unknown key"),
-                ("system.hostname", "invalid hostname \"bad_host\""),
-                ("system.modules[1]", "invalid module name \"\""),
-                ("system.tmpfs[0]", "/proc belongs to the kernel"),
-                ("system.sysctl.x", "invalid sysctl name \"x\""),
-                ("container.web.kind", "unknown kind \"vm\""),
-                ("container.web.restart", "unknown policy \"sometimes\""),
-                ("container.web.colour", "unknown key"),
-                ("container.web.env.9", "invalid variable name \"9\""),
-                ("container.web.rootfs", "missing required key"),
-                ("container.web.command", "no command"),
-                ("container.Bad", "invalid container name \"Bad\""),
-                ("container.Bad.workdir", "expected an absolute path"),
-            ]),
-        ),
-    ]
+        Want::Err(vec![
+            ("version", "unsupported version 3"),
+            ("unknown", "unknown key"),
+            ("system.hostname", "invalid hostname \"bad_host\""),
+            ("system.modules[1]", "invalid module name \"\""),
+            ("system.tmpfs[0]", "/proc belongs to the kernel"),
+            ("system.sysctl.x", "invalid sysctl name \"x\""),
+            ("container.web.kind", "unknown kind \"vm\""),
+            ("container.web.restart", "unknown policy \"sometimes\""),
+            ("container.web.colour", "unknown key"),
+            ("container.web.env.9", "invalid variable name \"9\""),
+            ("container.web.rootfs", "missing required key"),
+            ("container.web.command", "no command"),
+            ("container.Bad", "invalid container name \"Bad\""),
+            ("container.Bad.workdir", "expected an absolute path"),
+        ]),
+    )]
 }
 
 #[test]

@@ -10,12 +10,44 @@
 //! libcontainer pivots into it, so PID 1's own view only holds the mount
 //! until the container's mount namespace is gone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_config::layout;
 use nix::mount::MsFlags;
 
 use crate::os::Os;
+
+/// Preparing a container's `/` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerRootError {
+    #[error("create {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("give {} to uid {owner}", path.display())]
+    Chown {
+        path: PathBuf,
+        owner: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mount the writable layer of {name} on {layer}")]
+    MountLayer {
+        name: String,
+        layer: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("mount the overlay root of {name} on {root}")]
+    MountOverlay {
+        name: String,
+        root: String,
+        #[source]
+        source: nix::Error,
+    },
+}
 
 /// Mounts the writable layer and the overlay for container `name` whose
 /// image is `lower`; undoes what it did if a step fails. `owner`: the host
@@ -27,13 +59,16 @@ pub fn prepare(
     lower: &Path,
     size: usize,
     owner: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), ContainerRootError> {
     release(os, name);
     let root = layout::container_root(name);
     let layer = format!("{root}.layer");
     for dir in [&root, &layer] {
         os.create_dir_all(Path::new(dir))
-            .map_err(|e| format!("create {dir}: {e}"))?;
+            .map_err(|source| ContainerRootError::CreateDir {
+                path: dir.into(),
+                source,
+            })?;
     }
     let mut size_opt = format!("size={size},mode=0755");
     if let Some(id) = owner {
@@ -46,26 +81,50 @@ pub fn prepare(
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(&size_opt),
     )
-    .map_err(|e| format!("mount the writable layer of {name} on {layer}: {e}"))?;
+    .map_err(|source| ContainerRootError::MountLayer {
+        name: name.to_owned(),
+        layer: layer.clone(),
+        source,
+    })?;
     let (upper, work) = (format!("{layer}/upper"), format!("{layer}/work"));
     for dir in [&upper, &work] {
-        let made = os
-            .mkdir(Path::new(dir), 0o755)
-            .and_then(|()| owner.map_or(Ok(()), |id| os.chown(Path::new(dir), id)));
-        if let Err(e) = made {
+        if let Err(e) = make_layer_dir(os, Path::new(dir), owner) {
             release(os, name);
-            return Err(format!("create {dir}: {e}"));
+            return Err(e);
         }
     }
     let data = format!(
         "lowerdir={},upperdir={upper},workdir={work}",
         lower.display()
     );
-    if let Err(e) = os.mount("overlay", &root, "overlay", MsFlags::empty(), Some(&data)) {
+    if let Err(source) = os.mount("overlay", &root, "overlay", MsFlags::empty(), Some(&data)) {
         release(os, name);
-        return Err(format!("mount the overlay root of {name} on {root}: {e}"));
+        return Err(ContainerRootError::MountOverlay {
+            name: name.to_owned(),
+            root,
+            source,
+        });
     }
     Ok(())
+}
+
+/// One folder of the writable layer, owned by `owner` if given.
+fn make_layer_dir(os: &dyn Os, dir: &Path, owner: Option<u32>) -> Result<(), ContainerRootError> {
+    os.mkdir(dir, 0o755)
+        .map_err(|source| ContainerRootError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    match owner {
+        Some(owner) => os
+            .chown(dir, owner)
+            .map_err(|source| ContainerRootError::Chown {
+                path: dir.to_owned(),
+                owner,
+                source,
+            }),
+        None => Ok(()),
+    }
 }
 
 /// Detaches the overlay and the layer of `name` (nothing mounted is fine).
@@ -115,7 +174,10 @@ mod tests {
             .effects()
             .iter()
             .any(|c| c == "chown /run/berth-roots/web.layer/upper 165536"));
-        assert!(err.contains("mount the overlay root of web"), "{err}");
+        assert_eq!(
+            crate::fatal::chain(&err),
+            "mount the overlay root of web on /run/berth-roots/web: EINVAL: Invalid argument"
+        );
         let effects = os.effects();
         let last: Vec<&String> = effects.iter().rev().take(2).collect();
         assert!(

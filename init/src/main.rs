@@ -19,6 +19,7 @@ mod modload;
 mod mounts;
 mod netns;
 mod os;
+mod plans;
 mod powerbutton;
 mod runtime;
 // Started from the main loop by supervise.rs, which is wired separately.

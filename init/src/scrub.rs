@@ -25,6 +25,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use berth_supervisor::exit::{signal_name, ExitStatus};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::WaitStatus;
@@ -402,10 +403,12 @@ impl Scrub {
             return None;
         }
         self.delivered = true;
-        let how = match status {
-            WaitStatus::Exited(_, code) => format!("exited with code {code}"),
-            WaitStatus::Signaled(_, sig, _) => format!("was killed by {}", sig.as_str()),
-            other => format!("ended ({other:?})"),
+        let how = match ExitStatus::from_wait(status) {
+            Some(ExitStatus::Code(code)) => format!("exited with code {code}"),
+            Some(ExitStatus::Signal { signal, .. }) => {
+                format!("was killed by {}", signal_name(signal))
+            }
+            None => format!("ended ({status:?})"),
         };
         Some(ScrubResult::Failed {
             device: self.device.clone(),

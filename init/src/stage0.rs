@@ -20,8 +20,74 @@ use berth_config::layout;
 use nix::mount::{mount, MsFlags};
 
 use crate::fatal::Fatal;
-use crate::verity::{self, VerityTarget};
+use crate::verity::{self, VerityError, VerityTarget};
 use crate::{dm, modload, mounts, switch_root};
+
+/// A step of stage 0 failed (the module loads and the switch have errors
+/// of their own).
+#[derive(Debug, thiserror::Error)]
+pub enum Stage0Error {
+    #[error(
+        "berth.verity= is not a root hash (64 hex digits); refusing to mount the root unverified"
+    )]
+    InvalidRootHash,
+    #[error(
+        "root device {device} did not appear within {:.1} s (berth.root=, berth.rootwait=)",
+        limit.as_secs_f64()
+    )]
+    DeviceMissing { device: String, limit: Duration },
+    #[error("open {device}")]
+    OpenDevice {
+        device: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read the filesystem superblock of {device}")]
+    ReadSuperblock {
+        device: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{device} holds neither EROFS nor squashfs")]
+    UnknownFilesystem { device: String },
+    #[error("find where the filesystem on {device} ends")]
+    FilesystemEnd {
+        device: String,
+        #[source]
+        source: VerityError,
+    },
+    #[error("{device} ends before its dm-verity superblock at byte {offset} (the image was built with --no-verity?)")]
+    NoVeritySuperblock { device: String, offset: u64 },
+    #[error("read the dm-verity superblock of {device} at byte {offset}")]
+    ReadVeritySuperblock {
+        device: String,
+        offset: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("check the dm-verity superblock of {device}")]
+    VeritySuperblock {
+        device: String,
+        #[source]
+        source: VerityError,
+    },
+    #[error("create the dm-verity device {}", layout::VERITY_DEVICE)]
+    CreateVerityDevice(#[source] dm::DmError),
+    #[error("mount {device} ({fstype}) read-only on {}", layout::SYSROOT)]
+    MountRoot {
+        device: String,
+        fstype: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read {} from the verified root ({device})", path.display())]
+    ReadInit {
+        path: PathBuf,
+        device: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The console line of every boot without `berth.verity=`.
 pub const UNVERIFIED_WARNING: &str =
@@ -41,12 +107,7 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
     let root_hash = match &cmdline.verity {
         RootVerity::Off => None,
         RootVerity::RootHash(hash) => Some(hash.as_str()),
-        RootVerity::Invalid => {
-            return Fatal::msg(
-                "set up dm-verity",
-                "berth.verity= is not a root hash (64 hex digits); refusing to mount the root unverified",
-            )
-        }
+        RootVerity::Invalid => return Fatal::new("set up dm-verity", Stage0Error::InvalidRootHash),
     };
     let dir = match modload::modules_dir() {
         Ok(d) => d,
@@ -61,12 +122,12 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         }
     }
     if let Err(e) = wait_for_device(&cmdline.root, cmdline.root_wait) {
-        return Fatal::msg("wait for the root device", e);
+        return Fatal::new("wait for the root device", e);
     }
     let root = match root_hash {
         Some(hash) => match open_verified(&cmdline.root, hash) {
             Ok(root) => root,
-            Err(e) => return Fatal::msg("set up dm-verity", e),
+            Err(e) => return Fatal::new("set up dm-verity", e),
         },
         None => {
             crate::console::console().line("berth", UNVERIFIED_WARNING);
@@ -78,11 +139,11 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         }
     };
     if let Err(e) = mount_root(&root, cmdline.rootfstype.as_deref()) {
-        return Fatal::msg("mount the root image", e);
+        return Fatal::new("mount the root image", e);
     }
     if root.verified {
         if let Err(e) = check_init(&root) {
-            return Fatal::msg("verify the stage-1 binary", e);
+            return Fatal::new("verify the stage-1 binary", e);
         }
     }
     log::info!("switching to the real root");
@@ -92,41 +153,60 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
 
 /// Reads the superblocks of `dev`, creates the dm-verity device over it
 /// and returns its node.
-fn open_verified(dev: &str, root_hash: &str) -> Result<RootDevice, String> {
+fn open_verified(dev: &str, root_hash: &str) -> Result<RootDevice, Stage0Error> {
     let start = Instant::now();
-    let mut f = File::open(dev).map_err(|e| format!("open {dev}: {e}"))?;
+    let mut f = File::open(dev).map_err(|source| Stage0Error::OpenDevice {
+        device: dev.to_owned(),
+        source,
+    })?;
     let mut head = vec![0u8; verity::FS_HEAD_BYTES];
     f.read_exact(&mut head)
-        .map_err(|e| format!("read the filesystem superblock of {dev}: {e}"))?;
-    let data_end = verity::fs_data_end(&head).map_err(|e| format!("{dev}: {e}"))?;
+        .map_err(|source| Stage0Error::ReadSuperblock {
+            device: dev.to_owned(),
+            source,
+        })?;
+    let data_end = verity::fs_data_end(&head).map_err(|source| Stage0Error::FilesystemEnd {
+        device: dev.to_owned(),
+        source,
+    })?;
     let mut sb = vec![0u8; verity::SUPERBLOCK_BYTES];
     let read = f
         .seek(SeekFrom::Start(data_end))
         .and_then(|_| f.read_exact(&mut sb));
-    if let Err(e) = read {
-        let why = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            "the device ends there".to_owned()
-        } else {
-            e.to_string()
-        };
-        return Err(format!(
-            "{dev}: read the dm-verity superblock at byte {data_end}: {why} (the image was built with --no-verity?)"
-        ));
+    match read {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(Stage0Error::NoVeritySuperblock {
+                device: dev.to_owned(),
+                offset: data_end,
+            })
+        }
+        Err(source) => {
+            return Err(Stage0Error::ReadVeritySuperblock {
+                device: dev.to_owned(),
+                offset: data_end,
+                source,
+            })
+        }
     }
-    let sb = verity::parse_superblock(&sb, data_end).map_err(|e| format!("{dev}: {e}"))?;
-    let target =
-        VerityTarget::new(dev, root_hash, data_end, &sb).map_err(|e| format!("{dev}: {e}"))?;
+    let bad_superblock = |source| Stage0Error::VeritySuperblock {
+        device: dev.to_owned(),
+        source,
+    };
+    let sb = verity::parse_superblock(&sb, data_end).map_err(bad_superblock)?;
+    let target = VerityTarget::new(dev, root_hash, data_end, &sb).map_err(bad_superblock)?;
     log::debug!("dm-verity table: {}", target.table_line());
-    let chain = |e: dm::DmError| crate::fatal::chain(&e);
-    let mut ctl = dm::KernelControl::open().map_err(chain)?;
+    let mut ctl = dm::KernelControl::open().map_err(Stage0Error::CreateVerityDevice)?;
     let table = [dm::Target {
         start: 0,
         sectors: target.sectors(),
         kind: "verity".into(),
         params: target.params(),
     }];
-    let devno = dm::create_readonly(&mut ctl, layout::VERITY_DEVICE, &table).map_err(chain)?;
-    let node = dm::block_node(layout::VERITY_DEVICE, devno).map_err(chain)?;
+    let devno = dm::create_readonly(&mut ctl, layout::VERITY_DEVICE, &table)
+        .map_err(Stage0Error::CreateVerityDevice)?;
+    let node =
+        dm::block_node(layout::VERITY_DEVICE, devno).map_err(Stage0Error::CreateVerityDevice)?;
     // What udev would do; only for people looking around.
     let link = Path::new("/dev/mapper").join(layout::VERITY_DEVICE);
     let _ = std::os::unix::fs::symlink(
@@ -151,15 +231,13 @@ fn open_verified(dev: &str, root_hash: &str) -> Result<RootDevice, String> {
 /// Reads the stage-1 binary through the verified root once: every block
 /// is checked now, while a failure can still be reported, and the pages
 /// are cached for the exec.
-fn check_init(root: &RootDevice) -> Result<(), String> {
+fn check_init(root: &RootDevice) -> Result<(), Stage0Error> {
     let start = Instant::now();
     let path = PathBuf::from(layout::SYSROOT).join("sbin/init");
-    let failed = |e: std::io::Error| {
-        format!(
-            "read {} from the verified root ({}): {e}",
-            path.display(),
-            root.label
-        )
+    let failed = |source| Stage0Error::ReadInit {
+        path: path.clone(),
+        device: root.label.clone(),
+        source,
     };
     let mut f = File::open(&path).map_err(failed)?;
     let mut buf = vec![0u8; 1 << 20];
@@ -187,14 +265,14 @@ pub fn early_mounts() -> Result<(), mounts::MountError> {
 
 /// Polls for the root device node, which devtmpfs creates when the driver
 /// probes the disk, with a deadline.
-fn wait_for_device(dev: &str, limit: Duration) -> Result<(), String> {
+fn wait_for_device(dev: &str, limit: Duration) -> Result<(), Stage0Error> {
     let start = Instant::now();
     while !Path::new(dev).exists() {
         if start.elapsed() >= limit {
-            return Err(format!(
-                "root device {dev} did not appear within {:.1} s (berth.root=, berth.rootwait=)",
-                limit.as_secs_f64()
-            ));
+            return Err(Stage0Error::DeviceMissing {
+                device: dev.to_owned(),
+                limit,
+            });
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -207,7 +285,7 @@ fn wait_for_device(dev: &str, limit: Duration) -> Result<(), String> {
 
 /// Mounts the root image read-only at the sysroot, detecting EROFS or
 /// squashfs by their superblock magic unless `berth.rootfstype=` names it.
-fn mount_root(root: &RootDevice, fstype: Option<&str>) -> Result<(), String> {
+fn mount_root(root: &RootDevice, fstype: Option<&str>) -> Result<(), Stage0Error> {
     let (dev, label) = (root.node.as_str(), root.label.as_str());
     let fstype = match fstype {
         Some(t) => t.to_owned(),
@@ -220,12 +298,10 @@ fn mount_root(root: &RootDevice, fstype: Option<&str>) -> Result<(), String> {
         MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
         None::<&str>,
     )
-    .map_err(|e| {
-        format!(
-            "mount {label} ({fstype}) read-only on {}: {}",
-            layout::SYSROOT,
-            std::io::Error::from(e)
-        )
+    .map_err(|e| Stage0Error::MountRoot {
+        device: label.to_owned(),
+        fstype: fstype.clone(),
+        source: e.into(),
     })?;
     log::info!("mounted root {label} ({fstype}) read-only");
     Ok(())
@@ -233,12 +309,20 @@ fn mount_root(root: &RootDevice, fstype: Option<&str>) -> Result<(), String> {
 
 /// EROFS: magic 0xE0F5E1E2 (little endian) at byte 1024; squashfs: "hsqs"
 /// at byte 0.
-fn detect_fstype(dev: &str, label: &str) -> Result<String, String> {
+fn detect_fstype(dev: &str, label: &str) -> Result<String, Stage0Error> {
     let mut head = vec![0u8; 1028];
-    let mut f = File::open(dev).map_err(|e| format!("open {label}: {e}"))?;
+    let mut f = File::open(dev).map_err(|source| Stage0Error::OpenDevice {
+        device: label.to_owned(),
+        source,
+    })?;
     f.read_exact(&mut head)
-        .map_err(|e| format!("read the superblock of {label}: {e}"))?;
-    fstype_from_magic(&head).ok_or_else(|| format!("{label} holds neither EROFS nor squashfs"))
+        .map_err(|source| Stage0Error::ReadSuperblock {
+            device: label.to_owned(),
+            source,
+        })?;
+    fstype_from_magic(&head).ok_or_else(|| Stage0Error::UnknownFilesystem {
+        device: label.to_owned(),
+    })
 }
 
 /// The filesystem type named by the first 1028 bytes of a device.
@@ -255,6 +339,54 @@ pub fn fstype_from_magic(head: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fatal::chain;
+
+    #[test]
+    fn error_texts() {
+        let eio = || std::io::Error::from_raw_os_error(libc::EIO);
+        let table = [
+            (
+                Stage0Error::DeviceMissing {
+                    device: "/dev/vdz".into(),
+                    limit: Duration::from_secs(1),
+                },
+                "root device /dev/vdz did not appear within 1.0 s (berth.root=, berth.rootwait=)",
+            ),
+            (
+                Stage0Error::NoVeritySuperblock {
+                    device: "/dev/vda".into(),
+                    offset: 4096,
+                },
+                "/dev/vda ends before its dm-verity superblock at byte 4096 (the image was built with --no-verity?)",
+            ),
+            (
+                Stage0Error::FilesystemEnd {
+                    device: "/dev/vda".into(),
+                    source: VerityError::UnknownFilesystem,
+                },
+                "find where the filesystem on /dev/vda ends: neither EROFS nor squashfs: cannot tell where the data ends",
+            ),
+            (
+                Stage0Error::ReadInit {
+                    path: "/sysroot/sbin/init".into(),
+                    device: "/dev/dm-0 (dm-verity over /dev/vda)".into(),
+                    source: eio(),
+                },
+                "read /sysroot/sbin/init from the verified root (/dev/dm-0 (dm-verity over /dev/vda)): Input/output error (os error 5)",
+            ),
+            (
+                Stage0Error::MountRoot {
+                    device: "/dev/vda".into(),
+                    fstype: "erofs".into(),
+                    source: eio(),
+                },
+                "mount /dev/vda (erofs) read-only on /sysroot: Input/output error (os error 5)",
+            ),
+        ];
+        for (error, want) in table {
+            assert_eq!(chain(&error), want);
+        }
+    }
 
     #[test]
     fn magic_table() {

@@ -1,18 +1,19 @@
 //! Boot stage 1, on the real (read-only) root: writable areas, modules,
-//! cgroups, node settings, then the supervisor. Each step logs what it did
-//! and how long it took.
+//! cgroups, node settings, the containers' plans ([`crate::plans`]), then
+//! the supervisor. Each step logs what it did and how long it took.
 
 use std::time::Instant;
 
-use berth_config::network::NetworkMode;
-use berth_config::{layout, Kind, Manifest};
+use berth_config::network::{Network, NetworkMode};
+use berth_config::plan::PlanError;
+use berth_config::{layout, Container, Kind, Manifest, System};
 use berth_net::node::Net;
 
 use crate::console::uptime;
 
 use crate::fatal::Fatal;
 use crate::os::{Os, RealOs};
-use crate::{cgroups, modload, mounts, supervise, system};
+use crate::{cgroups, modload, mounts, plans, supervise, system};
 
 /// Runs stage 1 and then supervises forever; returns only on a fatal error.
 pub fn run() -> Fatal {
@@ -27,14 +28,38 @@ pub fn run() -> Fatal {
     }
     system::protect_pid1_with(os);
 
-    // The manifest decides what else to set up; a bad one must not stop the
-    // node from coming up far enough to say what is wrong with it.
-    let manifest = match Manifest::from_file(std::path::Path::new(layout::MANIFEST)) {
+    let manifest = match load_manifest() {
+        Ok(m) => m,
+        Err(f) => return f,
+    };
+    let sys = manifest
+        .as_ref()
+        .map(|m| m.system.clone())
+        .unwrap_or_default();
+    let workload_memory = node_settings(os, &sys);
+
+    let (network, containers) = match manifest {
+        Some(m) => match containers(&m) {
+            Ok(containers) => (m.network, containers),
+            Err(f) => return f,
+        },
+        None => Default::default(),
+    };
+    let net = start_network(&network, &sys, &containers);
+    system::raise_hard_limits(&containers);
+    supervise::run(containers, net, workload_memory)
+}
+
+/// The manifest, or `None` when it is invalid: a bad one must not stop the
+/// node from coming up far enough to say what is wrong with it. Fatal only
+/// when the root image cannot be read.
+fn load_manifest() -> Result<Option<Manifest>, Fatal> {
+    match Manifest::from_file(std::path::Path::new(layout::MANIFEST)) {
         Ok(m) => {
             for w in m.warnings() {
                 log::warn!("manifest: {w}");
             }
-            Some(m)
+            Ok(Some(m))
         }
         // An I/O error is the root image failing (on a verified root: a
         // block dm-verity rejected), not a bad manifest: nothing read from
@@ -42,22 +67,54 @@ pub fn run() -> Fatal {
         Err(berth_config::LoadError::Read { path, source })
             if source.raw_os_error() == Some(libc::EIO) =>
         {
-            let verity = crate::dm::find_by_name(layout::VERITY_DEVICE);
-            return Fatal::msg(
-                "read the root image",
-                root_read_error(&path, &source, verity.as_deref()),
-            );
+            Err(root_unreadable(&path, &source))
         }
         Err(e) => {
             report_manifest_error(&e);
-            None
+            Ok(None)
         }
-    };
-    let sys = manifest
-        .as_ref()
-        .map(|m| m.system.clone())
-        .unwrap_or_default();
+    }
+}
 
+/// The fatal error for a file of the root image that could not be read.
+fn root_unreadable(path: &std::path::Path, source: &std::io::Error) -> Fatal {
+    let verity = crate::dm::find_by_name(layout::VERITY_DEVICE);
+    Fatal::msg(
+        "read the root image",
+        root_read_error(path, source, verity.as_deref()),
+    )
+}
+
+/// The manifest's containers as their plans resolved them, in the
+/// manifest's order. A plan that is missing or invalid means the root
+/// image does not match its manifest: every such plan is reported and no
+/// container starts, as with an invalid manifest (the node stays up and
+/// says why). A plan the root image cannot give (EIO) is fatal, as for
+/// the manifest.
+fn containers(m: &Manifest) -> Result<Vec<Container>, Fatal> {
+    let names = m.containers.iter().map(|c| c.name.as_str());
+    let errors = match plans::load(names, std::path::Path::new(layout::BUNDLES)) {
+        Ok(containers) => return Ok(containers),
+        Err(errors) => errors,
+    };
+    if let Some(PlanError::Read { path, source, .. }) =
+        errors.iter().find(|e| plans::is_read_failure(e))
+    {
+        return Err(root_unreadable(path, source));
+    }
+    for e in &errors {
+        log::error!("{}", crate::fatal::chain(e));
+    }
+    log::error!(
+        "{} container plan(s) missing or invalid; starting no containers",
+        errors.len()
+    );
+    Ok(Vec::new())
+}
+
+/// Kernel modules, writable paths, cgroups, hostname and sysctls; the
+/// `memory.max` given to workloads, if any.
+fn node_settings(os: &dyn Os, sys: &System) -> Option<u64> {
     step("kernel modules", || {
         let mut names: Vec<&str> = layout::STAGE1_MODULES.to_vec();
         names.extend(sys.modules.iter().map(String::as_str));
@@ -70,7 +127,7 @@ pub fn run() -> Fatal {
         }
     });
     step("writable paths", || {
-        format!("{} mounted", system::writable_paths(os, &sys))
+        format!("{} mounted", system::writable_paths(os, sys))
     });
     let mut workload_memory = None;
     step("cgroups", || match cgroups::setup(os) {
@@ -101,17 +158,19 @@ pub fn run() -> Fatal {
             system::sysctls(os, &sys.sysctl)
         )
     });
+    workload_memory
+}
 
-    let (network, containers) = manifest
-        .map(|m| (m.network, m.containers))
-        .unwrap_or_default();
+/// Starts the network (DHCP first) and loads the bridge modules when a
+/// workload uses the bridge.
+fn start_network(network: &Network, sys: &System, containers: &[Container]) -> Net {
     let t = Instant::now();
     let on_bridge = containers
         .iter()
         .any(|c| c.kind == Kind::Workload && c.network == NetworkMode::Bridge);
     // DHCP goes out first: its answers arrive while the bridge modules
     // load (hundreds of milliseconds under emulation).
-    let net = Net::start(&network, sys.hostname.clone(), &containers, uptime());
+    let net = Net::start(network, sys.hostname.clone(), containers, uptime());
     if on_bridge {
         let loaded = modload::modules_dir().and_then(|d| modload::load(&d, layout::BRIDGE_MODULES));
         if let Err(e) = loaded {
@@ -127,8 +186,7 @@ pub fn run() -> Fatal {
         },
         t.elapsed().as_millis()
     );
-    system::raise_hard_limits(&containers);
-    supervise::run(containers, net, workload_memory)
+    net
 }
 
 fn step(name: &str, f: impl FnOnce() -> String) {

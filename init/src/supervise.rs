@@ -135,10 +135,7 @@ pub(crate) struct Loop {
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
-pub fn run(mut containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -> Fatal {
-    for c in containers.iter_mut().filter(|c| c.image.is_some()) {
-        apply_image_stop_signal(c);
-    }
+pub fn run(containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -> Fatal {
     let (wake, signals) = match register_signals() {
         Ok(s) => s,
         Err(f) => return f,
@@ -601,23 +598,6 @@ impl Loop {
         self.outputs[i].pump(1, true);
         self.launcher.submit(Job::Remove { name });
         self.feed(Event::Exited { index: i, status });
-    }
-}
-
-/// An image's StopSignal replaces the default SIGTERM (a manifest that sets
-/// another `stop-signal` wins); the image builder recorded it in the
-/// bundle's spec.
-fn apply_image_stop_signal(c: &mut Container) {
-    if c.stop_signal != berth_config::manifest::DEFAULT_STOP_SIGNAL {
-        return;
-    }
-    let config = Path::new(layout::BUNDLES).join(&c.name).join("config.json");
-    let Some(text) = berth_oci::spec::image_stop_signal(&config) else {
-        return;
-    };
-    match berth_config::parse_signal(&text) {
-        Ok(sig) => c.stop_signal = sig,
-        Err(e) => log::warn!("{}: image stop signal: {e}; using SIGTERM", c.name),
     }
 }
 

@@ -395,7 +395,7 @@ fn erofs_options(
 /// per kind of thing left out or changed, with a count and an example,
 /// never one line per file.
 fn content_warnings(name: &str, b: &crate::bundle::Bundled) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = b.warnings.clone();
     if let Some(u) = &b.unpacked {
         if u.not_owned > 0 {
             out.push(format!(

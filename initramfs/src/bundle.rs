@@ -1,5 +1,7 @@
 //! OCI bundles in the root image: `BUNDLES/NAME/config.json` and
-//! `BUNDLES/NAME/rootfs/`, one per manifest container.
+//! `BUNDLES/NAME/rootfs/`, one per manifest container, and beside them the
+//! container's resolved plan (`BUNDLES/NAME/plan.json`, [`Plan`]), which
+//! PID 1 runs it by.
 //!
 //! A `rootfs` folder is copied from the build host as is (symlinks stay
 //! symlinks, permission bits are kept; the copy belongs to the builder,
@@ -17,6 +19,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_config::image::ImageRef;
+use berth_config::layout;
+use berth_config::plan::{ImageFacts, Plan, ProcessUser};
 use berth_config::{Container, Kind};
 use berth_oci::spec::{
     build_spec_with_image, rootfs_file_mount_points, rootfs_mount_points, ImageConfig, SpecError,
@@ -86,6 +90,9 @@ pub struct Bundled {
     pub folder: Option<FolderReport>,
     /// What unpacking the image did, for an `image` container.
     pub unpacked: Option<UnpackReport>,
+    /// What resolving the plan had to say (an image's stop signal berth
+    /// does not know).
+    pub warnings: Vec<String>,
 }
 
 /// Where images' layers are unpacked, and rootfs folders copied, once
@@ -174,11 +181,41 @@ pub fn bundle(
             path: config.clone(),
             source: e.into(),
         })?;
-    std::fs::write(&config, json).map_err(|source| BundleError::WriteSpec {
-        path: config,
-        source,
+    write(&config, &json)?;
+    let facts = image_config.map(|i| ImageFacts {
+        exposed_ports: i.exposed_ports,
+        stop_signal: i.stop_signal,
+    });
+    let (plan, warnings) = Plan::resolve(container, facts, process_user(&spec));
+    bundled.warnings = warnings;
+    let path = dir.join(layout::PLAN_FILE);
+    let json = plan.to_json().map_err(|e| BundleError::WriteSpec {
+        path: path.clone(),
+        source: e.into(),
     })?;
+    write(&path, &json)?;
     Ok(bundled)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
+    std::fs::write(path, bytes).map_err(|source| BundleError::WriteSpec {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Who the spec runs the process as: the plan's user is read from the
+/// spec, so the two cannot disagree.
+fn process_user(spec: &oci_spec::runtime::Spec) -> ProcessUser {
+    let Some(process) = spec.process() else {
+        return ProcessUser::default();
+    };
+    let user = process.user();
+    ProcessUser {
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+    }
 }
 
 /// Unpacks `reference` into `rootfs` and turns its config into the spec's
@@ -416,6 +453,9 @@ mod tests {
                 .expect("json");
         assert_eq!(json["process"]["args"][0], "/bin/sh");
         assert_eq!(json["process"]["cwd"], "/srv/app");
+        let plan = Plan::from_file("app", &bundles.join("app/plan.json")).expect("plan");
+        assert_eq!(plan.container, container("app", "rootfs"));
+        assert_eq!((plan.user, plan.image), (ProcessUser::default(), None));
         // Let the tempdir cleanup remove the read-only folder.
         set_mode(&rootfs.join("ro"), 0o755).expect("chmod");
         set_mode(&src.join("ro"), 0o755).expect("chmod");
@@ -491,14 +531,61 @@ mod tests {
         std::fs::create_dir(tmp.path().join("rootfs")).expect("mkdir");
         let c = container("app", "rootfs");
         // Each spec gets hash sets with fresh random keys.
-        let texts: Vec<Vec<u8>> = (0..4)
+        let texts: Vec<(Vec<u8>, Vec<u8>)> = (0..4)
             .map(|i| {
                 let bundles = tmp.path().join(format!("b{i}"));
                 bundle(&c, tmp.path(), &bundles, &mut images(tmp.path())).expect("bundle");
-                std::fs::read(bundles.join("app/config.json")).expect("read")
+                let read = |f: &str| std::fs::read(bundles.join("app").join(f)).expect("read");
+                (read("config.json"), read("plan.json"))
             })
             .collect();
         assert!(texts.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    /// An image's StopSignal, User and ExposedPorts end up in the plan;
+    /// the manifest's `stop-signal` wins over the image's.
+    #[test]
+    fn plan_resolves_the_image_config() {
+        use crate::oci::tests::fixture::{oci_layout, Comp, OciImage};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let layer = crate::oci::tests::fixture::TarLayer::new()
+            .file("bin/sh", b"#!")
+            .file(
+                "etc/passwd",
+                b"root:x:0:0::/root:/bin/sh\nweb:x:101:102::/:/bin/sh\n",
+            )
+            .tar();
+        let mut image = OciImage::new(Some("1"), vec![(layer, Comp::Plain)]);
+        image.config = serde_json::json!({
+            "Cmd": ["/bin/sh"],
+            "StopSignal": "SIGQUIT",
+            "User": "web",
+            "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
+        });
+        oci_layout(&tmp.path().join("img"), &[image]);
+        let from_image = |stop_signal: i32| Container {
+            image: Some("oci:img:1".parse().expect("ref")),
+            stop_signal,
+            ..Container::new("web", "")
+        };
+        for (manifest, want) in [(15, 3), (2, 2)] {
+            let bundles = tmp.path().join(format!("b{manifest}"));
+            let c = from_image(manifest);
+            bundle(&c, tmp.path(), &bundles, &mut images(tmp.path())).expect("bundle");
+            let plan = Plan::from_file("web", &bundles.join("web/plan.json")).expect("plan");
+            assert_eq!(plan.container.stop_signal, want);
+            assert_eq!(
+                plan.user,
+                ProcessUser {
+                    uid: 101,
+                    gid: 102,
+                    additional_gids: Vec::new()
+                }
+            );
+            let facts = plan.image.expect("image facts");
+            assert_eq!(facts.exposed_ports, ["53/udp", "8080/tcp"]);
+            assert_eq!(facts.stop_signal.as_deref(), Some("SIGQUIT"));
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! How a process ended, decoded from a raw `wait(2)` status.
+//! How a process ended, decoded from a `wait(2)` status: the one decoder
+//! PID 1 (containers, exec sessions, the scrub) and `berth init` use.
 //!
 //! Pure, so the console wording and the shell-style code (128 + signal) are
 //! table-tested without forking anything.
 
 use std::fmt;
+
+use nix::sys::wait::WaitStatus;
 
 /// The end of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,20 @@ impl ExitStatus {
                 signal: low,
                 core_dumped: status & 0x80 != 0,
             }
+        }
+    }
+
+    /// Decodes a status as nix's `waitpid` returns it; `None` for one that
+    /// is not an end (stopped, continued, a ptrace event, still alive),
+    /// which callers that never ask for them skip.
+    pub fn from_wait(status: WaitStatus) -> Option<ExitStatus> {
+        match status {
+            WaitStatus::Exited(_, code) => Some(ExitStatus::Code(code)),
+            WaitStatus::Signaled(_, signal, core_dumped) => Some(ExitStatus::Signal {
+                signal: signal as i32,
+                core_dumped,
+            }),
+            _ => None,
         }
     }
 
@@ -176,6 +193,85 @@ mod tests {
             assert_eq!(got, want, "raw {raw:#06x}");
             assert_eq!(got.code(), code, "code of {raw:#06x}");
             assert_eq!(got.to_string(), text, "text of {raw:#06x}");
+        }
+    }
+
+    /// (wait status, decoded, shell code).
+    fn wait_table() -> Vec<(WaitStatus, Option<ExitStatus>, Option<i32>)> {
+        use nix::sys::signal::Signal;
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(42);
+        vec![
+            (
+                WaitStatus::Exited(pid, 0),
+                Some(ExitStatus::Code(0)),
+                Some(0),
+            ),
+            (
+                WaitStatus::Exited(pid, 1),
+                Some(ExitStatus::Code(1)),
+                Some(1),
+            ),
+            (
+                WaitStatus::Exited(pid, 127),
+                Some(ExitStatus::Code(127)),
+                Some(127),
+            ),
+            (
+                WaitStatus::Exited(pid, 255),
+                Some(ExitStatus::Code(255)),
+                Some(255),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGHUP, false),
+                Some(sig(1, false)),
+                Some(129),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGKILL, false),
+                Some(sig(9, false)),
+                Some(137),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGUSR1, false),
+                Some(sig(10, false)),
+                Some(138),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGUSR2, false),
+                Some(sig(12, false)),
+                Some(140),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGTERM, false),
+                Some(sig(15, false)),
+                Some(143),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGSEGV, true),
+                Some(sig(11, true)),
+                Some(139),
+            ),
+            (
+                WaitStatus::Signaled(pid, Signal::SIGABRT, true),
+                Some(sig(6, true)),
+                Some(134),
+            ),
+            (WaitStatus::Stopped(pid, Signal::SIGTSTP), None, None),
+            (WaitStatus::Stopped(pid, Signal::SIGSTOP), None, None),
+            (WaitStatus::Continued(pid), None, None),
+            (WaitStatus::PtraceEvent(pid, Signal::SIGTRAP, 1), None, None),
+            (WaitStatus::PtraceSyscall(pid), None, None),
+            (WaitStatus::StillAlive, None, None),
+        ]
+    }
+
+    #[test]
+    fn decode_wait_statuses() {
+        for (status, want, code) in wait_table() {
+            let got = ExitStatus::from_wait(status);
+            assert_eq!(got, want, "{status:?}");
+            assert_eq!(got.map(ExitStatus::code), code, "code of {status:?}");
         }
     }
 

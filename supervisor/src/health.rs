@@ -266,12 +266,13 @@ mod tests {
     /// One step: the event, the actions it must give, and the health and
     /// wake-up time after it (wake `None`: in flight or not running).
     type Step = (HealthEvent, Vec<HealthAction>, Option<Health>, Option<u64>);
+    /// A row of the transition table: its name, the check, its steps.
+    type Row = (&'static str, HealthCheck, Vec<Step>);
 
     use Health::{Healthy, Starting, Unhealthy};
 
-    #[test]
-    fn transitions() {
-        let table: Vec<(&str, HealthCheck, Vec<Step>)> = vec![
+    fn probe_rows() -> Vec<Row> {
+        vec![
             (
                 "a start probes at once; no wake-up while in flight",
                 check(3, 0),
@@ -307,6 +308,11 @@ mod tests {
                     (tick(72), vec![], Some(Starting), None),
                 ],
             ),
+        ]
+    }
+
+    fn start_period_rows() -> Vec<Row> {
+        vec![
             (
                 "failures in the start period do not count",
                 check(3, 30),
@@ -342,6 +348,11 @@ mod tests {
                     (fail(120), vec![], Some(Starting), Some(130)),
                 ],
             ),
+        ]
+    }
+
+    fn failure_rows() -> Vec<Row> {
+        vec![
             (
                 "retries consecutive failures make it unhealthy, once",
                 check(3, 0),
@@ -421,6 +432,11 @@ mod tests {
                     (fail(20), vec![unhealthy(1)], Some(Unhealthy), Some(30)),
                 ],
             ),
+        ]
+    }
+
+    fn restart_rows() -> Vec<Row> {
+        vec![
             (
                 "Stopped clears everything; later events do nothing",
                 check(3, 0),
@@ -476,7 +492,20 @@ mod tests {
                     (HealthEvent::Stopped, vec![], None, None),
                 ],
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn transitions() {
+        let table: Vec<Row> = [
+            probe_rows(),
+            start_period_rows(),
+            failure_rows(),
+            restart_rows(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         assert!(table.len() >= 15, "only {} rows", table.len());
         for (name, check, steps) in table {
             let mut c = Checker::new(&check);

@@ -170,22 +170,7 @@ impl Lifecycle {
             }
             (State::Backoff { until }, Event::Tick { now }) if now >= until => vec![Action::Launch],
             (State::Running { .. }, Event::Stop { now } | Event::Restart { now }) => {
-                let restart = matches!(event_kind, Kind::Restart);
-                let deadline = now + self.stop_grace;
-                self.state = State::Stopping {
-                    since: now,
-                    deadline,
-                    killed: false,
-                    restart,
-                };
-                vec![
-                    Action::Log(format!(
-                        "stopping {name}: {}, SIGKILL after {}",
-                        signal_name(self.stop_signal),
-                        secs(self.stop_grace)
-                    )),
-                    Action::Signal(self.stop_signal),
-                ]
+                self.begin_stop(now, matches!(event_kind, Kind::Restart))
             }
             (
                 State::Idle | State::Backoff { .. } | State::Done | State::Failed,
@@ -218,17 +203,11 @@ impl Lifecycle {
                 ]
             }
             (State::Stopping { since, restart, .. }, Event::Exited { at, status }) => {
-                let mut actions = vec![Action::Log(format!(
+                let what = format!(
                     "{name} stopped: {status} after {}",
                     secs(at.saturating_sub(since))
-                ))];
-                if restart {
-                    self.fresh_start();
-                    actions.push(Action::Launch);
-                } else {
-                    self.state = State::Stopped;
-                }
-                actions
+                );
+                self.stopped(restart, what)
             }
             (State::Idle, Event::Start { .. }) => {
                 self.fresh_start();
@@ -255,6 +234,39 @@ impl Lifecycle {
             // repeated stop requests, events for a state that has moved on.
             _ => vec![],
         }
+    }
+
+    /// A running container is asked to stop (or restart): the stop
+    /// signal, and SIGKILL after the grace period.
+    fn begin_stop(&mut self, now: Duration, restart: bool) -> Vec<Action> {
+        self.state = State::Stopping {
+            since: now,
+            deadline: now + self.stop_grace,
+            killed: false,
+            restart,
+        };
+        vec![
+            Action::Log(format!(
+                "stopping {}: {}, SIGKILL after {}",
+                self.name,
+                signal_name(self.stop_signal),
+                secs(self.stop_grace)
+            )),
+            Action::Signal(self.stop_signal),
+        ]
+    }
+
+    /// A stopping container's process ended (`what` says how): stopped,
+    /// or launched again for a restart.
+    fn stopped(&mut self, restart: bool, what: String) -> Vec<Action> {
+        let mut actions = vec![Action::Log(what)];
+        if restart {
+            self.fresh_start();
+            actions.push(Action::Launch);
+        } else {
+            self.state = State::Stopped;
+        }
+        actions
     }
 
     /// Forgets the restart and crash-loop history: what an operator's start

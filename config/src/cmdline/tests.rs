@@ -14,10 +14,7 @@ const HASH: &str = "4bd5902c7f765f14cca1871176470d5c78c75c18b85a763584632993d49a
 const NOT_HEX: &str = "4bd5902c7f765f14cca1871176470d5c78c75c18b85a763584632993d49a5fcg";
 
 #[test]
-fn parse_table() {
-    let verity_line = format!("console=ttyS0 berth.verity={HASH}");
-    let verity_upper_line = format!("berth.verity={}", HASH.to_uppercase());
-    let verity_then_bad_line = format!("berth.verity={HASH} berth.verity={NOT_HEX}");
+fn parse_root_and_rootwait() {
     let cases: Vec<(&str, &str, KernelCmdline)> = vec![
         ("empty", "", KernelCmdline::default()),
         (
@@ -25,7 +22,11 @@ fn parse_table() {
             "console=ttyS0 root=/dev/sda quiet berthx=1 berth=2",
             KernelCmdline::default(),
         ),
-        ("root", "berth.root=/dev/vdb", with(|c| c.root = "/dev/vdb".into())),
+        (
+            "root",
+            "berth.root=/dev/vdb",
+            with(|c| c.root = "/dev/vdb".into()),
+        ),
         (
             "rootfstype erofs",
             "berth.rootfstype=erofs",
@@ -45,13 +46,21 @@ fn parse_table() {
                 ]
             }),
         ),
-        ("rootwait integer", "berth.rootwait=3", with(|c| c.root_wait = Duration::from_secs(3))),
+        (
+            "rootwait integer",
+            "berth.rootwait=3",
+            with(|c| c.root_wait = Duration::from_secs(3)),
+        ),
         (
             "rootwait decimal",
             "berth.rootwait=2.5",
             with(|c| c.root_wait = Duration::from_millis(2500)),
         ),
-        ("rootwait zero", "berth.rootwait=0", with(|c| c.root_wait = Duration::ZERO)),
+        (
+            "rootwait zero",
+            "berth.rootwait=0",
+            with(|c| c.root_wait = Duration::ZERO),
+        ),
         (
             "rootwait leading dot",
             "berth.rootwait=.25",
@@ -76,8 +85,23 @@ fn parse_table() {
                     .collect()
             }),
         ),
-        ("panic halt", "berth.panic=halt", with(|c| c.panic = PanicAction::Halt)),
-        ("panic poweroff", "berth.panic=poweroff", with(|c| c.panic = PanicAction::Poweroff)),
+    ];
+    check_parse(cases);
+}
+
+#[test]
+fn parse_panic_and_debug() {
+    let cases: Vec<(&str, &str, KernelCmdline)> = vec![
+        (
+            "panic halt",
+            "berth.panic=halt",
+            with(|c| c.panic = PanicAction::Halt),
+        ),
+        (
+            "panic poweroff",
+            "berth.panic=poweroff",
+            with(|c| c.panic = PanicAction::Poweroff),
+        ),
         (
             "panic bad",
             "berth.panic=explode",
@@ -109,8 +133,16 @@ fn parse_table() {
         ("debug flag", "berth.debug", with(|c| c.debug = true)),
         ("debug =1", "berth.debug=1", with(|c| c.debug = true)),
         ("debug =true", "berth.debug=true", with(|c| c.debug = true)),
-        ("debug =0 after flag", "berth.debug berth.debug=0", with(|c| c.debug = false)),
-        ("debug =false", "berth.debug=1 berth.debug=false", with(|c| c.debug = false)),
+        (
+            "debug =0 after flag",
+            "berth.debug berth.debug=0",
+            with(|c| c.debug = false),
+        ),
+        (
+            "debug =false",
+            "berth.debug=1 berth.debug=false",
+            with(|c| c.debug = false),
+        ),
         (
             "debug bad",
             "berth.debug=yes",
@@ -120,6 +152,16 @@ fn parse_table() {
                 ]
             }),
         ),
+    ];
+    check_parse(cases);
+}
+
+#[test]
+fn parse_verity_and_words() {
+    let verity_line = format!("console=ttyS0 berth.verity={HASH}");
+    let verity_upper_line = format!("berth.verity={}", HASH.to_uppercase());
+    let verity_then_bad_line = format!("berth.verity={HASH} berth.verity={NOT_HEX}");
+    let cases: Vec<(&str, &str, KernelCmdline)> = vec![
         (
             "verity",
             &verity_line,
@@ -206,6 +248,10 @@ fn parse_table() {
             }),
         ),
     ];
+    check_parse(cases);
+}
+
+fn check_parse(cases: Vec<(&str, &str, KernelCmdline)>) {
     for (name, cmdline, want) in cases {
         assert_eq!(
             KernelCmdline::parse(cmdline),

@@ -179,10 +179,13 @@ mod tests {
         })
     }
 
-    #[test]
-    fn command_lines() {
-        const D: &str = SOCKET_PATH;
-        let table: Vec<(&str, Result<Invocation, String>)> = vec![
+    const D: &str = SOCKET_PATH;
+
+    /// A command line and what it parses to.
+    type Line = (&'static str, Result<Invocation, String>);
+
+    fn request_lines() -> Vec<Line> {
+        vec![
             ("status", inv(D, false, Request::Status)),
             ("status --json", inv(D, true, Request::Status)),
             ("--json status", inv(D, true, Request::Status)),
@@ -264,6 +267,11 @@ mod tests {
                 "--socket /tmp/s exec web --json -- sh -c true",
                 inv("/tmp/s", true, exec("web", &["sh", "-c", "true"])),
             ),
+        ]
+    }
+
+    fn exec_errors() -> Vec<Line> {
+        vec![
             ("exec web -- -", inv(D, false, exec("web", &["-"]))),
             (
                 "exec web",
@@ -291,6 +299,11 @@ mod tests {
                 "exec",
                 Err("exec needs -- between NAME and the command".into()),
             ),
+        ]
+    }
+
+    fn usage_errors() -> Vec<Line> {
+        vec![
             ("exec -f web -- id", Err("exec does not take -f".into())),
             ("exec -n 3 web -- id", Err("exec does not take -n".into())),
             ("", Err("no verb given".into())),
@@ -321,7 +334,15 @@ mod tests {
             ("status --socket", Err("--socket needs a value".into())),
             ("status --socket=", Err("--socket needs a value".into())),
             ("status -x", Err("unknown option \"-x\"".into())),
-        ];
+        ]
+    }
+
+    #[test]
+    fn command_lines() {
+        let table: Vec<Line> = [request_lines(), exec_errors(), usage_errors()]
+            .into_iter()
+            .flatten()
+            .collect();
         for (line, want) in table {
             let args: Vec<String> = line.split_whitespace().map(String::from).collect();
             assert_eq!(parse(&args, None), want, "{line:?}");

@@ -62,11 +62,22 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let logs_req = |follow| Request::Logs {
+    [status_cases(), log_cases(), failure_cases()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn logs_req(follow: bool) -> Request {
+    Request::Logs {
         name: "web".into(),
         lines: None,
         follow,
-    };
+    }
+}
+
+/// Status, server errors and messages.
+fn status_cases() -> Vec<Case> {
     let status = StatusResult {
         node: NodeStatus {
             hostname: "n1".into(),
@@ -126,6 +137,12 @@ fn cases() -> Vec<Case> {
             stdout: "web restarting\n",
             stderr: "",
         },
+    ]
+}
+
+/// Logs, with and without `--follow`.
+fn log_cases() -> Vec<Case> {
+    vec![
         Case {
             name: "logs",
             json: false,
@@ -173,6 +190,12 @@ fn cases() -> Vec<Case> {
             stdout: "{\"seq\":7,\"time_ms\":7005,\"stream\":\"stdout\",\"text\":\"g\"}\n",
             stderr: "berth: internal: shutting down\n",
         },
+    ]
+}
+
+/// Answers the client cannot use.
+fn failure_cases() -> Vec<Case> {
+    vec![
         Case {
             name: "garbage answer",
             json: false,
@@ -246,11 +269,12 @@ fn exec_reply(exit_code: i32, stdout: &str, stderr: &str, truncated: bool) -> Ve
 /// (name, json, reply, exit code, stdout, stderr)
 type ExecCase = (&'static str, bool, Vec<u8>, i32, String, String);
 
-/// `exec` output must arrive unchanged, so these compare stderr exactly.
-#[test]
-fn exec_conversations() {
-    const NOTE: &str = "berth: output truncated at 1 MiB\n";
-    let table: Vec<ExecCase> = vec![
+/// The note the client adds after a truncated output.
+const NOTE: &str = "berth: output truncated at 1 MiB\n";
+
+/// The command's exit code becomes the client's.
+fn exec_code_cases() -> Vec<ExecCase> {
+    vec![
         (
             "success",
             false,
@@ -291,6 +315,12 @@ fn exec_conversations() {
             String::new(),
             String::new(),
         ),
+    ]
+}
+
+/// The truncation note, JSON, codes out of range and server errors.
+fn exec_other_cases() -> Vec<ExecCase> {
+    vec![
         (
             "truncated: the note follows stderr",
             false,
@@ -358,7 +388,16 @@ fn exec_conversations() {
             String::new(),
             "berth: not-found: no container \"db\"\n".into(),
         ),
-    ];
+    ]
+}
+
+/// `exec` output must arrive unchanged, so these compare stderr exactly.
+#[test]
+fn exec_conversations() {
+    let table: Vec<ExecCase> = [exec_code_cases(), exec_other_cases()]
+        .into_iter()
+        .flatten()
+        .collect();
     let request = Request::Exec {
         name: "web".into(),
         argv: vec!["sh".into(), "-c".into(), "id; false".into()],

@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 
 use super::error::InitError;
 use super::main_loop::Kernel;
-use super::{status, sys};
+use super::sys;
 
 /// The live kernel, reading signals from `signals` (opened on the blocked
 /// set, so it sees every signal berth handles).
@@ -44,7 +44,7 @@ impl Kernel for Live {
             match waitpid(None::<Pid>, Some(flags)) {
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(None),
                 Ok(ws) => {
-                    if let (Some(pid), Some(ended)) = (ws.pid(), status::ended(ws)) {
+                    if let (Some(pid), Some(ended)) = (ws.pid(), ExitStatus::from_wait(ws)) {
                         return Ok(Some((pid, ended)));
                     }
                     // Not an end (we never ask for stops): look again.

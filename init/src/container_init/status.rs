@@ -1,11 +1,11 @@
-//! What `berth init` exits with: the main child's status in the shell's
-//! convention, and the shell's codes for a command that cannot be run.
+//! The shell's codes for a command that `berth init` cannot run. (The
+//! main child's status in the shell's convention is
+//! [`berth_supervisor::exit::ExitStatus::code`], decoded as PID 1 decodes
+//! it.)
 //!
-//! Pure, so both mappings are table-tested without forking anything.
+//! Pure, so the mapping is table-tested without forking anything.
 
-use berth_supervisor::exit::ExitStatus;
 use nix::errno::Errno;
-use nix::sys::wait::WaitStatus;
 
 /// A command that was not found (POSIX "Exit Status for Commands").
 pub const NOT_FOUND: i32 = 127;
@@ -24,25 +24,8 @@ pub fn exec_failure_code(errno: i32) -> i32 {
     }
 }
 
-/// How a reaped process ended, or `None` for a wait status that is not an
-/// end (stopped, continued, ptrace events: we never ask for them, but nix
-/// can represent them).
-pub fn ended(status: WaitStatus) -> Option<ExitStatus> {
-    match status {
-        WaitStatus::Exited(_, code) => Some(ExitStatus::Code(code)),
-        WaitStatus::Signaled(_, signal, core_dumped) => Some(ExitStatus::Signal {
-            signal: signal as i32,
-            core_dumped,
-        }),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use nix::sys::signal::Signal;
-    use nix::unistd::Pid;
-
     use super::*;
 
     #[test]
@@ -60,29 +43,6 @@ mod tests {
         ];
         for (errno, code) in table {
             assert_eq!(exec_failure_code(errno as i32), code, "{errno}");
-        }
-    }
-
-    #[test]
-    fn wait_status_to_exit_code() {
-        let pid = Pid::from_raw(42);
-        // (wait status, shell exit code or None when it is not an end)
-        let table = [
-            (WaitStatus::Exited(pid, 0), Some(0)),
-            (WaitStatus::Exited(pid, 1), Some(1)),
-            (WaitStatus::Exited(pid, 255), Some(255)),
-            (WaitStatus::Signaled(pid, Signal::SIGHUP, false), Some(129)),
-            (WaitStatus::Signaled(pid, Signal::SIGKILL, false), Some(137)),
-            (WaitStatus::Signaled(pid, Signal::SIGUSR1, false), Some(138)),
-            (WaitStatus::Signaled(pid, Signal::SIGUSR2, false), Some(140)),
-            (WaitStatus::Signaled(pid, Signal::SIGTERM, false), Some(143)),
-            (WaitStatus::Signaled(pid, Signal::SIGSEGV, true), Some(139)),
-            (WaitStatus::Stopped(pid, Signal::SIGTSTP), None),
-            (WaitStatus::Continued(pid), None),
-            (WaitStatus::StillAlive, None),
-        ];
-        for (status, code) in table {
-            assert_eq!(ended(status).map(ExitStatus::code), code, "{status:?}");
         }
     }
 }

@@ -39,7 +39,8 @@ impl Backend for Libcontainer {
         let name = &job.name;
         if let Some(size) = job.root_size {
             let lower = job.bundle.join("rootfs");
-            container_root::prepare(&RealOs, name, &lower, size, job.owner)?;
+            container_root::prepare(&RealOs, name, &lower, size, job.owner)
+                .map_err(|e| chain(&e))?;
         }
         let launched = self.runtime.launch(name, &job.bundle, |pid| {
             if job.confine_devices {

@@ -33,15 +33,5 @@ impl Reaper for AnyChild {
 
 /// The pid and how it ended, for an exit or a death by signal.
 pub(crate) fn decode(w: WaitStatus) -> Option<(Pid, ExitStatus)> {
-    match w {
-        WaitStatus::Exited(pid, code) => Some((pid, ExitStatus::Code(code))),
-        WaitStatus::Signaled(pid, sig, core) => Some((
-            pid,
-            ExitStatus::Signal {
-                signal: sig as i32,
-                core_dumped: core,
-            },
-        )),
-        _ => None,
-    }
+    w.pid().zip(ExitStatus::from_wait(w))
 }

@@ -185,18 +185,26 @@ mod tests {
         Err(Refusal::Bad(why.into()))
     }
 
+    /// Path, type, link name, devices allowed, expected plan.
+    type Row = (
+        &'static str,
+        EntryType,
+        Option<&'static str>,
+        bool,
+        Result<Plan, Refusal>,
+    );
+
+    fn check_plans(rows: &[Row]) {
+        for (raw, kind, link, devices, want) in rows {
+            let got = plan(raw.as_bytes(), *kind, link.map(str::as_bytes), *devices);
+            assert_eq!(&got, want, "{raw:?} {kind:?} {link:?}");
+        }
+    }
+
     #[test]
-    fn plans() {
+    fn path_plans() {
         use EntryType as T;
-        /// Path, type, link name, devices allowed, expected plan.
-        type Row<'a> = (
-            &'a str,
-            EntryType,
-            Option<&'a str>,
-            bool,
-            Result<Plan, Refusal>,
-        );
-        let rows: &[Row] = &[
+        check_plans(&[
             (
                 "etc/passwd",
                 T::Regular,
@@ -256,6 +264,13 @@ mod tests {
                 false,
                 escape("the path has a `..` component"),
             ),
+        ]);
+    }
+
+    #[test]
+    fn link_plans() {
+        use EntryType as T;
+        check_plans(&[
             (
                 "bin/sh",
                 T::Symlink,
@@ -315,6 +330,13 @@ mod tests {
                 bad("hard link to the rootfs itself"),
             ),
             ("x", T::Link, Some("x"), false, bad("hard link to itself")),
+        ]);
+    }
+
+    #[test]
+    fn fifo_and_device_plans() {
+        use EntryType as T;
+        check_plans(&[
             (
                 "run/fifo",
                 T::Fifo,
@@ -356,6 +378,13 @@ mod tests {
                     kind: Device::Block,
                 }),
             ),
+        ]);
+    }
+
+    #[test]
+    fn whiteout_and_other_plans() {
+        use EntryType as T;
+        check_plans(&[
             (
                 "etc/.wh.motd",
                 T::Regular,
@@ -434,11 +463,7 @@ mod tests {
                 false,
                 bad("unsupported entry type GNULongName"),
             ),
-        ];
-        for (raw, kind, link, devices, want) in rows {
-            let got = plan(raw.as_bytes(), *kind, link.map(str::as_bytes), *devices);
-            assert_eq!(&got, want, "{raw:?} {kind:?} {link:?}");
-        }
+        ]);
     }
 
     #[test]

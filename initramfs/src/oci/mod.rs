@@ -25,8 +25,9 @@
 //! ([`UnpackReport::not_owned`]). Refused, besides escapes: GNU sparse
 //! files with holes, which would be written out in full.
 //!
-//! [`fuzz`] holds the checks of the `oci_layer` and `oci_layout` fuzz
-//! targets and their stable replay tests.
+//! `fuzz` (compiled for tests and with the `fuzzing` feature only) holds
+//! the checks of the `oci_layer` and `oci_layout` fuzz targets and their
+//! stable replay tests.
 
 mod apply;
 mod archive;
@@ -36,6 +37,7 @@ mod config;
 mod digest;
 mod entry;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 mod layer;
 mod layout;

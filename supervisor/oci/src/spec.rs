@@ -34,8 +34,8 @@
 //! `args` alone replaces the Cmd; `env` entries replace the image's of the
 //! same name and add the others; `workdir` other than `/` replaces the
 //! WorkingDir. ExposedPorts and StopSignal become the annotations the OCI
-//! image spec's conversion rules name; PID 1 takes the stop signal from
-//! there unless the manifest sets `stop-signal` to other than SIGTERM.
+//! image spec's conversion rules name, for other tools; PID 1 takes the
+//! stop signal from the container's plan (`berth_config::plan`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -83,17 +83,6 @@ pub struct ImageConfig {
     pub stop_signal: Option<String>,
 }
 
-/// The stop signal an image asked for, from the bundle's `config.json`
-/// (see [`ANNOTATION_STOP_SIGNAL`]); `None` when it has none or the file
-/// cannot be read.
-pub fn image_stop_signal(config_json: &Path) -> Option<String> {
-    let spec = Spec::load(config_json).ok()?;
-    spec.annotations()
-        .as_ref()?
-        .get(ANNOTATION_STOP_SIGNAL)
-        .cloned()
-}
-
 /// Building a spec failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -126,33 +115,13 @@ pub fn cgroup_path(c: &Container) -> String {
     format!("/{parent}/{}", c.name)
 }
 
-/// The runtime spec for one container made from a folder.
-pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
-    build_spec_with_image(c, None)
-}
-
-/// The runtime spec for one container, over its image's config if it has
-/// one.
-pub fn build_spec_with_image(
+/// The container's process: argv, environment, working directory, user,
+/// capabilities, `no_new_privs`, rlimits, OOM score.
+fn fill_process(
     c: &Container,
-    image: Option<&ImageConfig>,
-) -> Result<Spec, SpecError> {
-    let mut spec = Spec::default();
-    let empty = ImageConfig::default();
-    let image_config = image.unwrap_or(&empty);
-    // `/`: the overlay PID 1 assembles for each run (the image under a
-    // bounded tmpfs), or with `readonly = true` the image itself.
-    if !c.readonly {
-        if let Some(root) = spec.root_mut() {
-            root.set_path(PathBuf::from(layout::container_root(&c.name)));
-            root.set_readonly(Some(false));
-        }
-    }
-
-    let process = spec
-        .process_mut()
-        .as_mut()
-        .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "process"))?;
+    image_config: &ImageConfig,
+    process: &mut oci_spec::runtime::Process,
+) {
     process.set_args(Some(argv(c, image_config)));
     process.set_env(Some(environment(c, image_config)));
     let workdir = match (&image_config.workdir, c.workdir.as_str()) {
@@ -181,6 +150,36 @@ pub fn build_spec_with_image(
     // programs that gain what it could take anyway.
     process.set_no_new_privileges(Some(!c.privileged));
     process.set_rlimits(Some(rlimits(c)));
+}
+
+/// The runtime spec for one container made from a folder.
+pub fn build_spec(c: &Container) -> Result<Spec, SpecError> {
+    build_spec_with_image(c, None)
+}
+
+/// The runtime spec for one container, over its image's config if it has
+/// one.
+pub fn build_spec_with_image(
+    c: &Container,
+    image: Option<&ImageConfig>,
+) -> Result<Spec, SpecError> {
+    let mut spec = Spec::default();
+    let empty = ImageConfig::default();
+    let image_config = image.unwrap_or(&empty);
+    // `/`: the overlay PID 1 assembles for each run (the image under a
+    // bounded tmpfs), or with `readonly = true` the image itself.
+    if !c.readonly {
+        if let Some(root) = spec.root_mut() {
+            root.set_path(PathBuf::from(layout::container_root(&c.name)));
+            root.set_readonly(Some(false));
+        }
+    }
+
+    let process = spec
+        .process_mut()
+        .as_mut()
+        .ok_or_else(|| SpecError::MissingSection(c.name.clone(), "process"))?;
+    fill_process(c, image_config, process);
 
     let linux = spec
         .linux_mut()

@@ -18,13 +18,15 @@
 //! nesting), the version, the op and then every field's type are checked in
 //! turn, and each failure maps to an [`ErrorCode`] with a message that
 //! names the offending field or value. The full protocol is in
-//! `docs/api.md`; [`fuzz`] holds the check the `control_decode` fuzz
-//! target and its stable replay tests run on arbitrary bytes.
+//! `docs/api.md`; `fuzz` (compiled for tests and with the `fuzzing`
+//! feature only) holds the check the `control_decode` fuzz target and its
+//! stable replay tests run on arbitrary bytes.
 
 mod envelope;
 mod error;
 mod exec_output;
 mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 mod request;
 mod request_codec;

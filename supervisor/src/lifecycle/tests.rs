@@ -3,6 +3,7 @@
 //! fragment).
 
 use super::*;
+use RestartPolicy::{Always, Never, OnFailure};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -58,10 +59,31 @@ fn stopping(since: u64, deadline: u64, killed: bool) -> State {
     }
 }
 
+fn exited(at: u64, status: ExitStatus) -> Event {
+    Event::Exited { at: ms(at), status }
+}
+
+fn tick(now: u64) -> Event {
+    Event::Tick { now: ms(now) }
+}
+
 fn rows() -> Vec<Row> {
-    use RestartPolicy::*;
-    let exited = |at: u64, status| Event::Exited { at: ms(at), status };
-    let tick = |now: u64| Event::Tick { now: ms(now) };
+    [
+        restart_policy_rows(),
+        on_failure_and_never_rows(),
+        backoff_rows(),
+        stop_rows(),
+        grace_period_rows(),
+        operator_restart_rows(),
+        operator_start_rows(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Rows: restart policies.
+fn restart_policy_rows() -> Vec<Row> {
     vec![
         Row {
             name: "launch from idle runs",
@@ -126,6 +148,12 @@ fn rows() -> Vec<Row> {
             to: State::Backoff { until: ms(110) },
             actions: vec![Want::Log("web killed by signal SIGKILL (9) after 0.010 s; restarting in 100 ms")],
         },
+    ]
+}
+
+/// Rows: on-failure and never.
+fn on_failure_and_never_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "on-failure stays down after exit 0",
             policy: OnFailure,
@@ -133,7 +161,9 @@ fn rows() -> Vec<Row> {
             from: running(0),
             event: exited(100, code(0)),
             to: State::Done,
-            actions: vec![Want::Log("web exited with code 0 after 0.100 s; not restarting (restart = on-failure)")],
+            actions: vec![Want::Log(
+                "web exited with code 0 after 0.100 s; not restarting (restart = on-failure)",
+            )],
         },
         Row {
             name: "on-failure restarts after exit 1",
@@ -142,7 +172,9 @@ fn rows() -> Vec<Row> {
             from: running(0),
             event: exited(100, code(1)),
             to: State::Backoff { until: ms(200) },
-            actions: vec![Want::Log("restarting in 100 ms (restart 1, restart = on-failure)")],
+            actions: vec![Want::Log(
+                "restarting in 100 ms (restart 1, restart = on-failure)",
+            )],
         },
         Row {
             name: "on-failure restarts after a signal death",
@@ -151,7 +183,9 @@ fn rows() -> Vec<Row> {
             from: running(0),
             event: exited(100, killed(11)),
             to: State::Backoff { until: ms(300) },
-            actions: vec![Want::Log("SIGSEGV (11) after 0.100 s; restarting in 200 ms")],
+            actions: vec![Want::Log(
+                "SIGSEGV (11) after 0.100 s; restarting in 200 ms",
+            )],
         },
         Row {
             name: "never stays down after a failure",
@@ -160,7 +194,9 @@ fn rows() -> Vec<Row> {
             from: running(0),
             event: exited(100, code(3)),
             to: State::Done,
-            actions: vec![Want::Log("web exited with code 3 after 0.100 s; not restarting (restart = never)")],
+            actions: vec![Want::Log(
+                "web exited with code 3 after 0.100 s; not restarting (restart = never)",
+            )],
         },
         Row {
             name: "never stays down after success",
@@ -171,6 +207,12 @@ fn rows() -> Vec<Row> {
             to: State::Done,
             actions: vec![Want::Log("not restarting (restart = never)")],
         },
+    ]
+}
+
+/// Rows: backoff.
+fn backoff_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "a failed launch is retried with backoff",
             policy: Always,
@@ -181,7 +223,9 @@ fn rows() -> Vec<Row> {
                 error: "no such bundle".into(),
             },
             to: State::Backoff { until: ms(800) },
-            actions: vec![Want::Log("start web failed: no such bundle; restarting in 200 ms (restart 2")],
+            actions: vec![Want::Log(
+                "start web failed: no such bundle; restarting in 200 ms (restart 2",
+            )],
         },
         Row {
             name: "a failed launch under never is final",
@@ -231,6 +275,12 @@ fn rows() -> Vec<Row> {
             to: running(0),
             actions: vec![],
         },
+    ]
+}
+
+/// Rows: stop requests.
+fn stop_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "stop sends the stop signal and arms the grace period",
             policy: Always,
@@ -238,7 +288,10 @@ fn rows() -> Vec<Row> {
             from: running(0),
             event: Event::Stop { now: ms(1000) },
             to: stopping(1000, 11_000, false),
-            actions: vec![Want::Log("stopping web: SIGTERM, SIGKILL after 10.000 s"), Want::Signal(15)],
+            actions: vec![
+                Want::Log("stopping web: SIGTERM, SIGKILL after 10.000 s"),
+                Want::Signal(15),
+            ],
         },
         Row {
             name: "stop during backoff cancels the restart",
@@ -274,8 +327,16 @@ fn rows() -> Vec<Row> {
             from: stopping(1000, 11_000, false),
             event: exited(1200, killed(15)),
             to: State::Stopped,
-            actions: vec![Want::Log("web stopped: killed by signal SIGTERM (15) after 0.200 s")],
+            actions: vec![Want::Log(
+                "web stopped: killed by signal SIGTERM (15) after 0.200 s",
+            )],
         },
+    ]
+}
+
+/// Rows: grace period.
+fn grace_period_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "grace period over: SIGKILL",
             policy: Always,
@@ -283,7 +344,10 @@ fn rows() -> Vec<Row> {
             from: stopping(1000, 11_000, false),
             event: tick(11_000),
             to: stopping(1000, 11_000, true),
-            actions: vec![Want::Log("web did not stop within 10.000 s: SIGKILL"), Want::Signal(9)],
+            actions: vec![
+                Want::Log("web did not stop within 10.000 s: SIGKILL"),
+                Want::Signal(9),
+            ],
         },
         Row {
             name: "tick before the grace period ends does nothing",
@@ -310,7 +374,9 @@ fn rows() -> Vec<Row> {
             from: stopping(1000, 11_000, true),
             event: exited(11_050, killed(9)),
             to: State::Stopped,
-            actions: vec![Want::Log("web stopped: killed by signal SIGKILL (9) after 10.050 s")],
+            actions: vec![Want::Log(
+                "web stopped: killed by signal SIGKILL (9) after 10.050 s",
+            )],
         },
         Row {
             name: "a second stop request changes nothing",
@@ -330,6 +396,12 @@ fn rows() -> Vec<Row> {
             to: State::Stopped,
             actions: vec![],
         },
+    ]
+}
+
+/// Rows: operator restarts.
+fn operator_restart_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "operator restart of a running container stops it first",
             policy: Always,
@@ -356,7 +428,10 @@ fn rows() -> Vec<Row> {
             },
             event: exited(1100, killed(15)),
             to: State::Idle,
-            actions: vec![Want::Log("web stopped: killed by signal SIGTERM (15)"), Want::Launch],
+            actions: vec![
+                Want::Log("web stopped: killed by signal SIGTERM (15)"),
+                Want::Launch,
+            ],
         },
         Row {
             name: "operator restart clears failed",
@@ -376,6 +451,12 @@ fn rows() -> Vec<Row> {
             to: State::Idle,
             actions: vec![Want::Log("starting web: restart requested"), Want::Launch],
         },
+    ]
+}
+
+/// Rows: operator starts.
+fn operator_start_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "operator start of a stopped container",
             policy: Always,
@@ -385,7 +466,10 @@ fn rows() -> Vec<Row> {
                 reason: "requested by the operator".into(),
             },
             to: State::Idle,
-            actions: vec![Want::Log("starting web: requested by the operator"), Want::Launch],
+            actions: vec![
+                Want::Log("starting web: requested by the operator"),
+                Want::Launch,
+            ],
         },
         Row {
             name: "operator start of a finished container",
@@ -412,7 +496,9 @@ fn rows() -> Vec<Row> {
             policy: Always,
             restarts: 0,
             from: State::Idle,
-            event: Event::Start { reason: "boot".into() },
+            event: Event::Start {
+                reason: "boot".into(),
+            },
             to: State::Idle,
             actions: vec![Want::Launch],
         },

@@ -63,6 +63,14 @@ struct Row {
 }
 
 fn rows() -> Vec<Row> {
+    [boot_rows(), shutdown_rows(), onshutdown_rows()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Rows: boot.
+fn boot_rows() -> Vec<Row> {
     vec![
         Row {
             name: "begin starts the first onboot container",
@@ -130,6 +138,12 @@ fn rows() -> Vec<Row> {
             to: Stage::OnBoot(0),
             actions: vec![],
         },
+    ]
+}
+
+/// Rows: shutdown.
+fn shutdown_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "shutdown while services run stops them",
             from: Stage::Services,
@@ -158,6 +172,12 @@ fn rows() -> Vec<Row> {
             to: Stage::StoppingServices,
             actions: vec![],
         },
+    ]
+}
+
+/// Rows: onshutdown.
+fn onshutdown_rows() -> Vec<Row> {
+    vec![
         Row {
             name: "services stopped: the first onshutdown container runs with its deadline",
             from: Stage::StoppingServices,

@@ -323,21 +323,71 @@ fn the_kernel_enforces_the_profile() {
 }
 
 fn probe_in_child() {
-    use nix::errno::Errno;
-    use nix::sched::CloneFlags;
-    use nix::sys::personality::{self, Persona};
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-
     let dir = std::env::temp_dir().join(format!("berth-seccomp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     nix::sys::prctl::set_no_new_privs().expect("no_new_privs");
     libcontainer::seccomp::initialize_seccomp(&profile(&[]).expect("profile"))
         .expect("load the profile");
 
+    let rows = probes(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (what, got, want) in rows {
+        assert_eq!(got, want, "{what}");
+    }
+    // fork + exec still work: glibc's clone3 gets ENOSYS and falls back to
+    // clone, and the filter passes on to the child.
+    let run = |argv: &[&str]| {
+        std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+    };
+    assert_eq!(run(&["true"]).ok(), Some(true), "spawn true");
+    if std::path::Path::new("/usr/bin/unshare").exists() {
+        assert_eq!(
+            run(&["unshare", "-U", "true"]).ok(),
+            Some(false),
+            "unshare -U"
+        );
+    }
+}
+
+/// docs/security.md lists every refused call; keep it in step.
+#[test]
+fn documented_in_security_md() {
+    let doc = include_str!("../../../../docs/security.md");
+    for d in DENY {
+        for name in d.syscalls {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/security.md does not list `{name}`"
+            );
+        }
+        for cap in d.lifted_by {
+            assert!(doc.contains(&format!("`{cap}`")), "{cap} missing");
+        }
+    }
+}
+
+/// A probed call: what, its result, the result wanted.
+type Probe = (
+    &'static str,
+    Result<(), nix::errno::Errno>,
+    Result<(), nix::errno::Errno>,
+);
+
+/// Calls the profile must refuse or allow, each with its result and the
+/// result wanted, run under the loaded profile.
+fn probes(dir: &std::path::Path) -> Vec<Probe> {
+    use nix::errno::Errno;
+    use nix::sched::CloneFlags;
+    use nix::sys::personality::{self, Persona};
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
     let uts = std::fs::File::open("/proc/self/ns/uts").expect("open uts namespace");
-    type Probe<'a> = (&'a str, Result<(), Errno>, Result<(), Errno>);
-    let rows: Vec<Probe> = vec![
+    vec![
         (
             "unshare(CLONE_NEWUSER)",
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER),
@@ -357,7 +407,7 @@ fn probe_in_child() {
             "mount",
             nix::mount::mount(
                 Some("none"),
-                &dir,
+                dir,
                 Some("berth-no-such-fs"),
                 nix::mount::MsFlags::empty(),
                 None::<&str>,
@@ -416,43 +466,5 @@ fn probe_in_child() {
             ),
             Ok(()),
         ),
-    ];
-    let _ = std::fs::remove_dir_all(&dir);
-    for (what, got, want) in rows {
-        assert_eq!(got, want, "{what}");
-    }
-    // fork + exec still work: glibc's clone3 gets ENOSYS and falls back to
-    // clone, and the filter passes on to the child.
-    let run = |argv: &[&str]| {
-        std::process::Command::new(argv[0])
-            .args(&argv[1..])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-    };
-    assert_eq!(run(&["true"]).ok(), Some(true), "spawn true");
-    if std::path::Path::new("/usr/bin/unshare").exists() {
-        assert_eq!(
-            run(&["unshare", "-U", "true"]).ok(),
-            Some(false),
-            "unshare -U"
-        );
-    }
-}
-
-/// docs/security.md lists every refused call; keep it in step.
-#[test]
-fn documented_in_security_md() {
-    let doc = include_str!("../../../../docs/security.md");
-    for d in DENY {
-        for name in d.syscalls {
-            assert!(
-                doc.contains(&format!("`{name}`")),
-                "docs/security.md does not list `{name}`"
-            );
-        }
-        for cap in d.lifted_by {
-            assert!(doc.contains(&format!("`{cap}`")), "{cap} missing");
-        }
-    }
+    ]
 }

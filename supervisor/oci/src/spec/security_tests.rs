@@ -104,89 +104,94 @@ fn confinement_by_kind() {
         ),
     ];
     for (row, c, want) in rows {
-        let spec = build_spec(&c).expect("spec");
-        let process = spec.process().as_ref().expect("process");
-        let caps = process.capabilities().as_ref().expect("capabilities");
-        let bounding = caps.bounding().clone().unwrap_or_default();
-        assert_eq!(bounding.len(), want.caps, "{row}: capabilities");
-        assert_eq!(caps.effective().as_ref(), Some(&bounding), "{row}");
-        assert_eq!(caps.permitted().as_ref(), Some(&bounding), "{row}");
-        assert!(
-            caps.inheritable().as_ref().is_some_and(|s| s.is_empty()),
-            "{row}"
-        );
-        assert!(
-            caps.ambient().as_ref().is_some_and(|s| s.is_empty()),
-            "{row}"
-        );
+        check_confinement(row, &c, &want);
+    }
+}
+
+/// Asserts the confinement of `c`'s spec is `want`.
+fn check_confinement(row: &str, c: &Container, want: &Want) {
+    let spec = build_spec(c).expect("spec");
+    let process = spec.process().as_ref().expect("process");
+    let caps = process.capabilities().as_ref().expect("capabilities");
+    let bounding = caps.bounding().clone().unwrap_or_default();
+    assert_eq!(bounding.len(), want.caps, "{row}: capabilities");
+    assert_eq!(caps.effective().as_ref(), Some(&bounding), "{row}");
+    assert_eq!(caps.permitted().as_ref(), Some(&bounding), "{row}");
+    assert!(
+        caps.inheritable().as_ref().is_some_and(|s| s.is_empty()),
+        "{row}"
+    );
+    assert!(
+        caps.ambient().as_ref().is_some_and(|s| s.is_empty()),
+        "{row}"
+    );
+    assert_eq!(
+        process.no_new_privileges(),
+        Some(want.no_new_privs),
+        "{row}"
+    );
+    let linux = spec.linux().as_ref().expect("linux");
+    assert_eq!(linux.seccomp().is_some(), want.seccomp, "{row}: seccomp");
+    let masked = linux.masked_paths().clone().unwrap_or_default();
+    let readonly = linux.readonly_paths().clone().unwrap_or_default();
+    for path in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ] {
         assert_eq!(
-            process.no_new_privileges(),
-            Some(want.no_new_privs),
-            "{row}"
-        );
-        let linux = spec.linux().as_ref().expect("linux");
-        assert_eq!(linux.seccomp().is_some(), want.seccomp, "{row}: seccomp");
-        let masked = linux.masked_paths().clone().unwrap_or_default();
-        let readonly = linux.readonly_paths().clone().unwrap_or_default();
-        for path in [
-            "/proc/kcore",
-            "/proc/keys",
-            "/sys/firmware",
-            "/sys/devices/virtual/powercap",
-        ] {
-            assert_eq!(
-                masked.contains(&path.to_owned()),
-                want.masked,
-                "{row}: masked paths {masked:?}"
-            );
-        }
-        assert_eq!(
-            readonly.contains(&"/proc/sys".to_owned()),
+            masked.contains(&path.to_owned()),
             want.masked,
-            "{row}: read-only paths {readonly:?}"
+            "{row}: masked paths {masked:?}"
         );
-        if !want.masked {
-            assert!(masked.is_empty() && readonly.is_empty(), "{row}");
-        }
-        for dest in ["/sys", "/sys/fs/cgroup"] {
-            assert_eq!(
-                options(&spec, dest).contains(&"ro".to_owned()),
-                want.sys_ro,
-                "{row}: {dest} options"
-            );
-        }
-        let node_dev = mount(&spec, PRIVILEGED_NODE_DEV);
-        assert_eq!(node_dev.is_some(), want.node_dev, "{row}: node /dev");
-        if let Some(m) = node_dev {
-            assert_eq!(m.source().as_deref(), Some(Path::new("/dev")), "{row}");
-            assert_eq!(
-                options(&spec, PRIVILEGED_NODE_DEV),
-                ["rbind", "rw"],
-                "{row}"
-            );
-        }
-        // Every container keeps its own tmpfs /dev with the standard nodes.
+    }
+    assert_eq!(
+        readonly.contains(&"/proc/sys".to_owned()),
+        want.masked,
+        "{row}: read-only paths {readonly:?}"
+    );
+    if !want.masked {
+        assert!(masked.is_empty() && readonly.is_empty(), "{row}");
+    }
+    for dest in ["/sys", "/sys/fs/cgroup"] {
         assert_eq!(
-            mount(&spec, "/dev")
-                .and_then(|m| m.typ().clone())
-                .as_deref(),
-            Some("tmpfs"),
-            "{row}"
+            options(&spec, dest).contains(&"ro".to_owned()),
+            want.sys_ro,
+            "{row}: {dest} options"
         );
-        let resources = linux.resources().as_ref().expect("resources");
+    }
+    let node_dev = mount(&spec, PRIVILEGED_NODE_DEV);
+    assert_eq!(node_dev.is_some(), want.node_dev, "{row}: node /dev");
+    if let Some(m) = node_dev {
+        assert_eq!(m.source().as_deref(), Some(Path::new("/dev")), "{row}");
         assert_eq!(
-            resources.pids().as_ref().map(|p| p.limit()),
-            want.pids,
-            "{row}: pids"
-        );
-        // `/` is the per-run overlay (a bounded writable layer over the
-        // read-only image), never the image read-write.
-        let root = spec.root().as_ref().expect("root");
-        assert!(
-            root.path().starts_with("/run/berth-roots/") && root.readonly() == Some(false),
+            options(&spec, PRIVILEGED_NODE_DEV),
+            ["rbind", "rw"],
             "{row}"
         );
     }
+    // Every container keeps its own tmpfs /dev with the standard nodes.
+    assert_eq!(
+        mount(&spec, "/dev")
+            .and_then(|m| m.typ().clone())
+            .as_deref(),
+        Some("tmpfs"),
+        "{row}"
+    );
+    let resources = linux.resources().as_ref().expect("resources");
+    assert_eq!(
+        resources.pids().as_ref().map(|p| p.limit()),
+        want.pids,
+        "{row}: pids"
+    );
+    // `/` is the per-run overlay (a bounded writable layer over the
+    // read-only image), never the image read-write.
+    let root = spec.root().as_ref().expect("root");
+    assert!(
+        root.path().starts_with("/run/berth-roots/") && root.readonly() == Some(false),
+        "{row}"
+    );
 }
 
 #[test]

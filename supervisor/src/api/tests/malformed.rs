@@ -1,4 +1,8 @@
 use crate::api::*;
+use ErrorCode::{BadRequest, TooLarge, UnsupportedVersion};
+
+/// (input, code, fragment of the message)
+type Row = (Vec<u8>, ErrorCode, &'static str);
 
 fn nested(depth: usize) -> Vec<u8> {
     let mut v = br#"{"version":1,"op":"status","x":"#.to_vec();
@@ -15,11 +19,8 @@ fn padded(len: usize) -> Vec<u8> {
     v
 }
 
-#[test]
-fn malformed_requests_get_the_right_code() {
-    use ErrorCode::*;
-    // (input, code, fragment of the message)
-    let table: Vec<(Vec<u8>, ErrorCode, &str)> = vec![
+fn envelope_rows() -> Vec<Row> {
+    vec![
         (b"".to_vec(), BadRequest, "empty"),
         (b"\n".to_vec(), BadRequest, "empty"),
         (b"  \r\n".to_vec(), BadRequest, "empty"),
@@ -77,6 +78,11 @@ fn malformed_requests_get_the_right_code() {
             BadRequest,
             "start: field `name` must be a non-empty string without NUL, got 5",
         ),
+    ]
+}
+
+fn field_rows() -> Vec<Row> {
+    vec![
         (
             br#"{"version":1,"op":"stop","name":""}"#.to_vec(),
             BadRequest,
@@ -122,6 +128,11 @@ fn malformed_requests_get_the_right_code() {
             BadRequest,
             "`action` must be one of \"reboot\", \"poweroff\", \"halt\", got \"explode\"",
         ),
+    ]
+}
+
+fn exec_rows() -> Vec<Row> {
+    vec![
         (
             br#"{"version":1,"op":"exec","name":"w","argv":[]}"#.to_vec(),
             BadRequest,
@@ -197,6 +208,11 @@ fn malformed_requests_get_the_right_code() {
             UnsupportedVersion,
             "version -1",
         ),
+    ]
+}
+
+fn size_rows() -> Vec<Row> {
+    vec![
         (padded(MAX_REQUEST + 1), TooLarge, "65537 bytes"),
         (vec![b'x'; 1 << 20], TooLarge, "limit of 65536"),
         (
@@ -223,7 +239,15 @@ fn malformed_requests_get_the_right_code() {
             BadRequest,
             "recursion limit",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn malformed_requests_get_the_right_code() {
+    let table: Vec<Row> = [envelope_rows(), field_rows(), exec_rows(), size_rows()]
+        .into_iter()
+        .flatten()
+        .collect();
     for (input, code, fragment) in &table {
         let shown = String::from_utf8_lossy(&input[..input.len().min(60)]);
         let err = match decode_request(input) {
