@@ -418,6 +418,12 @@ impl log::Log for Logger {
             log::Level::Warn => format!("warning: {}", record.args()),
             _ => record.args().to_string(),
         };
+        if crate::sys::clone_child::in_cloned_child() {
+            // A container's process on its way to exec: the console's
+            // lock may be held by PID 1's loop for good in this copy.
+            let _ = nix::unistd::write(std::io::stderr(), format!("berth: {text}\n").as_bytes());
+            return;
+        }
         console().line("berth", &text);
         let mut kmsg = self.kmsg.lock().unwrap_or_else(|p| p.into_inner());
         if kmsg.is_none() {

@@ -38,6 +38,11 @@ use std::path::Path;
 use berth_config::cmdline::KernelCmdline;
 use berth_config::layout;
 
+/// glibc's malloc, made safe for the children libcontainer clones from the
+/// launcher thread (see [`sys::clone_child`]).
+#[global_allocator]
+static ALLOCATOR: sys::clone_child::Pid1Alloc = sys::clone_child::Pid1Alloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(code) = cli::dispatch(&args) {

@@ -2,6 +2,8 @@
 //! calls nix does not cover. Each block states what it relies on.
 #![allow(unsafe_code)]
 
+pub mod clone_child;
+
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 

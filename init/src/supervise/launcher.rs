@@ -17,7 +17,9 @@
 //!
 //! The worker never logs: what it has to say goes into its reports, and
 //! the loop logs it. So the console's lock is never held by the thread
-//! that forks the containers' processes.
+//! that clones the containers' processes. Those children allocate from
+//! memory of their own ([`crate::sys::clone_child`]): a malloc lock the
+//! loop held at the moment of the clone would stay locked in them.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -131,6 +133,8 @@ impl Launcher {
         std::thread::Builder::new()
             .name("launcher".into())
             .spawn(move || {
+                // Container processes are cloned from this thread.
+                crate::sys::clone_child::mark_launcher_thread();
                 Worker {
                     backend,
                     reports: report_tx,
