@@ -9,6 +9,7 @@
 
 pub mod capability;
 pub mod cmdline;
+mod error_line;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod image;
@@ -31,6 +32,7 @@ pub mod plan;
 mod serde_text;
 mod toml_walk;
 
+pub use error_line::chain;
 pub use manifest::{
     Backoff, BindMount, ConfigError, Container, CrashLoop, HealthCheck, Kind, LoadError, Manifest,
     ManifestErrors, MilliCpus, Phase, Probe, RestartPolicy, Rlimit, System, User, UserNamespace,

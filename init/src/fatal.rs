@@ -32,17 +32,7 @@ impl Fatal {
     }
 }
 
-/// An error and all its sources, `outer: inner: root`.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut s = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        s.push_str(": ");
-        s.push_str(&e.to_string());
-        cur = e.source();
-    }
-    s
-}
+pub use berth_config::chain;
 
 /// Logs the failure and carries out `action` after a countdown. Never
 /// returns.

@@ -278,7 +278,7 @@ impl Executor for BerthExecutor {
             eprintln!(
                 "berth: cannot execute {}: {}",
                 program(spec),
-                error_chain(e)
+                crate::fatal::chain(e)
             );
         })
     }
@@ -298,17 +298,6 @@ fn program(spec: &Spec) -> String {
         .and_then(|a| a.first())
         .cloned()
         .unwrap_or_default()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// A process's standard streams: stdin on `/dev/null`, stdout and stderr

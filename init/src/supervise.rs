@@ -270,8 +270,32 @@ impl Loop {
             ),
             Command::Finish(action) => {
                 let started = self.shutdown_started.unwrap_or_else(Instant::now);
+                self.drain_launcher(SHUTDOWN_DRAIN);
                 shutdown::finish(action, started);
             }
+        }
+    }
+
+    /// Lets the launcher finish what it has (the last containers'
+    /// removal: their writable roots unmounted, libcontainer's state
+    /// deleted) before the shutdown ends every process, at most `limit`.
+    fn drain_launcher(&mut self, limit: Duration) {
+        let end = Instant::now() + limit;
+        loop {
+            self.launcher.start_next();
+            if !self.launcher.busy() {
+                return;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!("shutdown: the launcher is still busy; going on");
+                return;
+            }
+            let mut set = PollSet::new();
+            set.add(self.launcher.fd(), PollFlags::POLLIN, Source::Launcher);
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let _ = set.wait(PollTimeout::from(ms));
+            self.launcher_reports();
         }
     }
 
@@ -600,6 +624,9 @@ impl Loop {
         self.feed(Event::Exited { index: i, status });
     }
 }
+
+/// How long a shutdown waits for the launcher's last jobs.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 /// PID 1's resident set size, from `/proc/self/status`.
 fn rss_kib() -> Option<u64> {

@@ -47,3 +47,63 @@ command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo db up; sleep 3; echo db cr
         "web stopped though it only comes after api"
     );
 }
+
+/// `berth stop base` with top → mid → base (`requires`): the most
+/// dependent goes first, and each is signalled only once the one above it
+/// has exited; one line per stop.
+#[test]
+fn an_operator_stop_goes_down_a_requires_chain_one_at_a_time() {
+    let image = TestImage::build(
+        "chain",
+        r#"
+[container.top]
+requires = ["mid"]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'sleep 1; exit 0' TERM; echo top up; while :; do sleep 1 & wait; done"]
+
+[container.mid]
+requires = ["base"]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'sleep 1; exit 0' TERM; echo mid up; while :; do sleep 1 & wait; done"]
+
+[container.base]
+rootfs = "@BUSYBOX@"
+command = ["/bin/sh", "-c", "trap 'sleep 1; exit 0' TERM; echo base up; while :; do sleep 1 & wait; done"]
+
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+after = ["top"]
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+# Not as the container's PID 1 (sh would exec it): berth runs control
+# verbs only when it is not a PID 1.
+command = ["/bin/sh", "-c", "berth stop base | sed 's/^/admin: /'"]
+"#,
+    );
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("admin | admin: stopping base", BOOT);
+    vm.wait_for("base stopped:", BOOT);
+    let console = vm.console();
+    let order = [
+        "stopping top: it requires base, which is stopping; SIGTERM",
+        "top stopped:",
+        "stopping mid: it requires base, which is stopping; SIGTERM",
+        "mid stopped:",
+        "stopping base: SIGTERM",
+        "base stopped:",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            position(&console, pair[0]) < position(&console, pair[1]),
+            "{:?} not before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert_eq!(
+        console.matches("stopping top").count(),
+        1,
+        "one line per stop"
+    );
+}

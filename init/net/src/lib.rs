@@ -14,14 +14,4 @@ pub mod rtnl;
 pub mod sysctl;
 pub mod veth;
 
-/// An error and its causes on one line, for the console.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
+pub(crate) use berth_config::chain;
