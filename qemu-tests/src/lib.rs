@@ -28,3 +28,16 @@ pub fn position(console: &str, needle: &str) -> usize {
         .find(needle)
         .unwrap_or_else(|| panic!("console lacks {needle:?}"))
 }
+
+/// Asserts that each of `lines` first appears on `console` after the one
+/// before it.
+pub fn assert_in_order(console: &str, lines: &[&str]) {
+    for pair in lines.windows(2) {
+        assert!(
+            position(console, pair[0]) < position(console, pair[1]),
+            "{:?} not before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! dependents of a container that went down and starts them again once it
 //! is back.
 
-use qemu_tests::{position, TestImage, Vm, BOOT};
+use qemu_tests::{assert_in_order, position, TestImage, Vm, BOOT};
 
 #[test]
 fn requires_stops_and_restarts_dependents() {
@@ -93,14 +93,7 @@ command = ["/bin/sh", "-c", "berth stop base | sed 's/^/admin: /'"]
         "stopping base: SIGTERM",
         "base stopped:",
     ];
-    for pair in order.windows(2) {
-        assert!(
-            position(&console, pair[0]) < position(&console, pair[1]),
-            "{:?} not before {:?}",
-            pair[0],
-            pair[1]
-        );
-    }
+    assert_in_order(&console, &order);
     assert_eq!(
         console.matches("stopping top").count(),
         1,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use qemu_tests::{position, TestImage, Vm, BOOT};
+use qemu_tests::{assert_in_order, TestImage, Vm, BOOT};
 
 #[test]
 fn onboot_then_services_then_onshutdown() {
@@ -71,14 +71,7 @@ command = ["/bin/sh", "-c", "echo flushing"]
         "onboot optional exited with code 3; not essential, boot goes on",
         "started web",
     ];
-    for pair in order.windows(2) {
-        assert!(
-            position(&console, pair[0]) < position(&console, pair[1]),
-            "{:?} not before {:?}",
-            pair[0],
-            pair[1]
-        );
-    }
+    assert_in_order(&console, &order);
     assert!(!console.contains("started flush"), "onshutdown ran at boot");
 
     vm.monitor("system_powerdown");
@@ -95,14 +88,7 @@ command = ["/bin/sh", "-c", "echo flushing"]
         "onshutdown flush exited with code 0",
         "shutdown: unmount:",
     ];
-    for pair in down.windows(2) {
-        assert!(
-            position(&console, pair[0]) < position(&console, pair[1]),
-            "{:?} not before {:?}",
-            pair[0],
-            pair[1]
-        );
-    }
+    assert_in_order(&console, &down);
 }
 
 #[test]

@@ -13,8 +13,11 @@
 //! copy of the launcher thread in a cloned child) takes memory from fresh
 //! anonymous mappings of its own instead, with no lock, and never frees it.
 //! Those children are short-lived: they `exec` the container's program or
-//! exit within moments. The launcher thread itself pays one `getpid` per
+//! exit within moments. The launcher thread itself pays one `gettid` per
 //! allocation; the loop thread nothing.
+//!
+//! A child is told apart by its thread id, not its pid: a workload's init,
+//! cloned into a new PID namespace, is pid 1 there, as PID 1 is here.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -25,7 +28,10 @@ thread_local! {
     static MARKED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The pid of the process that marked the thread: PID 1.
+/// The thread id of the launcher thread. A child cloned from it has a
+/// thread id of its own: a fresh one, or 1 as the first process of a new
+/// PID namespace (a workload's init). PID 1's pid would not do: in its
+/// namespace, a workload's init is pid 1 too.
 static OWNER: AtomicI32 = AtomicI32::new(0);
 
 /// The child's current mapping: next free byte and end. A child is a
@@ -39,16 +45,16 @@ const CHUNK: usize = 1 << 20;
 
 /// Marks the calling thread as the one children are cloned from.
 pub fn mark_launcher_thread() {
-    // SAFETY: getpid(2) has no preconditions and cannot fail.
-    OWNER.store(unsafe { libc::getpid() }, Ordering::SeqCst);
+    // SAFETY: gettid(2) has no preconditions and cannot fail.
+    OWNER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
     MARKED.with(|m| m.set(true));
 }
 
 /// Whether this is a child cloned from the launcher thread.
 pub fn in_cloned_child() -> bool {
-    // SAFETY: getpid(2) has no preconditions and cannot fail; glibc does
-    // not cache it (since 2.25), so a raw clone's child sees its own.
-    MARKED.with(Cell::get) && unsafe { libc::getpid() } != OWNER.load(Ordering::SeqCst)
+    // SAFETY: gettid(2) has no preconditions and cannot fail; glibc asks
+    // the kernel each time, so a raw clone's child sees its own.
+    MARKED.with(Cell::get) && unsafe { libc::gettid() } != OWNER.load(Ordering::SeqCst)
 }
 
 /// PID 1's allocator: glibc's, except in a cloned child.
@@ -140,12 +146,20 @@ fn bump(layout: Layout) -> *mut u8 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_child_of_a_marked_thread_allocates_from_its_own_mappings() {
-        // A thread of its own, so the test harness's threads stay unmarked.
-        let got = std::thread::spawn(|| {
+    /// Forks from a marked thread (into a new PID namespace when asked,
+    /// where the child is pid 1 as a workload's init is) and returns
+    /// whether the child saw itself as a cloned child and allocated from
+    /// its own mapping.
+    fn child_allocates_on_its_own(new_pid_namespace: bool) -> bool {
+        // A thread of its own, so the test harness's threads stay unmarked
+        // (and unshare(CLONE_NEWPID) applies to this thread's children).
+        let got = std::thread::spawn(move || {
             mark_launcher_thread();
             assert!(!in_cloned_child(), "PID 1's own launcher thread");
+            if new_pid_namespace {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+                    .expect("unshare(CLONE_NEWPID) (needs root)");
+            }
             let mut pipe = [0; 2];
             // SAFETY: a two-int array for pipe(2).
             assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
@@ -158,9 +172,8 @@ mod tests {
                         let v: Vec<u64> = (0..100_000).collect();
                         let s = format!("{}", v.iter().sum::<u64>());
                         let addr = v.as_ptr() as usize;
-                        let ours = addr >= END.load(Ordering::Relaxed) - (64 << 20)
-                            && addr < END.load(Ordering::Relaxed);
-                        s == "4999950000" && ours
+                        let end = END.load(Ordering::Relaxed);
+                        s == "4999950000" && addr < end && addr >= end - (64 << 20)
                     };
                     // SAFETY: write(2) of one byte from a local, then _exit.
                     unsafe {
@@ -184,6 +197,16 @@ mod tests {
         })
         .join()
         .expect("thread");
-        assert_eq!(got, 1, "the child's allocations came from its own mapping");
+        got == 1
+    }
+
+    #[test]
+    fn a_child_of_a_marked_thread_allocates_from_its_own_mappings() {
+        assert!(child_allocates_on_its_own(false));
+    }
+
+    #[test]
+    fn so_does_a_child_that_is_pid_1_of_a_new_pid_namespace() {
+        assert!(child_allocates_on_its_own(true));
     }
 }
