@@ -21,18 +21,16 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 thread_local! {
-    /// Set on the launcher thread (and so in every child cloned from it).
-    static MARKED: Cell<bool> = const { Cell::new(false) };
+    /// The thread id of the launcher thread, set on that thread only (0:
+    /// not marked). A child cloned from it inherits the value but has a
+    /// thread id of its own: a fresh one, or 1 as the first process of a
+    /// new PID namespace (a workload's init). A pid would not do: in its
+    /// namespace, a workload's init is pid 1, as PID 1 is.
+    static MARK: Cell<i32> = const { Cell::new(0) };
 }
-
-/// The thread id of the launcher thread. A child cloned from it has a
-/// thread id of its own: a fresh one, or 1 as the first process of a new
-/// PID namespace (a workload's init). PID 1's pid would not do: in its
-/// namespace, a workload's init is pid 1 too.
-static OWNER: AtomicI32 = AtomicI32::new(0);
 
 /// The child's current mapping: next free byte and end. A child is a
 /// single thread, so plain loads and stores suffice; the atomics only
@@ -46,15 +44,15 @@ const CHUNK: usize = 1 << 20;
 /// Marks the calling thread as the one children are cloned from.
 pub fn mark_launcher_thread() {
     // SAFETY: gettid(2) has no preconditions and cannot fail.
-    OWNER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
-    MARKED.with(|m| m.set(true));
+    MARK.with(|m| m.set(unsafe { libc::gettid() }));
 }
 
 /// Whether this is a child cloned from the launcher thread.
 pub fn in_cloned_child() -> bool {
+    let mark = MARK.with(Cell::get);
     // SAFETY: gettid(2) has no preconditions and cannot fail; glibc asks
     // the kernel each time, so a raw clone's child sees its own.
-    MARKED.with(Cell::get) && unsafe { libc::gettid() } != OWNER.load(Ordering::SeqCst)
+    mark != 0 && unsafe { libc::gettid() } != mark
 }
 
 /// PID 1's allocator: glibc's, except in a cloned child.
