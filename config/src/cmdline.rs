@@ -16,7 +16,6 @@
 use std::time::Duration;
 
 const PREFIX: &str = "berth.";
-const DEFAULT_ROOT: &str = "/dev/vda";
 const DEFAULT_ROOT_WAIT: Duration = Duration::from_secs(10);
 /// Root filesystem types PID 1 can mount (`berth.rootfstype=`).
 const ROOTFS_TYPES: &[&str] = &["erofs", "squashfs"];
@@ -66,8 +65,12 @@ pub const ROOT_HASH_HEX_LEN: usize = 64;
 /// The `berth.*` options, with defaults for those not given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelCmdline {
-    /// `berth.root=`: block device holding the root image.
-    pub root: String,
+    /// `berth.root=`: the block device holding the root image, overriding
+    /// the search by partition name; `None` = the partition of the slot.
+    pub root: Option<String>,
+    /// `berth.slot=a|b`: the root slot to boot, found as the GPT partition
+    /// named `ROOT-A` or `ROOT-B`.
+    pub slot: char,
     /// `berth.rootfstype=` (`erofs` or `squashfs`); `None` = detect.
     pub rootfstype: Option<String>,
     /// `berth.rootwait=SECONDS` (integer or decimal): how long to wait for
@@ -88,7 +91,8 @@ pub struct KernelCmdline {
 impl Default for KernelCmdline {
     fn default() -> Self {
         KernelCmdline {
-            root: DEFAULT_ROOT.to_owned(),
+            root: None,
+            slot: 'a',
             rootfstype: None,
             root_wait: DEFAULT_ROOT_WAIT,
             panic: PanicAction::default(),
@@ -135,8 +139,19 @@ impl KernelCmdline {
         };
         match name {
             "root" => match value {
-                Some(device) if !device.is_empty() => self.root = device.to_owned(),
-                _ => return Err(invalid("expected a device path".into(), &self.root)),
+                Some(device) if !device.is_empty() => self.root = Some(device.to_owned()),
+                _ => {
+                    let keeping = self.root.as_deref().unwrap_or("the slot partition");
+                    return Err(invalid("expected a device path".into(), keeping));
+                }
+            },
+            "slot" => match value {
+                Some("a" | "A") => self.slot = 'a',
+                Some("b" | "B") => self.slot = 'b',
+                _ => {
+                    let what = format!("unknown slot {} (expected a or b)", quote(value.unwrap_or("")));
+                    return Err(invalid(what, &self.slot.to_string()));
+                }
             },
             "rootfstype" => match value {
                 Some(fs) if ROOTFS_TYPES.contains(&fs) => self.rootfstype = Some(fs.to_owned()),

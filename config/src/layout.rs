@@ -30,8 +30,61 @@ pub const CGROUP_WORKLOADS: &str = "berth/workloads";
 /// caps it): memory the kernel reclaims from PID 1 only when nothing else
 /// is left, so a container filling the node cannot push the init out.
 pub const INIT_MEMORY_MIN: u64 = 32 * 1024 * 1024;
-/// Modules stage 0 loads to reach the root image (virtio disk, EROFS).
-pub const STAGE0_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "erofs"];
+/// Modules stage 0 always loads to reach the root image (EROFS); the disk
+/// drivers come from [`STAGE0_DISK_DRIVERS`].
+pub const STAGE0_MODULES: &[&str] = &["erofs"];
+
+/// Which PCI functions a disk driver serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PciMatch {
+    /// Every function of this vendor (virtio: 0x1af4).
+    Vendor(u16),
+    /// Functions of this class, subclass and programming interface
+    /// (`/sys/bus/pci/devices/*/class` without its `0x`).
+    Class(u32),
+}
+
+/// A disk driver of stage 0 and the PCI functions it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskDriver {
+    pub name: &'static str,
+    pub matches: PciMatch,
+    /// Loaded in this order, each with its `modules.dep` dependencies.
+    pub modules: &'static [&'static str],
+}
+
+/// The disk drivers the initramfs carries. Stage 0 loads those whose PCI
+/// functions are present (all of them when it cannot read the PCI bus),
+/// so a node with a virtio disk does not pay for NVMe and SATA.
+pub const STAGE0_DISK_DRIVERS: &[DiskDriver] = &[
+    DiskDriver {
+        name: "virtio",
+        matches: PciMatch::Vendor(0x1af4),
+        modules: &["virtio_pci", "virtio_blk"],
+    },
+    DiskDriver {
+        name: "NVMe",
+        matches: PciMatch::Class(0x01_08_02),
+        modules: &["nvme"],
+    },
+    DiskDriver {
+        name: "SATA (AHCI)",
+        matches: PciMatch::Class(0x01_06_01),
+        modules: &["ahci", "sd_mod"],
+    },
+];
+
+/// Every module the initramfs carries for stage 0 (with their
+/// dependencies): [`STAGE0_MODULES`], the disk drivers and
+/// [`STAGE0_VERITY_MODULES`].
+pub fn stage0_all_modules() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = STAGE0_MODULES.to_vec();
+    for driver in STAGE0_DISK_DRIVERS {
+        all.extend_from_slice(driver.modules);
+    }
+    all.extend_from_slice(STAGE0_VERITY_MODULES);
+    all
+}
 /// Modules stage 0 loads when the root is verified (`berth.verity=`):
 /// device-mapper and its verity target (`modules.dep` adds `dm_bufio`
 /// and `reed_solomon`). The initramfs always carries them.
@@ -173,5 +226,53 @@ mod tests {
     #[test]
     fn one_workload_leaves_a_quarter() {
         assert_eq!(default_workload_memory(400 << 20), 300 << 20);
+    }
+}
+
+/// The node disk: a GPT disk whose partitions are found by name (or, for
+/// the root, by type) — never by a fixed device path. Partition numbers
+/// are those of a freshly built `disk.img`; STATE is last so that it can
+/// grow into the rest of the disk.
+pub mod disk {
+    /// The EFI system partition (vfat): systemd-boot and one Boot Loader
+    /// Specification entry per root slot.
+    pub const ESP: &str = "ESP";
+    /// The two root slots, each an EROFS image followed by its dm-verity
+    /// hash tree; `berth.slot=a|b` picks one.
+    pub const ROOT_A: &str = "ROOT-A";
+    pub const ROOT_B: &str = "ROOT-B";
+    /// The node's persistent state (ext4), mounted at [`STATE_MOUNT`].
+    pub const STATE: &str = "STATE";
+    /// The filesystem label of STATE (`mkfs.ext4 -L`).
+    pub const STATE_LABEL: &str = "berth-state";
+    /// Where STATE is mounted (`nodev,nosuid,noexec`), or a tmpfs when
+    /// the node has no STATE partition.
+    pub const STATE_MOUNT: &str = "/var/lib/berth";
+
+    /// Partition type GUIDs of the Discoverable Partitions Specification
+    /// (uapi-group.org/specifications/specs/discoverable_partitions_specification),
+    /// in their textual (big-endian) form.
+    pub const ESP_TYPE: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+    /// "Root Partition (x86-64)".
+    pub const ROOT_X86_64_TYPE: &str = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
+    /// "Variable Data Partition" (`/var`).
+    pub const VAR_TYPE: &str = "4d21b016-b534-45c2-a9fb-5c16e091fd2d";
+
+    /// The ESP's folder for a slot's kernel and initramfs:
+    /// `/berth/a/vmlinuz`, `/berth/a/initramfs.img`.
+    pub fn esp_slot_dir(slot: char) -> String {
+        format!("/berth/{slot}")
+    }
+    /// The Boot Loader Specification entry of a slot, `loader/entries/berth-a.conf`.
+    pub fn entry_name(slot: char) -> String {
+        format!("berth-{slot}.conf")
+    }
+    /// The partition name of a slot (`a` → `ROOT-A`).
+    pub fn root_name(slot: char) -> &'static str {
+        if slot == 'b' {
+            ROOT_B
+        } else {
+            ROOT_A
+        }
     }
 }

@@ -121,19 +121,23 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
             return Fatal::new("load the dm-verity modules", e);
         }
     }
-    if let Err(e) = wait_for_device(&cmdline.root, cmdline.root_wait) {
+    let root_dev = cmdline.root.clone().unwrap_or_else(|| "/dev/vda".to_owned());
+    if let Err(e) = modload::load(&dir, &["virtio_pci", "virtio_blk"]) {
+        return Fatal::new("load stage 0 modules", e);
+    }
+    if let Err(e) = wait_for_device(&root_dev, cmdline.root_wait) {
         return Fatal::new("wait for the root device", e);
     }
     let root = match root_hash {
-        Some(hash) => match open_verified(&cmdline.root, hash) {
+        Some(hash) => match open_verified(&root_dev, hash) {
             Ok(root) => root,
             Err(e) => return Fatal::new("set up dm-verity", e),
         },
         None => {
             crate::console::console().line("berth", UNVERIFIED_WARNING);
             RootDevice {
-                node: cmdline.root.clone(),
-                label: cmdline.root.clone(),
+                node: root_dev.clone(),
+                label: root_dev.clone(),
                 verified: false,
             }
         }

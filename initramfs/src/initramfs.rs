@@ -119,14 +119,10 @@ pub fn initrd_release() -> String {
     )
 }
 
-/// The modules the initramfs carries: those stage 0 always loads, then
-/// those it loads for a verified root (`berth.verity=`).
+/// The modules the initramfs carries: those stage 0 always loads, the
+/// disk drivers, then those it loads for a verified root (`berth.verity=`).
 pub fn stage0_module_names() -> Vec<&'static str> {
-    layout::STAGE0_MODULES
-        .iter()
-        .chain(layout::STAGE0_VERITY_MODULES)
-        .copied()
-        .collect()
+    layout::stage0_all_modules()
 }
 
 /// The initramfs tree for `kernel`, with `berth` as `/init`, and the
@@ -305,7 +301,7 @@ mod tests {
     #[test]
     fn carries_the_verity_modules() {
         let names = stage0_module_names();
-        for m in ["virtio_blk", "erofs", "dm_mod", "dm_verity"] {
+        for m in ["virtio_blk", "nvme", "ahci", "sd_mod", "erofs", "dm_mod", "dm_verity"] {
             assert!(names.contains(&m), "{m} missing from {names:?}");
         }
     }

@@ -34,7 +34,7 @@ use crate::tool::{ToolError, MKFS_EROFS};
 /// Modules every image carries for stage 1 beyond `STAGE1_MODULES` and
 /// `BRIDGE_MODULES`: container networking (veth, bridge, nf_tables), verified roots, the
 /// ACPI power button and its input events (clean poweroff from QEMU or a
-/// cloud), and squashfs images.
+/// cloud), squashfs images, and ext4 for the STATE partition.
 pub const DEFAULT_MODULES: &[&str] = &[
     "veth",
     "bridge",
@@ -43,6 +43,7 @@ pub const DEFAULT_MODULES: &[&str] = &[
     "button",
     "evdev",
     "squashfs",
+    "ext4",
 ];
 
 /// Empty folders of the root, as (path, mode). `/tmp` keeps its sticky bit
@@ -54,6 +55,8 @@ const MOUNT_POINTS: &[(&str, u32)] = &[
     ("run", 0o755),
     ("tmp", 0o1777),
     ("var", 0o755),
+    ("var/lib", 0o755),
+    ("var/lib/berth", 0o755),
     ("root", 0o700),
     ("mnt", 0o755),
 ];

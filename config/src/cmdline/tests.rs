@@ -25,7 +25,21 @@ fn parse_root_and_rootwait() {
         (
             "root",
             "berth.root=/dev/vdb",
-            with(|c| c.root = "/dev/vdb".into()),
+            with(|c| c.root = Some("/dev/vdb".into())),
+        ),
+        (
+            "slot b",
+            "berth.slot=b",
+            with(|c| c.slot = 'b'),
+        ),
+        (
+            "slot bad keeps a",
+            "berth.slot=c",
+            with(|c| {
+                c.invalid = vec![
+                    "berth.slot: unknown slot \"c\" (expected a or b); using a".into(),
+                ]
+            }),
         ),
         (
             "rootfstype erofs",
@@ -206,22 +220,22 @@ fn parse_verity_and_words() {
         (
             "later overrides earlier",
             "berth.root=/dev/vda berth.root=/dev/vdc",
-            with(|c| c.root = "/dev/vdc".into()),
+            with(|c| c.root = Some("/dev/vdc".into())),
         ),
         (
             "empty root",
             "berth.root=",
-            with(|c| c.invalid = vec!["berth.root: expected a device path; using /dev/vda".into()]),
+            with(|c| c.invalid = vec!["berth.root: expected a device path; using the slot partition".into()]),
         ),
         (
             "quoted value with spaces",
             "quiet berth.root=\"/dev/disk/by-label/my root\" ro",
-            with(|c| c.root = "/dev/disk/by-label/my root".into()),
+            with(|c| c.root = Some("/dev/disk/by-label/my root".into())),
         ),
         (
             "quoted whole word",
             "\"berth.root=/dev/a b\"",
-            with(|c| c.root = "/dev/a b".into()),
+            with(|c| c.root = Some("/dev/a b".into())),
         ),
         (
             "unknown options kept whole",
@@ -240,7 +254,7 @@ fn parse_verity_and_words() {
             "everything",
             "BOOT_IMAGE=/vmlinuz berth.root=/dev/vdb berth.rootfstype=squashfs berth.rootwait=30 berth.panic=poweroff berth.debug -- init-arg",
             with(|c| {
-                c.root = "/dev/vdb".into();
+                c.root = Some("/dev/vdb".into());
                 c.rootfstype = Some("squashfs".into());
                 c.root_wait = Duration::from_secs(30);
                 c.panic = PanicAction::Poweroff;
@@ -264,7 +278,7 @@ fn check_parse(cases: Vec<(&str, &str, KernelCmdline)>) {
 #[test]
 fn default_values() {
     let c = KernelCmdline::default();
-    assert_eq!(c.root, "/dev/vda");
+    assert_eq!(c.root, None);
     assert_eq!(c.root_wait, Duration::from_secs(10));
     assert_eq!(c.panic, PanicAction::Reboot);
     assert_eq!(c.rootfstype, None);
@@ -315,7 +329,7 @@ fn seconds() {
 #[test]
 fn kept_value_is_escaped() {
     let c = KernelCmdline::parse("berth.root=\"/dev/a\nb\" berth.root=");
-    assert_eq!(c.root, "/dev/a\nb");
+    assert_eq!(c.root.as_deref(), Some("/dev/a\nb"));
     assert_eq!(
         c.invalid,
         vec!["berth.root: expected a device path; using /dev/a\\nb".to_owned()]
