@@ -149,7 +149,10 @@ impl KernelCmdline {
                 Some("a" | "A") => self.slot = 'a',
                 Some("b" | "B") => self.slot = 'b',
                 _ => {
-                    let what = format!("unknown slot {} (expected a or b)", quote(value.unwrap_or("")));
+                    let what = format!(
+                        "unknown slot {} (expected a or b)",
+                        quote(value.unwrap_or(""))
+                    );
                     return Err(invalid(what, &self.slot.to_string()));
                 }
             },

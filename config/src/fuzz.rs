@@ -162,8 +162,15 @@ fn check_manifest_errors(errors: &ManifestErrors, text: &str) {
 pub fn check_cmdline(data: &[u8]) {
     let text = text(data);
     let parsed = KernelCmdline::parse(&text);
-    assert!(parsed.root.as_ref().is_none_or(|r| !r.is_empty()), "empty root device");
-    assert!(parsed.slot == 'a' || parsed.slot == 'b', "slot {:?}", parsed.slot);
+    assert!(
+        parsed.root.as_ref().is_none_or(|r| !r.is_empty()),
+        "empty root device"
+    );
+    assert!(
+        parsed.slot == 'a' || parsed.slot == 'b',
+        "slot {:?}",
+        parsed.slot
+    );
     if let Some(fs) = &parsed.rootfstype {
         assert!(fs == "erofs" || fs == "squashfs", "rootfstype {fs:?}");
     }

@@ -267,12 +267,58 @@ pub mod disk {
     pub fn entry_name(slot: char) -> String {
         format!("berth-{slot}.conf")
     }
+    /// A GUID in its textual form (`c12a7328-f81f-…`) as GPT stores it on
+    /// disk: the first three groups little-endian, the rest as written
+    /// (UEFI specification, appendix A). `None` if `text` is not a GUID.
+    pub fn gpt_guid_bytes(text: &str) -> Option<[u8; 16]> {
+        let groups: Vec<&str> = text.split('-').collect();
+        let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        if lens != [8, 4, 4, 4, 12] || !text.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let hex: String = groups.concat();
+        let mut raw = [0u8; 16];
+        for (i, byte) in raw.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        raw[0..4].reverse();
+        raw[4..6].reverse();
+        raw[6..8].reverse();
+        Some(raw)
+    }
+
     /// The partition name of a slot (`a` → `ROOT-A`).
     pub fn root_name(slot: char) -> &'static str {
         if slot == 'b' {
             ROOT_B
         } else {
             ROOT_A
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn gpt_guids_are_mixed_endian() {
+            // The ESP type as it appears on disk (UEFI spec, and `sgdisk`'s
+            // hex dump of any ESP entry).
+            let esp = [
+                0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e,
+                0xc9, 0x3b,
+            ];
+            let rows: &[(&str, Option<[u8; 16]>)] = &[
+                (ESP_TYPE, Some(esp)),
+                ("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", Some(esp)),
+                ("c12a7328f81f11d2ba4b00a0c93ec93b", None),
+                ("c12a7328-f81f-11d2-ba4b-00a0c93ec93", None),
+                ("g12a7328-f81f-11d2-ba4b-00a0c93ec93b", None),
+                ("c12a7328-f81f-11d2-ba4b-00a0c93ec9+b", None),
+            ];
+            for (text, want) in rows {
+                assert_eq!(gpt_guid_bytes(text), *want, "{text}");
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ mod console;
 mod container_init;
 mod container_root;
 mod devcgroup;
+mod disk;
 mod dm;
 mod fatal;
 mod kmsg;

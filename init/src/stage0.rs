@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_config::cmdline::{KernelCmdline, RootVerity};
-use berth_config::layout;
+use berth_config::layout::{self, disk};
 use nix::mount::{mount, MsFlags};
 
+use crate::disk::drivers;
+use crate::disk::partitions::{self, FindError, Partition};
 use crate::fatal::Fatal;
 use crate::verity::{self, VerityError, VerityTarget};
 use crate::{dm, modload, mounts, switch_root};
@@ -36,6 +38,14 @@ pub enum Stage0Error {
         limit.as_secs_f64()
     )]
     DeviceMissing { device: String, limit: Duration },
+    #[error("no partition named {name} appeared within {:.1} s (found {found}; berth.slot=, berth.root=, berth.rootwait=)", limit.as_secs_f64())]
+    NoRootPartition {
+        name: String,
+        limit: Duration,
+        found: String,
+    },
+    #[error("look for the root partition")]
+    FindRoot(#[source] FindError),
     #[error("open {device}")]
     OpenDevice {
         device: String,
@@ -113,6 +123,9 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         Ok(d) => d,
         Err(e) => return Fatal::new("find kernel modules", e),
     };
+    if let Err(e) = load_disk_drivers(&dir) {
+        return Fatal::new("load the disk drivers", e);
+    }
     if let Err(e) = modload::load(&dir, layout::STAGE0_MODULES) {
         return Fatal::new("load stage 0 modules", e);
     }
@@ -121,13 +134,10 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
             return Fatal::new("load the dm-verity modules", e);
         }
     }
-    let root_dev = cmdline.root.clone().unwrap_or_else(|| "/dev/vda".to_owned());
-    if let Err(e) = modload::load(&dir, &["virtio_pci", "virtio_blk"]) {
-        return Fatal::new("load stage 0 modules", e);
-    }
-    if let Err(e) = wait_for_device(&root_dev, cmdline.root_wait) {
-        return Fatal::new("wait for the root device", e);
-    }
+    let root_dev = match find_root(cmdline) {
+        Ok(dev) => dev,
+        Err(e) => return Fatal::new("find the root", e),
+    };
     let root = match root_hash {
         Some(hash) => match open_verified(&root_dev, hash) {
             Ok(root) => root,
@@ -137,7 +147,7 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
             crate::console::console().line("berth", UNVERIFIED_WARNING);
             RootDevice {
                 node: root_dev.clone(),
-                label: root_dev.clone(),
+                label: root_dev,
                 verified: false,
             }
         }
@@ -153,6 +163,80 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
     log::info!("switching to the real root");
     let err = switch_root::switch_root(layout::SYSROOT, "/sbin/init");
     Fatal::new("switch root", err)
+}
+
+/// Loads the drivers of the disk controllers present on the PCI bus.
+fn load_disk_drivers(dir: &Path) -> Result<(), modload::ModLoadError> {
+    let start = Instant::now();
+    let drivers = drivers::drivers_for(&drivers::pci_functions(Path::new(PCI_DEVICES)));
+    let mut names: Vec<&str> = Vec::new();
+    for d in &drivers {
+        names.extend_from_slice(d.modules);
+    }
+    modload::load(dir, &names)?;
+    let list: Vec<&str> = drivers.iter().map(|d| d.name).collect();
+    log::info!(
+        "disk drivers: {} ({} ms)",
+        if list.is_empty() {
+            "none for the controllers present".to_owned()
+        } else {
+            list.join(", ")
+        },
+        start.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+const PCI_DEVICES: &str = "/sys/bus/pci/devices";
+const CLASS_BLOCK: &str = "/sys/class/block";
+
+/// The root device: `berth.root=` when given, else the partition named
+/// for the slot (`ROOT-A`), else the one unnamed partition of the DPS
+/// root type, waiting up to `berth.rootwait=` for the disk to appear.
+fn find_root(cmdline: &KernelCmdline) -> Result<String, Stage0Error> {
+    if let Some(dev) = &cmdline.root {
+        wait_for_device(dev, cmdline.root_wait)?;
+        return Ok(dev.clone());
+    }
+    let name = disk::root_name(cmdline.slot);
+    let root_type = disk::gpt_guid_bytes(disk::ROOT_X86_64_TYPE).unwrap_or_default();
+    let start = Instant::now();
+    let mut seen: Vec<Partition> = Vec::new();
+    loop {
+        let parts = partitions::scan(Path::new(CLASS_BLOCK)).map_err(Stage0Error::FindRoot)?;
+        if let Some(p) = partitions::by_name(&parts, name).map_err(Stage0Error::FindRoot)? {
+            log::info!(
+                "root: {} ({name}) on {} after {} ms",
+                p.node(),
+                p.disk_node(),
+                start.elapsed().as_millis()
+            );
+            return Ok(p.node());
+        }
+        if parts != seen {
+            let typed: Vec<&Partition> = partitions::by_type(&parts, &root_type)
+                .into_iter()
+                .filter(|p| p.name.is_none())
+                .collect();
+            if let [one] = typed.as_slice() {
+                log::info!(
+                    "root: {} (no partition is named {name}; the one unnamed root partition) after {} ms",
+                    one.node(),
+                    start.elapsed().as_millis()
+                );
+                return Ok(one.node());
+            }
+            seen = parts;
+        }
+        if start.elapsed() >= cmdline.root_wait {
+            return Err(Stage0Error::NoRootPartition {
+                name: name.to_owned(),
+                limit: cmdline.root_wait,
+                found: partitions::describe(&seen),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Reads the superblocks of `dev`, creates the dm-verity device over it
@@ -355,6 +439,14 @@ mod tests {
                     limit: Duration::from_secs(1),
                 },
                 "root device /dev/vdz did not appear within 1.0 s (berth.root=, berth.rootwait=)",
+            ),
+            (
+                Stage0Error::NoRootPartition {
+                    name: "ROOT-B".into(),
+                    limit: Duration::from_secs(10),
+                    found: "vda1 (ESP), vda2 (ROOT-A)".into(),
+                },
+                "no partition named ROOT-B appeared within 10.0 s (found vda1 (ESP), vda2 (ROOT-A); berth.slot=, berth.root=, berth.rootwait=)",
             ),
             (
                 Stage0Error::NoVeritySuperblock {

@@ -13,7 +13,7 @@ use crate::console::uptime;
 
 use crate::fatal::Fatal;
 use crate::os::{Os, RealOs};
-use crate::{cgroups, modload, mounts, plans, supervise, system};
+use crate::{cgroups, disk, modload, mounts, plans, supervise, system};
 
 /// Runs stage 1 and then supervises forever; returns only on a fatal error.
 pub fn run() -> Fatal {
@@ -37,6 +37,9 @@ pub fn run() -> Fatal {
         .map(|m| m.system.clone())
         .unwrap_or_default();
     let workload_memory = node_settings(os, &sys);
+    let t = Instant::now();
+    let state = disk::state::setup();
+    log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
 
     let (network, containers) = match manifest {
         Some(m) => match containers(&m) {
@@ -47,7 +50,7 @@ pub fn run() -> Fatal {
     };
     let net = start_network(&network, &sys, &containers);
     system::raise_hard_limits(&containers);
-    supervise::run(containers, net, workload_memory)
+    supervise::run(containers, net, workload_memory, state)
 }
 
 /// The manifest, or `None` when it is invalid: a bad one must not stop the

@@ -102,6 +102,8 @@ pub(crate) struct Parts {
     pub control: Control,
     /// `memory.max` of a workload without a `memory` key.
     pub workload_memory: Option<u64>,
+    /// Where `/var/lib/berth` lives, for `berth status`.
+    pub state: crate::disk::state::State,
 }
 
 /// The loop's state.
@@ -132,10 +134,16 @@ pub(crate) struct Loop {
     reap_due: bool,
     shutdown_started: Option<Instant>,
     workload_memory: Option<u64>,
+    state: crate::disk::state::State,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
-pub fn run(containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -> Fatal {
+pub fn run(
+    containers: Vec<Container>,
+    net: Net,
+    workload_memory: Option<u64>,
+    state: crate::disk::state::State,
+) -> Fatal {
     let (wake, signals) = match register_signals() {
         Ok(s) => s,
         Err(f) => return f,
@@ -156,6 +164,7 @@ pub fn run(containers: Vec<Container>, net: Net, workload_memory: Option<u64>) -
         buttons: powerbutton::open_all(),
         control: Control::bind(Path::new(api::SOCKET_PATH)),
         workload_memory,
+        state,
     };
     let mut lp = match Loop::new(parts) {
         Ok(l) => l,
@@ -216,6 +225,7 @@ impl Loop {
             reap_due: false,
             shutdown_started: None,
             workload_memory: parts.workload_memory,
+            state: parts.state,
         })
     }
 

@@ -334,3 +334,65 @@ pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result
     }
     Ok(())
 }
+
+/// `BLKPG` (linux/fs.h: `_IO(0x12, 105)`) with `BLKPG_RESIZE_PARTITION`
+/// (linux/blkpg.h): tells the kernel that partition `number` of the disk
+/// open as `disk` now spans `length` bytes from byte `start`. Unlike a
+/// re-read of the whole table (`BLKRRPART`), it works while partitions of
+/// the disk are mounted.
+pub fn resize_partition(disk: &std::fs::File, number: u32, start: u64, length: u64) -> io::Result<()> {
+    #[repr(C)]
+    struct BlkpgPartition {
+        start: libc::c_longlong,
+        length: libc::c_longlong,
+        pno: libc::c_int,
+        devname: [libc::c_char; 64],
+        volname: [libc::c_char; 64],
+    }
+    #[repr(C)]
+    struct BlkpgIoctlArg {
+        op: libc::c_int,
+        flags: libc::c_int,
+        datalen: libc::c_int,
+        data: *mut libc::c_void,
+    }
+    const BLKPG: libc::c_ulong = 0x1269;
+    const BLKPG_RESIZE_PARTITION: libc::c_int = 3;
+    let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "partition out of range");
+    let mut part = BlkpgPartition {
+        start: i64::try_from(start).map_err(|_| too_big())?,
+        length: i64::try_from(length).map_err(|_| too_big())?,
+        pno: libc::c_int::try_from(number).map_err(|_| too_big())?,
+        devname: [0; 64],
+        volname: [0; 64],
+    };
+    let mut arg = BlkpgIoctlArg {
+        op: BLKPG_RESIZE_PARTITION,
+        flags: 0,
+        datalen: std::mem::size_of::<BlkpgPartition>() as libc::c_int,
+        data: (&mut part as *mut BlkpgPartition).cast(),
+    };
+    // SAFETY: `disk` is an open block device for the whole call; `arg`
+    // and the `part` it points to are valid, initialised, `repr(C)`
+    // structures laid out as linux/blkpg.h declares them, and both live
+    // until the ioctl returns. The kernel only reads them.
+    if unsafe { libc::ioctl(disk.as_raw_fd(), BLKPG, &mut arg) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `EXT4_IOC_RESIZE_FS` (`_IOW('f', 16, __u64)`, ext4's online resize,
+/// what `resize2fs` uses on a mounted filesystem): grows the ext4
+/// filesystem mounted at the folder open as `mount` to `blocks` blocks.
+pub fn ext4_resize(mount: &std::fs::File, blocks: u64) -> io::Result<()> {
+    const EXT4_IOC_RESIZE_FS: libc::c_ulong = 0x4008_6610;
+    let count: u64 = blocks;
+    // SAFETY: `mount` is an open descriptor of the filesystem's folder for
+    // the whole call; the kernel reads one u64 from `&count`, which lives
+    // until the ioctl returns.
+    if unsafe { libc::ioctl(mount.as_raw_fd(), EXT4_IOC_RESIZE_FS, &count) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -27,18 +27,12 @@ fn parse_root_and_rootwait() {
             "berth.root=/dev/vdb",
             with(|c| c.root = Some("/dev/vdb".into())),
         ),
-        (
-            "slot b",
-            "berth.slot=b",
-            with(|c| c.slot = 'b'),
-        ),
+        ("slot b", "berth.slot=b", with(|c| c.slot = 'b')),
         (
             "slot bad keeps a",
             "berth.slot=c",
             with(|c| {
-                c.invalid = vec![
-                    "berth.slot: unknown slot \"c\" (expected a or b); using a".into(),
-                ]
+                c.invalid = vec!["berth.slot: unknown slot \"c\" (expected a or b); using a".into()]
             }),
         ),
         (

@@ -43,6 +43,9 @@ pub fn node_line(node: &NodeStatus) -> String {
     if !node.root.is_empty() {
         line.push_str(&format!("\nroot: {}", node.root));
     }
+    if !node.state.is_empty() {
+        line.push_str(&format!("\nstate: {}", node.state));
+    }
     line
 }
 
@@ -240,10 +243,11 @@ web            workload  service  running  412  2         3m05s   exited with co
             pid1_rss_kib: 2480,
             stage: "services".into(),
             root: "verified (dm-verity), scrub clean".into(),
+            state: "STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)".into(),
         };
         assert_eq!(
             node_line(&node),
-            "node1: up 1h02m, berth 0.1.0, PID 1 RSS 2480 KiB, stage services\nroot: verified (dm-verity), scrub clean"
+            "node1: up 1h02m, berth 0.1.0, PID 1 RSS 2480 KiB, stage services\nroot: verified (dm-verity), scrub clean\nstate: STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)"
         );
     }
 

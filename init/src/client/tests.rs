@@ -86,6 +86,7 @@ fn status_cases() -> Vec<Case> {
             pid1_rss_kib: 900,
             stage: "services".into(),
             root: "verified (dm-verity), scrub clean".into(),
+            state: String::new(),
         },
         containers: vec![],
     };
@@ -109,7 +110,7 @@ fn status_cases() -> Vec<Case> {
             code: EXIT_OK,
             stdout:
                 "{\"node\":{\"hostname\":\"n1\",\"uptime_ms\":12000,\"berth_version\":\"0.1.0\",\
-                     \"pid1_rss_kib\":900,\"stage\":\"services\",\"root\":\"verified (dm-verity), scrub clean\"},\"containers\":[]}\n",
+                     \"pid1_rss_kib\":900,\"stage\":\"services\",\"root\":\"verified (dm-verity), scrub clean\",\"state\":\"\"},\"containers\":[]}\n",
             stderr: "",
         },
         Case {

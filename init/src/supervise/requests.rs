@@ -85,6 +85,7 @@ impl Loop {
                 pid1_rss_kib: rss_kib().unwrap_or(0),
                 stage: self.node.stage_word().to_owned(),
                 root: self.root.clone(),
+                state: self.state.status(),
             },
             containers: self.node.statuses(now),
         }

@@ -217,6 +217,9 @@ fn fixture(dir: &Path) -> (Loop, Arc<Shared>, UnixStream, UnixStream) {
         buttons: Vec::new(),
         control: Control::bind(&dir.join("control.sock")),
         workload_memory: None,
+        state: crate::disk::state::State::Memory {
+            why: "a host test".into(),
+        },
     };
     let lp = Loop::new(parts).expect("launcher thread");
     (lp, shared, wake_w, net_w)

@@ -28,6 +28,11 @@ pub struct NodeStatus {
     /// `CORRUPT: …`; empty from an older berth.
     #[serde(default)]
     pub root: String,
+    /// Where `/var/lib/berth` lives and how full it is: `STATE /dev/vda4
+    /// (ext4): 8.0 GiB, 24.0 MiB used (1%)`, or `in memory (tmpfs, …):
+    /// why`; empty from an older berth.
+    #[serde(default)]
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -61,6 +61,7 @@ fn status() -> StatusResult {
             pid1_rss_kib: 2_480,
             stage: "services".into(),
             root: "verified (dm-verity), scrub clean".into(),
+            state: "STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)".into(),
         },
         containers: vec![
             ContainerStatus {
