@@ -340,7 +340,12 @@ pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result
 /// open as `disk` now spans `length` bytes from byte `start`. Unlike a
 /// re-read of the whole table (`BLKRRPART`), it works while partitions of
 /// the disk are mounted.
-pub fn resize_partition(disk: &std::fs::File, number: u32, start: u64, length: u64) -> io::Result<()> {
+pub fn resize_partition(
+    disk: &std::fs::File,
+    number: u32,
+    start: u64,
+    length: u64,
+) -> io::Result<()> {
     #[repr(C)]
     struct BlkpgPartition {
         start: libc::c_longlong,

@@ -54,9 +54,8 @@ mod tests {
 
     #[test]
     fn drivers_by_function() {
-        let names = |f: &[PciFunction]| -> Vec<&str> {
-            drivers_for(f).iter().map(|d| d.name).collect()
-        };
+        let names =
+            |f: &[PciFunction]| -> Vec<&str> { drivers_for(f).iter().map(|d| d.name).collect() };
         // QEMU's i440fx host bridge, ISA bridge, IDE and ACPI functions.
         let chipset = [
             (0x8086, 0x06_00_00),
@@ -71,11 +70,20 @@ mod tests {
         };
         let rows: Vec<(Vec<PciFunction>, Vec<&str>)> = vec![
             // virtio-blk and virtio-net.
-            (with(&[(0x1af4, 0x01_00_00), (0x1af4, 0x02_00_00)]), vec!["virtio"]),
+            (
+                with(&[(0x1af4, 0x01_00_00), (0x1af4, 0x02_00_00)]),
+                vec!["virtio"],
+            ),
             // An NVMe disk and a virtio NIC: virtio_pci is needed anyway.
-            (with(&[(0x1b36, 0x01_08_02), (0x1af4, 0x02_00_00)]), vec!["virtio", "NVMe"]),
+            (
+                with(&[(0x1b36, 0x01_08_02), (0x1af4, 0x02_00_00)]),
+                vec!["virtio", "NVMe"],
+            ),
             // An ICH9 AHCI controller, an e1000 NIC.
-            (with(&[(0x8086, 0x01_06_01), (0x8086, 0x02_00_00)]), vec!["SATA (AHCI)"]),
+            (
+                with(&[(0x8086, 0x01_06_01), (0x8086, 0x02_00_00)]),
+                vec!["SATA (AHCI)"],
+            ),
             // Nothing we drive: nothing to load (the wait then names what
             // was found).
             (chipset.to_vec(), vec![]),

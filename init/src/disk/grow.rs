@@ -50,7 +50,10 @@ pub enum PlanError {
     #[error("the disk has {disk_sectors} sectors, but its partition table ends at sector {backup_lba}: the disk is smaller than the image written to it, or the table is damaged; leaving it alone")]
     DiskSmaller { disk_sectors: u64, backup_lba: u64 },
     #[error("STATE ends at sector {state_end}, past the table's last usable sector {last_usable_lba}; leaving it alone")]
-    StateOutside { state_end: u64, last_usable_lba: u64 },
+    StateOutside {
+        state_end: u64,
+        last_usable_lba: u64,
+    },
 }
 
 /// The table that spans a disk of `disk_sectors`, or `None` when `t`
@@ -195,7 +198,8 @@ mod tests {
             state_end: grown.state_end,
             ..built()
         };
-        let rows: Vec<(&str, TableView, u64, Result<Option<TablePlan>, PlanError>)> = vec![
+        type Planned = Result<Option<TablePlan>, PlanError>;
+        let rows: Vec<(&str, TableView, u64, Planned)> = vec![
             ("first boot on 8 GiB", built(), gib8, Ok(Some(grown))),
             ("second boot: nothing to do", after, gib8, Ok(None)),
             ("same size disk", built(), 385 * MIB, Ok(None)),

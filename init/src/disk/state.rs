@@ -213,7 +213,8 @@ fn grow_table(part: &Partition) -> Result<(), StateError> {
         .map(|(_, e)| e.starting_lba)
         .min();
     let h = &gpt.header;
-    let entry_bytes = u64::from(h.number_of_partition_entries) * u64::from(h.size_of_partition_entry);
+    let entry_bytes =
+        u64::from(h.number_of_partition_entries) * u64::from(h.size_of_partition_entry);
     let view = TableView {
         backup_lba: h.backup_lba,
         last_usable_lba: h.last_usable_lba,
@@ -334,7 +335,10 @@ fn grow_fs(part: &Partition) -> Result<(), StateError> {
         return Ok(());
     };
     let Some(blocks) = grow::fs_target_blocks(fs, bytes) else {
-        log::info!("STATE {device}: ext4 fills its partition ({})", size(fs.bytes()));
+        log::info!(
+            "STATE {device}: ext4 fills its partition ({})",
+            size(fs.bytes())
+        );
         return Ok(());
     };
     let start = Instant::now();
