@@ -301,7 +301,15 @@ mod tests {
     #[test]
     fn carries_the_verity_modules() {
         let names = stage0_module_names();
-        for m in ["virtio_blk", "nvme", "ahci", "sd_mod", "erofs", "dm_mod", "dm_verity"] {
+        for m in [
+            "virtio_blk",
+            "nvme",
+            "ahci",
+            "sd_mod",
+            "erofs",
+            "dm_mod",
+            "dm_verity",
+        ] {
             assert!(names.contains(&m), "{m} missing from {names:?}");
         }
     }
