@@ -159,3 +159,76 @@ fn fix_dots(image: &mut [u8], geo: &Geometry, cluster: u32, parent_is_root: bool
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::esp;
+    use std::io::Cursor;
+
+    /// The first four records of folder `path`'s first cluster, and that
+    /// cluster.
+    fn head(image: &[u8], path: &[&str]) -> (Vec<[u8; RECORD]>, u32) {
+        let geo = Geometry::read(image).expect("FAT32");
+        let mut cluster = geo.root_cluster;
+        for name in path {
+            let at = geo.offset(cluster, image.len()).expect("in the image");
+            let record = image[at..at + geo.cluster_bytes]
+                .chunks(RECORD)
+                .find(|r| r[11] != LONG_NAME && r[..11].starts_with(name.as_bytes()))
+                .unwrap_or_else(|| panic!("no {name}"));
+            let hi = u32::from(u16::from_le_bytes([record[20], record[21]]));
+            let lo = u32::from(u16::from_le_bytes([record[26], record[27]]));
+            cluster = (hi << 16) | lo;
+        }
+        let at = geo.offset(cluster, image.len()).expect("in the image");
+        let records = (0..4)
+            .map(|i| {
+                let mut r = [0u8; RECORD];
+                r.copy_from_slice(&image[at + i * RECORD..at + (i + 1) * RECORD]);
+                r
+            })
+            .collect();
+        (records, cluster)
+    }
+
+    fn cluster_of(record: &[u8; RECORD]) -> u32 {
+        (u32::from(u16::from_le_bytes([record[20], record[21]])) << 16)
+            | u32::from(u16::from_le_bytes([record[26], record[27]]))
+    }
+
+    #[test]
+    fn dots_come_first_and_a_root_childs_dotdot_is_zero() {
+        let mut image = Cursor::new(vec![0u8; 64 << 20]);
+        esp::format(&mut image, 64 << 20, 7).expect("format");
+        {
+            let fs = esp::open(&mut image, 0).expect("open");
+            fs.root_dir()
+                .create_dir("OUTER")
+                .and_then(|d| d.create_dir("INNER"))
+                .expect("create folders");
+        }
+        let mut image = image.into_inner();
+        // fatfs 0.3.6 as released: a long-name record ahead of `.`. When
+        // this fails, fatfs stopped doing that and this module can go.
+        let (before, _) = head(&image, &["OUTER"]);
+        assert_eq!(before[0][11], LONG_NAME, "fatfs fixed: drop fat_fixup");
+
+        assert!(fix_directories(&mut image) > 0);
+        // (path, its parent's cluster as `..` must name it; None: the root)
+        let (_, outer) = head(&image, &["OUTER"]);
+        for (path, parent) in [(&["OUTER"][..], None), (&["OUTER", "INNER"], Some(outer))] {
+            let (records, own) = head(&image, path);
+            assert_eq!(&records[0][..11], DOT, "{path:?}");
+            assert_eq!(cluster_of(&records[0]), own, "{path:?}");
+            assert_eq!(&records[1][..11], DOTDOT, "{path:?}");
+            assert_eq!(cluster_of(&records[1]), parent.unwrap_or(0), "{path:?}");
+            assert_eq!((records[2][0], records[3][0]), (FREE, FREE), "{path:?}");
+        }
+        assert_eq!(
+            fix_directories(&mut image),
+            0,
+            "a second pass changes nothing"
+        );
+    }
+}
