@@ -8,11 +8,15 @@
 # `berth init` tests also run against), util-linux (unshare), perl, and
 # iproute2 and nftables (the network host tests set up namespaces with `ip`
 # and cross-check berth's NAT rules with `nft list`), umoci (the OCI image
-# layouts the image-import tests start from). Idempotent and quiet when
-# everything is already there.
+# layouts the image-import tests start from), and for the node disk
+# (disk.img): ovmf (UEFI firmware for QEMU), systemd-boot-efi (the boot
+# loader put on the ESP), e2fsprogs (mkfs.ext4 for STATE), qemu-utils
+# (qemu-img: disk.qcow2 and the overlays of `berth-image run`),
+# dosfstools and mtools (fsck.fat, mdir: checking and reading the ESP).
+# Idempotent and quiet when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci)
+packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci ovmf systemd-boot-efi dosfstools mtools qemu-utils e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,13 @@
 //! OUT/root.img         the root image (EROFS), then its dm-verity hash tree
 //! OUT/root.verity      ROOT_HASH=…, DATA_BYTES=…, HASH_OFFSET=…, SALT=…, UUID=…
 //! OUT/kernel-version   KERNEL_VERSION=…, KERNEL_PACKAGE=…, KERNEL_PACKAGE_VERSION=…
+//! OUT/disk.img         the node disk: GPT, ESP with systemd-boot, ROOT-A (root.img),
+//!                      ROOT-B (empty), STATE (ext4) — see [`crate::disk`]
+//! OUT/disk.qcow2       the same as qcow2, with `--qcow2` (clouds, libvirt)
 //! ```
+//!
+//! `root.img` stays beside `disk.img`: it is what an update writes into
+//! the inactive slot, and what the dm-verity tests corrupt.
 //!
 //! `--no-verity` (`BuildOptions::verity` false) leaves out the hash tree
 //! and `root.verity` (an old one is removed), and the node then boots with
@@ -23,6 +29,7 @@ use std::path::{Path, PathBuf};
 use berth_config::{Manifest, ManifestErrors};
 
 use crate::berth_binary::{self, BinaryError};
+use crate::disk::{self, DiskError, DiskInputs, DiskReport};
 use crate::initramfs::{self, InitramfsError};
 use crate::kernel::{self, Kernel, KernelError};
 use crate::modules::{self, PackError};
@@ -36,6 +43,8 @@ pub const INITRAMFS: &str = "initramfs.img";
 pub const ROOT_IMAGE: &str = "root.img";
 pub const KERNEL_VERSION: &str = "kernel-version";
 pub const ROOT_VERITY: &str = "root.verity";
+pub const DISK_IMAGE: &str = "disk.img";
+pub const DISK_QCOW2: &str = "disk.qcow2";
 
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +59,8 @@ pub struct BuildOptions {
     /// Append a dm-verity hash tree and write `root.verity` (the default;
     /// `--no-verity` turns it off).
     pub verity: bool,
+    /// Also write `disk.qcow2` (`--qcow2`).
+    pub qcow2: bool,
 }
 
 impl BuildOptions {
@@ -61,6 +72,7 @@ impl BuildOptions {
             skip_validation: false,
             source_date_epoch: 0,
             verity: true,
+            qcow2: false,
         }
     }
 }
@@ -87,6 +99,10 @@ pub struct BuildReport {
     pub compression: Option<&'static str>,
     /// The dm-verity figures, `None` when built with `--no-verity`.
     pub verity: Option<VerityInfo>,
+    /// `disk.img`'s size, allocation and partitions.
+    pub disk: DiskReport,
+    /// `disk.qcow2`'s size, when asked for.
+    pub qcow2_bytes: Option<u64>,
     /// Modules in each image, in load order.
     pub stage0_modules: Vec<String>,
     pub stage1_modules: Vec<String>,
@@ -108,6 +124,9 @@ impl BuildReport {
     }
     pub fn root_image(&self) -> PathBuf {
         self.out.join(ROOT_IMAGE)
+    }
+    pub fn disk_image(&self) -> PathBuf {
+        self.out.join(DISK_IMAGE)
     }
 }
 
@@ -144,6 +163,8 @@ pub enum BuildError {
     Verity(#[from] VerityError),
     #[error("build the initramfs")]
     Initramfs(#[from] InitramfsError),
+    #[error("make the disk image")]
+    Disk(#[from] DiskError),
     #[error("prepare the output folder")]
     Staging(#[from] StagingError),
     #[error("{step} {path}")]
@@ -318,25 +339,8 @@ fn build_in(
     let root_bytes = std::fs::metadata(&root_img)
         .map_err(io("measure", &root_img))?
         .len();
-    for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE, KERNEL_VERSION] {
-        let to = opts.out.join(name);
-        std::fs::rename(staging_dir.join(name), &to)
-            .map_err(io("move the artifact into place:", &to))?;
-    }
-    // root.verity last: a root hash never sits beside a root image it
-    // does not describe for longer than the renames take.
-    let verity_file = opts.out.join(ROOT_VERITY);
-    if verity.is_some() {
-        std::fs::rename(staging_dir.join(ROOT_VERITY), &verity_file)
-            .map_err(io("move the artifact into place:", &verity_file))?;
-    } else {
-        match std::fs::remove_file(&verity_file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(io("remove the old", &verity_file)(e))
-            }
-            _ => {}
-        }
-    }
+    let (disk, qcow2_bytes) = make_disk(opts, staging_dir, verity.as_ref())?;
+    install(opts, staging_dir, verity.is_some(), qcow2_bytes.is_some())?;
     let names =
         |steps: &[berth_config::modules::LoadStep]| steps.iter().map(|s| s.name.clone()).collect();
     Ok(BuildReport {
@@ -348,6 +352,8 @@ fn build_in(
         root_bytes,
         compression: erofs.compression,
         verity,
+        disk,
+        qcow2_bytes,
         stage0_modules: names(&stage0.steps),
         stage1_modules: names(&staged.modules.steps),
         contents: staged
@@ -358,6 +364,89 @@ fn build_in(
         containers: staged.bundles.into_iter().map(|(name, _)| name).collect(),
         warnings,
     })
+}
+
+/// `disk.img` (and `disk.qcow2` when asked) in the staging folder, from
+/// the artifacts already there.
+fn make_disk(
+    opts: &BuildOptions,
+    staging_dir: &Path,
+    verity: Option<&VerityInfo>,
+) -> Result<(DiskReport, Option<u64>), BuildError> {
+    let step = Step::start(
+        "making the disk image (GPT, ESP, ROOT-A, ROOT-B, STATE)",
+        None,
+    );
+    let (kernel, initramfs, root_image) = (
+        staging_dir.join(VMLINUZ),
+        staging_dir.join(INITRAMFS),
+        staging_dir.join(ROOT_IMAGE),
+    );
+    let image = staging_dir.join(DISK_IMAGE);
+    let report = disk::write(
+        &image,
+        staging_dir,
+        &DiskInputs {
+            kernel: &kernel,
+            initramfs: &initramfs,
+            root_image: &root_image,
+            root_hash: verity.map(|v| v.root_hash.as_str()),
+            epoch: opts.source_date_epoch,
+            boot_loader: Path::new(disk::esp::SYSTEMD_BOOT),
+        },
+    )?;
+    step.finish(&format!(
+        "{}, {} allocated",
+        progress::size(report.bytes),
+        progress::size(report.allocated)
+    ));
+    if !opts.qcow2 {
+        return Ok((report, None));
+    }
+    let step = Step::start("converting the disk image to qcow2 (qemu-img)", None);
+    let bytes = disk::convert_qcow2(&image, &staging_dir.join(DISK_QCOW2))?;
+    step.finish(&progress::size(bytes));
+    Ok((report, Some(bytes)))
+}
+
+/// Renames the staged artifacts into `OUT`, and removes the old
+/// `root.verity` and `disk.qcow2` a build without them would otherwise
+/// leave beside artifacts they do not describe.
+fn install(
+    opts: &BuildOptions,
+    staging_dir: &Path,
+    verity: bool,
+    qcow2: bool,
+) -> Result<(), BuildError> {
+    let move_in = |name: &str| {
+        let to = opts.out.join(name);
+        std::fs::rename(staging_dir.join(name), &to)
+            .map_err(io("move the artifact into place:", &to))
+    };
+    let remove_old = |name: &str| {
+        let path = opts.out.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(io("remove the old", &path)(e))
+            }
+            _ => Ok(()),
+        }
+    };
+    for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE, KERNEL_VERSION, DISK_IMAGE] {
+        move_in(name)?;
+    }
+    if qcow2 {
+        move_in(DISK_QCOW2)?;
+    } else {
+        remove_old(DISK_QCOW2)?;
+    }
+    // root.verity last: a root hash never sits beside a root image it
+    // does not describe for longer than the renames take.
+    if verity {
+        move_in(ROOT_VERITY)
+    } else {
+        remove_old(ROOT_VERITY)
+    }
 }
 
 /// mkfs.erofs settings: compressed if the kernel can read it, a UUID
@@ -516,6 +605,26 @@ impl fmt::Display for BuildReport {
                 v.root_hash,
                 mib(v.data_bytes),
                 v.hash_offset
+            )?;
+        }
+        let d = &self.disk;
+        let table: Vec<String> = d
+            .partitions
+            .iter()
+            .map(|p| format!("{} {} {}", p.number, p.name, mib(p.size)))
+            .collect();
+        writeln!(
+            f,
+            "  {DISK_IMAGE:<14} {:>10}  GPT: {}; sparse, {} allocated",
+            mib(d.bytes),
+            table.join(", "),
+            mib(d.allocated)
+        )?;
+        if let Some(bytes) = self.qcow2_bytes {
+            writeln!(
+                f,
+                "  {DISK_QCOW2:<14} {:>10}  qcow2 of {DISK_IMAGE}",
+                mib(bytes)
             )?;
         }
         for (name, content) in &self.contents {

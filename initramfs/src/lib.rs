@@ -2,7 +2,8 @@
 //! machine boots: Debian's kernel (fetched, never installed), an initramfs
 //! for stage 0 and a read-only EROFS root image for stage 1, both carrying
 //! the same static berth binary as PID 1. It also makes busybox test
-//! rootfs folders and boots the result under QEMU.
+//! rootfs folders and boots the result under QEMU. [`disk`] puts it all
+//! on one GPT disk image (ESP with systemd-boot, two root slots, STATE).
 //!
 //! The pieces, each in its own module: [`cpio`] writes newc archives,
 //! [`initramfs`] lays out stage 0, [`rootimg`] and [`bundle`] stage the
@@ -10,7 +11,9 @@
 //! finds a file's bytes in it (for corruption tests), [`modules`] picks
 //! kernel modules with the same index PID 1 reads, [`mod@kernel`] and
 //! [`berth_binary`] get the inputs, [`mod@build`] ties them together,
-//! [`qemu`] runs the output (and stops it when [`stop_signals`] arrive).
+//! [`disk`] makes `disk.img` from the artifacts, [`qemu`] runs the
+//! output, directly or under UEFI (and stops it when [`stop_signals`]
+//! arrive).
 //!
 //! Decisions worth knowing:
 //! - Output is reproducible: one timestamp (SOURCE_DATE_EPOCH, default 0)
@@ -36,6 +39,7 @@ pub mod build;
 pub mod bundle;
 pub mod busybox;
 pub mod cpio;
+pub mod disk;
 pub mod elf;
 pub mod extent;
 pub mod folder_store;

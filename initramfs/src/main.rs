@@ -7,21 +7,32 @@ use std::time::Duration;
 
 use berth_image::build::{self, BuildOptions};
 use berth_image::busybox;
-use berth_image::qemu::{self, Outcome, QemuOptions};
+use berth_image::qemu::{self, Boot, Disk, Interface, Outcome, QemuOptions, Writes};
 
 const USAGE: &str = "\
 usage:
-  berth-image build MANIFEST -o DIR [--skip-validation] [--no-verity]
+  berth-image build MANIFEST -o DIR [--skip-validation] [--no-verity] [--qcow2]
       build DIR/vmlinuz, DIR/initramfs.img, DIR/root.img from MANIFEST, the
       root image with a dm-verity hash tree whose root hash goes to
       DIR/root.verity; --no-verity leaves both out (development: the node
-      boots unverified, with a warning)
-  berth-image run DIR [--timeout SECONDS] [--forward HOST:GUEST]...
-      boot DIR under qemu-system-x86_64 (TCG) with the console here, with
-      berth.verity= from DIR/root.verity if there is one; Ctrl-A X quits.
-      Exits 124 at the timeout, 128 + N when signal N (SIGTERM, SIGINT,
-      SIGHUP) stopped it (QEMU is stopped too), else with QEMU's status.
-      --forward: TCP port HOST on 127.0.0.1 reaches the guest's port GUEST
+      boots unverified, with a warning). DIR/disk.img is the whole node
+      disk (GPT: ESP with systemd-boot, ROOT-A, ROOT-B, STATE), sparse, to
+      write to a drive; --qcow2 also writes DIR/disk.qcow2 (clouds, libvirt)
+  berth-image run DIR [--direct] [--nvme | --sata] [--fresh] [--disk-size SIZE]
+                      [--timeout SECONDS] [--forward HOST:GUEST]...
+      boot DIR under qemu-system-x86_64 (TCG) with the console here; Ctrl-A X
+      quits. By default as a real machine: OVMF firmware, systemd-boot, the
+      ESP's boot entry, from DIR/disk.img. Writes go to DIR/node.qcow2, an
+      overlay that keeps STATE between runs and leaves disk.img as built
+      (made when missing, SIZE big, default 8G, so STATE grows into it on
+      first boot; made afresh when disk.img was rebuilt, or with --fresh).
+      --direct: start the kernel directly (-kernel, berth.verity= from
+      DIR/root.verity), skipping firmware and boot loader: faster, for
+      development. --nvme, --sata: attach the disk as NVMe or SATA instead
+      of virtio. Exits 124 at the timeout, 128 + N when signal N (SIGTERM,
+      SIGINT, SIGHUP) stopped it (QEMU is stopped too), else with QEMU's
+      status. --forward: TCP port HOST on 127.0.0.1 reaches the guest's
+      port GUEST
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
   berth-image --help
@@ -35,6 +46,8 @@ environment:
 
 /// Exit status of `run` when the timeout stopped QEMU, as timeout(1).
 const TIMED_OUT: u8 = 124;
+/// `--disk-size` unless given.
+const DEFAULT_DISK_SIZE: u64 = 8 << 30;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Cli {
@@ -44,16 +57,28 @@ enum Cli {
         out: PathBuf,
         skip_validation: bool,
         no_verity: bool,
+        qcow2: bool,
     },
-    Run {
-        dir: PathBuf,
-        timeout: Option<Duration>,
-        /// `--forward HOST:GUEST`: TCP ports forwarded from 127.0.0.1.
-        forwards: Vec<(u16, u16)>,
-    },
+    Run(RunArgs),
     BusyboxRootfs {
         dir: PathBuf,
     },
+}
+
+/// `berth-image run`'s arguments.
+#[derive(Debug, PartialEq, Eq)]
+struct RunArgs {
+    dir: PathBuf,
+    timeout: Option<Duration>,
+    /// `--forward HOST:GUEST`: TCP ports forwarded from 127.0.0.1.
+    forwards: Vec<(u16, u16)>,
+    /// `--direct`: `-kernel` instead of OVMF.
+    direct: bool,
+    interface: Interface,
+    /// `--fresh`: remake the overlay.
+    fresh: bool,
+    /// `--disk-size`: of a new overlay, bytes.
+    disk_size: u64,
 }
 
 fn parse(args: &[String]) -> Result<Cli, String> {
@@ -65,61 +90,85 @@ fn parse(args: &[String]) -> Result<Cli, String> {
     }
     match verb {
         None | Some("-h" | "--help" | "help") => Ok(Cli::Help),
-        Some("build") => {
-            let (mut manifest, mut out, mut skip, mut no_verity) = (None, None, false, false);
-            let mut rest = rest.into_iter();
-            while let Some(arg) = rest.next() {
-                match arg {
-                    "-o" | "--out" => out = Some(rest.next().ok_or("-o needs a folder")?),
-                    "--skip-validation" => skip = true,
-                    "--no-verity" => no_verity = true,
-                    a if a.starts_with('-') => return Err(format!("build: unknown option {a}")),
-                    a if manifest.is_none() => manifest = Some(a),
-                    a => return Err(format!("build: unexpected argument {a}")),
-                }
-            }
-            Ok(Cli::Build {
-                manifest: manifest.ok_or("build: which MANIFEST?")?.into(),
-                out: out.ok_or("build: -o DIR is required")?.into(),
-                skip_validation: skip,
-                no_verity,
-            })
-        }
-        Some("run") => {
-            let (mut dir, mut timeout, mut forwards) = (None, None, Vec::new());
-            let mut rest = rest.into_iter();
-            while let Some(arg) = rest.next() {
-                match arg {
-                    "--timeout" => {
-                        let v = rest.next().ok_or("--timeout needs seconds")?;
-                        let secs: f64 = v
-                            .parse()
-                            .map_err(|_| format!("--timeout {v}: not a number of seconds"))?;
-                        let t = Duration::try_from_secs_f64(secs)
-                            .map_err(|_| format!("--timeout {v}: not a number of seconds"))?;
-                        timeout = Some(t);
-                    }
-                    "--forward" => {
-                        let v = rest.next().ok_or("--forward needs HOST:GUEST")?;
-                        forwards.push(forward(v)?);
-                    }
-                    a if a.starts_with('-') => return Err(format!("run: unknown option {a}")),
-                    a if dir.is_none() => dir = Some(a),
-                    a => return Err(format!("run: unexpected argument {a}")),
-                }
-            }
-            Ok(Cli::Run {
-                dir: dir.ok_or("run: which DIR?")?.into(),
-                timeout,
-                forwards,
-            })
-        }
+        Some("build") => parse_build(rest),
+        Some("run") => parse_run(rest).map(Cli::Run),
         Some("busybox-rootfs") => match rest.as_slice() {
             [dir] if !dir.starts_with('-') => Ok(Cli::BusyboxRootfs { dir: dir.into() }),
             _ => Err("busybox-rootfs: expected exactly one DIR".to_owned()),
         },
         Some(other) => Err(format!("unknown command {other}")),
     }
+}
+
+fn parse_build(rest: Vec<&str>) -> Result<Cli, String> {
+    let (mut manifest, mut out) = (None, None);
+    let (mut skip, mut no_verity, mut qcow2) = (false, false, false);
+    let mut rest = rest.into_iter();
+    while let Some(arg) = rest.next() {
+        match arg {
+            "-o" | "--out" => out = Some(rest.next().ok_or("-o needs a folder")?),
+            "--skip-validation" => skip = true,
+            "--no-verity" => no_verity = true,
+            "--qcow2" => qcow2 = true,
+            a if a.starts_with('-') => return Err(format!("build: unknown option {a}")),
+            a if manifest.is_none() => manifest = Some(a),
+            a => return Err(format!("build: unexpected argument {a}")),
+        }
+    }
+    Ok(Cli::Build {
+        manifest: manifest.ok_or("build: which MANIFEST?")?.into(),
+        out: out.ok_or("build: -o DIR is required")?.into(),
+        skip_validation: skip,
+        no_verity,
+        qcow2,
+    })
+}
+
+fn parse_run(rest: Vec<&str>) -> Result<RunArgs, String> {
+    let (mut dir, mut timeout, mut forwards) = (None, None, Vec::new());
+    let (mut direct, mut fresh, mut interface) = (false, false, None);
+    let mut disk_size = DEFAULT_DISK_SIZE;
+    let mut set_interface = |flag: &str, i: Interface| match interface.replace(i) {
+        Some(other) if other != i => Err(format!("run: {flag} and another disk interface")),
+        _ => Ok(()),
+    };
+    let mut rest = rest.into_iter();
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--timeout" => {
+                let v = rest.next().ok_or("--timeout needs seconds")?;
+                let bad = || format!("--timeout {v}: not a number of seconds");
+                let secs: f64 = v.parse().map_err(|_| bad())?;
+                timeout = Some(Duration::try_from_secs_f64(secs).map_err(|_| bad())?);
+            }
+            "--forward" => {
+                let v = rest.next().ok_or("--forward needs HOST:GUEST")?;
+                forwards.push(forward(v)?);
+            }
+            "--direct" => direct = true,
+            "--fresh" => fresh = true,
+            "--nvme" => set_interface(arg, Interface::Nvme)?,
+            "--sata" => set_interface(arg, Interface::Sata)?,
+            "--disk-size" => {
+                let v = rest.next().ok_or("--disk-size needs a size (8G)")?;
+                disk_size = qemu::parse_size(v).ok_or_else(|| {
+                    format!("--disk-size {v}: expected bytes or a K, M, G or T size")
+                })?;
+            }
+            a if a.starts_with('-') => return Err(format!("run: unknown option {a}")),
+            a if dir.is_none() => dir = Some(a),
+            a => return Err(format!("run: unexpected argument {a}")),
+        }
+    }
+    Ok(RunArgs {
+        dir: dir.ok_or("run: which DIR?")?.into(),
+        timeout,
+        forwards,
+        direct,
+        interface: interface.unwrap_or(Interface::Virtio),
+        fresh,
+        disk_size,
+    })
 }
 
 /// `HOST:GUEST`, two TCP ports.
@@ -165,12 +214,16 @@ fn main() -> ExitCode {
             out,
             skip_validation,
             no_verity,
-        } => run_build(manifest, out, skip_validation, no_verity),
-        Cli::Run {
-            dir,
-            timeout,
-            forwards,
-        } => run_qemu(&dir, timeout, forwards),
+            qcow2,
+        } => run_build(BuildOptions {
+            manifest,
+            out,
+            skip_validation,
+            source_date_epoch: 0,
+            verity: !no_verity,
+            qcow2,
+        }),
+        Cli::Run(args) => run_qemu(args),
         Cli::BusyboxRootfs { dir } => run_busybox(&dir),
     };
     result.unwrap_or_else(|e| {
@@ -192,34 +245,37 @@ fn run_busybox(dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_build(
-    manifest: PathBuf,
-    out: PathBuf,
-    skip_validation: bool,
-    no_verity: bool,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let opts = BuildOptions {
-        manifest,
-        out,
-        skip_validation,
-        source_date_epoch: build::source_date_epoch_from_env()?,
-        verity: !no_verity,
-    };
+fn run_build(mut opts: BuildOptions) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    opts.source_date_epoch = build::source_date_epoch_from_env()?;
     let report = build::build(&opts)?;
     print!("{report}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_qemu(
-    dir: &Path,
-    timeout: Option<Duration>,
-    forwards: Vec<(u16, u16)>,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let opts = QemuOptions {
-        hostfwd: forwards,
-        ..QemuOptions::new(dir)
+/// `run`: OVMF (or `--direct`) on the persistent overlay of `disk.img`;
+/// a folder built before `disk.img` existed boots `root.img` directly.
+fn run_qemu(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut opts = QemuOptions {
+        hostfwd: args.forwards,
+        interface: args.interface,
+        ..QemuOptions::new(&args.dir)
     };
-    match qemu::run(&opts, timeout)? {
+    if opts.disk == Disk::Image {
+        let node = qemu::prepare_node(&args.dir, args.disk_size, args.fresh)?;
+        if let Some(note) = &node.note {
+            eprintln!("berth-image: {note}");
+        }
+        opts.writes = Writes::Overlay(node.overlay);
+        if !args.direct {
+            opts.boot = Boot::Uefi { vars: node.vars };
+        }
+    } else if !args.direct {
+        eprintln!(
+            "berth-image: {} has no disk.img (built by an older berth-image): booting root.img directly",
+            args.dir.display()
+        );
+    }
+    match qemu::run(&opts, args.timeout)? {
         Outcome::TimedOut => {
             eprintln!("berth-image: timeout: stopped QEMU");
             Ok(ExitCode::from(TIMED_OUT))
@@ -252,65 +308,90 @@ mod tests {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
+    fn run(dir: &str) -> RunArgs {
+        RunArgs {
+            dir: dir.into(),
+            timeout: None,
+            forwards: Vec::new(),
+            direct: false,
+            interface: Interface::Virtio,
+            fresh: false,
+            disk_size: 8 << 30,
+        }
+    }
+
+    fn build(skip_validation: bool, no_verity: bool, qcow2: bool) -> Cli {
+        Cli::Build {
+            manifest: "m.toml".into(),
+            out: "out".into(),
+            skip_validation,
+            no_verity,
+            qcow2,
+        }
+    }
+
     #[test]
     fn parses_verbs() {
-        assert_eq!(p(&[]), Ok(Cli::Help));
-        assert_eq!(p(&["build", "m.toml", "--help"]), Ok(Cli::Help));
-        assert_eq!(
-            p(&["build", "m.toml", "-o", "out"]),
-            Ok(Cli::Build {
-                manifest: "m.toml".into(),
-                out: "out".into(),
-                skip_validation: false,
-                no_verity: false,
-            })
-        );
-        assert_eq!(
-            p(&["build", "--skip-validation", "-o", "out", "m.toml"]),
-            Ok(Cli::Build {
-                manifest: "m.toml".into(),
-                out: "out".into(),
-                skip_validation: true,
-                no_verity: false,
-            })
-        );
-        assert_eq!(
-            p(&["build", "m.toml", "--no-verity", "-o", "out"]),
-            Ok(Cli::Build {
-                manifest: "m.toml".into(),
-                out: "out".into(),
-                skip_validation: false,
-                no_verity: true,
-            })
-        );
-        assert_eq!(
-            p(&["run", "out"]),
-            Ok(Cli::Run {
-                dir: "out".into(),
-                timeout: None,
-                forwards: Vec::new(),
-            })
-        );
-        assert_eq!(
-            p(&["run", "out", "--timeout", "2.5"]),
-            Ok(Cli::Run {
-                dir: "out".into(),
-                timeout: Some(Duration::from_millis(2500)),
-                forwards: Vec::new(),
-            })
-        );
-        assert_eq!(
-            p(&["run", "out", "--forward", "8080:80", "--forward", "2222:22"]),
-            Ok(Cli::Run {
-                dir: "out".into(),
-                timeout: None,
-                forwards: vec![(8080, 80), (2222, 22)],
-            })
-        );
-        assert_eq!(
-            p(&["busybox-rootfs", "r"]),
-            Ok(Cli::BusyboxRootfs { dir: "r".into() })
-        );
+        // (arguments, what they mean)
+        let table: Vec<(&[&str], Cli)> = vec![
+            (&[], Cli::Help),
+            (&["build", "m.toml", "--help"], Cli::Help),
+            (
+                &["build", "m.toml", "-o", "out"],
+                build(false, false, false),
+            ),
+            (
+                &["build", "--skip-validation", "-o", "out", "m.toml"],
+                build(true, false, false),
+            ),
+            (
+                &["build", "m.toml", "--no-verity", "-o", "out"],
+                build(false, true, false),
+            ),
+            (
+                &["build", "m.toml", "-o", "out", "--qcow2"],
+                build(false, false, true),
+            ),
+            (&["run", "out"], Cli::Run(run("out"))),
+            (
+                &["run", "out", "--timeout", "2.5"],
+                Cli::Run(RunArgs {
+                    timeout: Some(Duration::from_millis(2500)),
+                    ..run("out")
+                }),
+            ),
+            (
+                &["run", "out", "--forward", "8080:80", "--forward", "2222:22"],
+                Cli::Run(RunArgs {
+                    forwards: vec![(8080, 80), (2222, 22)],
+                    ..run("out")
+                }),
+            ),
+            (
+                &["run", "--direct", "out", "--nvme", "--fresh"],
+                Cli::Run(RunArgs {
+                    direct: true,
+                    interface: Interface::Nvme,
+                    fresh: true,
+                    ..run("out")
+                }),
+            ),
+            (
+                &["run", "out", "--sata", "--disk-size", "20G"],
+                Cli::Run(RunArgs {
+                    interface: Interface::Sata,
+                    disk_size: 20 << 30,
+                    ..run("out")
+                }),
+            ),
+            (
+                &["busybox-rootfs", "r"],
+                Cli::BusyboxRootfs { dir: "r".into() },
+            ),
+        ];
+        for (args, want) in table {
+            assert_eq!(p(args), Ok(want), "{args:?}");
+        }
     }
 
     #[test]
@@ -326,6 +407,10 @@ mod tests {
             &["run", "d", "--forward", "8080"],
             &["run", "d", "--forward", "0:80"],
             &["run", "d", "--forward", "8080:70000"],
+            &["run", "d", "--nvme", "--sata"],
+            &["run", "d", "--disk-size"],
+            &["run", "d", "--disk-size", "big"],
+            &["run", "d", "--disk-size", "0"],
             &["busybox-rootfs"],
             &["frobnicate"],
         ] {

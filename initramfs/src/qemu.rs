@@ -1,16 +1,19 @@
-//! Booting built artifacts under `qemu-system-x86_64`.
+//! Booting built artifacts under `qemu-system-x86_64`: directly
+//! (`-kernel`) or through OVMF and systemd-boot, from `disk.img` or from
+//! `root.img` alone ([`args`] has the command line, [`overlay`] the
+//! persistent disk of `berth-image run`).
 //!
 //! TCG only: KVM is not usable on the machines this runs on (see the
 //! design's test section). `-nodefaults` drops every device QEMU would add
 //! on its own (VGA, default serial and monitor, NIC, floppy), so the
 //! command line lists exactly what the guest sees: the console UART, the
-//! virtio root disk and one user-mode NIC. `-no-reboot` turns a guest
-//! reboot into a QEMU exit, so a run always ends when the guest stops.
+//! disk (virtio, NVMe or SATA), one user-mode NIC and, under UEFI, the
+//! firmware's two flash chips. `-no-reboot` turns a guest reboot into a
+//! QEMU exit, so a run always ends when the guest stops.
 //!
 //! Networking is user-mode with `restrict=on`: the guest reaches nothing
 //! outside, the host reaches it only through `hostfwd` on 127.0.0.1.
 
-use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,145 +22,27 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::build::{INITRAMFS, ROOT_IMAGE, VMLINUZ};
+use crate::build::{DISK_IMAGE, INITRAMFS, ROOT_IMAGE, VMLINUZ};
 use crate::stop_signals::StopSignals;
+use crate::tool::ToolError;
 use crate::verity::{VerityError, VerityInfo};
+
+mod args;
+mod overlay;
+
+pub use args::{
+    cmdline, qemu_args, Boot, Disk, Interface, QemuOptions, Serial, Writes, BASE_CMDLINE,
+    OVMF_CODE, OVMF_PACKAGE, OVMF_VARS,
+};
+pub use overlay::{
+    create_overlay, overlay_action, parse_size, prepare_node, NodeDisk, OverlayAction,
+    NODE_OVERLAY, NODE_VARS,
+};
 
 pub const QEMU: &str = "qemu-system-x86_64";
 /// How long [`terminate`] waits after SIGTERM before SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
-
-/// Where the guest's serial console (ttyS0) goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Serial {
-    /// This process's terminal. On a terminal the QEMU monitor is muxed in
-    /// (`mon:stdio`), so Ctrl-A X quits and Ctrl-C reaches the guest.
-    Stdio,
-    /// Appended to a file.
-    File(PathBuf),
-    /// QEMU's stdout and stdin, both piped to the caller (VM tests read
-    /// the console from `child.stdout`). stderr is piped too: the caller
-    /// must drain or drop it.
-    Pipe,
-}
-
-/// How to boot a build output folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QemuOptions {
-    /// Holds `vmlinuz`, `initramfs.img`, `root.img` (and `root.verity`).
-    pub dir: PathBuf,
-    /// The dm-verity root hash, passed as `berth.verity=`; [`QemuOptions::new`]
-    /// reads it from `DIR/root.verity`. `None` boots the root unverified.
-    pub verity: Option<String>,
-    pub memory_mib: u32,
-    /// Appended to the kernel command line.
-    pub extra_cmdline: String,
-    pub serial: Serial,
-    /// A Unix socket for QEMU's human monitor (`system_powerdown`, `quit`).
-    pub monitor_socket: Option<PathBuf>,
-    /// (host port on 127.0.0.1, guest port), TCP.
-    pub hostfwd: Vec<(u16, u16)>,
-}
-
-impl QemuOptions {
-    /// 512 MiB, console on the terminal, no monitor, no forwards, the
-    /// root verified when `DIR/root.verity` exists (a malformed one is
-    /// reported by [`run`] through [`check_artifacts`]).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        let dir = dir.into();
-        let verity = VerityInfo::read(&dir).ok().flatten().map(|v| v.root_hash);
-        QemuOptions {
-            dir,
-            verity,
-            memory_mib: 512,
-            extra_cmdline: String::new(),
-            serial: Serial::Stdio,
-            monitor_socket: None,
-            hostfwd: Vec::new(),
-        }
-    }
-}
-
-/// The base kernel command line: console on the first UART, quiet kernel
-/// (berth logs its own steps; `quiet` still lets errors through, such as
-/// dm-verity's `data block N is corrupted`), reboot at once on a panic
-/// (with `-no-reboot` QEMU exits instead of hanging), root on the virtio
-/// disk.
-pub const BASE_CMDLINE: &str = "console=ttyS0 quiet panic=-1 berth.root=/dev/vda";
-
-/// The kernel command line for `opts`: the base, `berth.verity=` when
-/// verified, then the extra options (which, coming last, win).
-pub fn cmdline(opts: &QemuOptions) -> String {
-    let mut line = BASE_CMDLINE.to_owned();
-    if let Some(hash) = &opts.verity {
-        line.push_str(" berth.verity=");
-        line.push_str(hash);
-    }
-    let extra = opts.extra_cmdline.trim();
-    if !extra.is_empty() {
-        line.push(' ');
-        line.push_str(extra);
-    }
-    line
-}
-
-/// QEMU's arguments; `stdin_is_terminal` picks `mon:stdio` for
-/// [`Serial::Stdio`].
-pub fn qemu_args(opts: &QemuOptions, stdin_is_terminal: bool) -> Vec<OsString> {
-    let file = |name: &str| opts.dir.join(name);
-    let mut args: Vec<OsString> = Vec::new();
-    for flag in ["-nodefaults", "-no-user-config", "-no-reboot"] {
-        args.push(flag.into());
-    }
-    let mut push = |a: &str, b: OsString| {
-        args.push(a.into());
-        args.push(b);
-    };
-    push("-accel", "tcg".into());
-    push("-m", opts.memory_mib.to_string().into());
-    push("-display", "none".into());
-    push("-kernel", file(VMLINUZ).into());
-    push("-initrd", file(INITRAMFS).into());
-    push("-append", cmdline(opts).into());
-    push("-drive", drive_arg(&file(ROOT_IMAGE)));
-    push("-netdev", netdev_arg(&opts.hostfwd).into());
-    push("-device", "virtio-net-pci,netdev=net0".into());
-    let serial: OsString = match &opts.serial {
-        Serial::Stdio if stdin_is_terminal => "mon:stdio".into(),
-        Serial::Stdio | Serial::Pipe => "stdio".into(),
-        Serial::File(path) => concat("file:", path),
-    };
-    push("-serial", serial);
-    if let Some(sock) = &opts.monitor_socket {
-        let mut m = concat("unix:", sock);
-        m.push(",server=on,wait=off");
-        push("-monitor", m);
-    }
-    args
-}
-
-fn concat(prefix: &str, path: &Path) -> OsString {
-    let mut s = OsString::from(prefix);
-    s.push(path);
-    s
-}
-
-/// The root disk, read-only: the image is immutable, and read-only lets
-/// parallel tests share one image file.
-fn drive_arg(image: &Path) -> OsString {
-    let mut s = concat("file=", image);
-    s.push(",if=virtio,format=raw,readonly=on");
-    s
-}
-
-fn netdev_arg(hostfwd: &[(u16, u16)]) -> String {
-    let mut s = String::from("user,id=net0,restrict=on");
-    for (host, guest) in hostfwd {
-        s.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
-    }
-    s
-}
 
 /// The QEMU command for `opts`, with stdio set up for its [`Serial`].
 pub fn qemu_command(opts: &QemuOptions) -> Command {
@@ -190,6 +75,36 @@ pub enum QemuError {
     Verity(#[source] VerityError),
     #[error("watch for SIGTERM, SIGINT and SIGHUP")]
     Signals(#[source] std::io::Error),
+    #[error("read the UEFI firmware {path} (apt-get install {OVMF_PACKAGE})")]
+    Firmware {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("boot under UEFI: it boots {DISK_IMAGE}, which {dir} lacks (rebuild it, or boot root.img directly)")]
+    UefiNeedsDisk { dir: PathBuf },
+    #[error("boot under UEFI with kernel options {extra:?}: the command line is the ESP entry's (use the direct mode)")]
+    UefiCmdline { extra: String },
+    #[error("create the overlay {overlay} over {base}")]
+    Overlay {
+        overlay: PathBuf,
+        base: PathBuf,
+        #[source]
+        source: ToolError,
+    },
+    #[error("disk size {size} is smaller than {base} ({base_bytes} bytes)")]
+    DiskSize {
+        size: u64,
+        base: PathBuf,
+        base_bytes: u64,
+    },
+    #[error("{step} {path}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How a run ended.
@@ -206,10 +121,31 @@ pub enum Outcome {
     Stopped(Signal),
 }
 
-/// Fails unless `dir` holds the three boot artifacts, and a `root.verity`
-/// beside them (if any) can be read.
-pub fn check_artifacts(dir: &Path) -> Result<(), QemuError> {
-    for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE] {
+/// Fails unless `opts.dir` holds what `opts` boots (the kernel and
+/// initramfs of a direct boot, `disk.img` or `root.img`), a
+/// `root.verity` there (if any) can be read, and the combination makes
+/// sense (UEFI boots `disk.img`, with the entry's command line).
+pub fn check_artifacts(opts: &QemuOptions) -> Result<(), QemuError> {
+    let dir = &opts.dir;
+    let uefi = matches!(opts.boot, Boot::Uefi { .. });
+    if uefi && opts.disk == Disk::RootImage {
+        return Err(QemuError::UefiNeedsDisk { dir: dir.clone() });
+    }
+    if uefi && !opts.extra_cmdline.trim().is_empty() {
+        return Err(QemuError::UefiCmdline {
+            extra: opts.extra_cmdline.trim().to_owned(),
+        });
+    }
+    let mut needed = if uefi {
+        vec![]
+    } else {
+        vec![VMLINUZ, INITRAMFS]
+    };
+    needed.push(match opts.disk {
+        Disk::Image => DISK_IMAGE,
+        Disk::RootImage => ROOT_IMAGE,
+    });
+    for name in needed {
         if !dir.join(name).is_file() {
             return Err(QemuError::MissingArtifact {
                 dir: dir.to_owned(),
@@ -221,11 +157,34 @@ pub fn check_artifacts(dir: &Path) -> Result<(), QemuError> {
     Ok(())
 }
 
+/// [`check_artifacts`], then what the boot needs beside them: under
+/// UEFI the firmware, and the machine's variable store (copied from
+/// [`OVMF_VARS`] when missing).
+pub fn prepare(opts: &QemuOptions) -> Result<(), QemuError> {
+    check_artifacts(opts)?;
+    if let Boot::Uefi { vars } = &opts.boot {
+        let firmware = |path: &str| QemuError::Firmware {
+            path: PathBuf::from(path),
+            source: std::io::ErrorKind::NotFound.into(),
+        };
+        if !Path::new(OVMF_CODE).is_file() {
+            return Err(firmware(OVMF_CODE));
+        }
+        if !vars.exists() {
+            std::fs::copy(OVMF_VARS, vars).map_err(|source| QemuError::Firmware {
+                path: PathBuf::from(OVMF_VARS),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Boots `opts` and waits until QEMU exits, `timeout` passes or a stop
 /// signal arrives ([`StopSignals`]); in the last two cases QEMU is
 /// terminated before this returns, so it never outlives the runner.
 pub fn run(opts: &QemuOptions, timeout: Option<Duration>) -> Result<Outcome, QemuError> {
-    check_artifacts(&opts.dir)?;
+    prepare(opts)?;
     // Before the spawn, so that no signal falls between the two.
     let signals = StopSignals::block().map_err(QemuError::Signals)?;
     let mut child = qemu_command(opts).spawn().map_err(QemuError::Spawn)?;
@@ -309,63 +268,6 @@ mod tests {
     }
 
     #[test]
-    fn default_command_line() {
-        let a = args(&QemuOptions::new("/out"), false);
-        #[rustfmt::skip]
-        let want = [
-            "-nodefaults", "-no-user-config", "-no-reboot",
-            "-accel", "tcg",
-            "-m", "512",
-            "-display", "none",
-            "-kernel", "/out/vmlinuz",
-            "-initrd", "/out/initramfs.img",
-            "-append", "console=ttyS0 quiet panic=-1 berth.root=/dev/vda",
-            "-drive", "file=/out/root.img,if=virtio,format=raw,readonly=on",
-            "-netdev", "user,id=net0,restrict=on",
-            "-device", "virtio-net-pci,netdev=net0",
-            "-serial", "stdio",
-        ];
-        assert_eq!(a, want);
-        assert!(!a.iter().any(|x| x.contains("kvm")));
-    }
-
-    #[test]
-    fn serial_variants() {
-        let mut o = QemuOptions::new("/out");
-        assert_eq!(value_of(&args(&o, true), "-serial"), ["mon:stdio"]);
-        o.serial = Serial::Pipe;
-        assert_eq!(value_of(&args(&o, true), "-serial"), ["stdio"]);
-        o.serial = Serial::File(PathBuf::from("/tmp/console.log"));
-        assert_eq!(
-            value_of(&args(&o, true), "-serial"),
-            ["file:/tmp/console.log"]
-        );
-    }
-
-    #[test]
-    fn forwards_monitor_memory_and_cmdline() {
-        let mut o = QemuOptions::new("/out");
-        o.hostfwd = vec![(18080, 80), (12222, 22)];
-        o.monitor_socket = Some(PathBuf::from("/tmp/mon.sock"));
-        o.memory_mib = 256;
-        o.extra_cmdline = " berth.debug=1 ".into();
-        let a = args(&o, false);
-        assert_eq!(
-            value_of(&a, "-netdev"),
-            ["user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:127.0.0.1:12222-:22"]
-        );
-        assert_eq!(
-            value_of(&a, "-monitor"),
-            ["unix:/tmp/mon.sock,server=on,wait=off"]
-        );
-        assert_eq!(value_of(&a, "-m"), ["256"]);
-        assert_eq!(
-            value_of(&a, "-append"),
-            ["console=ttyS0 quiet panic=-1 berth.root=/dev/vda berth.debug=1"]
-        );
-    }
-
-    #[test]
     fn root_hash_from_root_verity() {
         let tmp = tempfile::tempdir().expect("tempdir");
         assert_eq!(QemuOptions::new(tmp.path()).verity, None);
@@ -392,15 +294,67 @@ mod tests {
         for name in [VMLINUZ, INITRAMFS, ROOT_IMAGE] {
             std::fs::write(tmp.path().join(name), "").expect("write");
         }
-        let err = check_artifacts(tmp.path()).expect_err("malformed root.verity");
+        let err =
+            check_artifacts(&QemuOptions::new(tmp.path())).expect_err("malformed root.verity");
         assert!(matches!(err, QemuError::Verity(_)), "{err}");
     }
 
     #[test]
-    fn missing_artifacts_are_named() {
+    fn missing_artifacts_and_bad_combinations_are_named() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let err = check_artifacts(tmp.path()).expect_err("empty dir");
-        assert!(err.to_string().contains("vmlinuz"), "{err}");
+        let uefi = Boot::Uefi {
+            vars: tmp.path().join("vars.fd"),
+        };
+        // (files present, boot, disk, extra options, what the error names)
+        let table: [(&[&str], Boot, Disk, &str, &str); 6] = [
+            (&[], Boot::Direct, Disk::RootImage, "", "vmlinuz"),
+            (
+                &[VMLINUZ, INITRAMFS],
+                Boot::Direct,
+                Disk::RootImage,
+                "",
+                "root.img",
+            ),
+            (
+                &[VMLINUZ, INITRAMFS],
+                Boot::Direct,
+                Disk::Image,
+                "",
+                "disk.img",
+            ),
+            (&[], uefi.clone(), Disk::Image, "", "lacks disk.img"),
+            (&[], uefi.clone(), Disk::RootImage, "", "boots disk.img"),
+            (
+                &[DISK_IMAGE],
+                uefi.clone(),
+                Disk::Image,
+                "berth.debug",
+                "ESP entry",
+            ),
+        ];
+        for (files, boot, disk, extra, want) in table {
+            let dir = tempfile::tempdir().expect("tempdir");
+            for name in files {
+                std::fs::write(dir.path().join(name), "").expect("write");
+            }
+            let opts = QemuOptions {
+                boot,
+                disk,
+                extra_cmdline: extra.into(),
+                ..QemuOptions::new(dir.path())
+            };
+            let err = check_artifacts(&opts).expect_err(want);
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        std::fs::write(tmp.path().join(DISK_IMAGE), "").expect("write");
+        let opts = QemuOptions {
+            boot: uefi,
+            ..QemuOptions::new(tmp.path())
+        };
+        assert!(
+            check_artifacts(&opts).is_ok(),
+            "UEFI needs no kernel beside disk.img"
+        );
     }
 
     #[test]

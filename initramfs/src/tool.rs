@@ -1,5 +1,5 @@
 //! Running the host tools the build relies on (apt, dpkg-deb, depmod,
-//! mkfs.erofs, veritysetup, busybox), with errors that name the tool, its Debian package
+//! mkfs.erofs, veritysetup, mkfs.ext4, qemu-img, busybox), with errors that name the tool, its Debian package
 //! and what it printed.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +39,19 @@ pub const DUMP_EROFS: Tool = Tool {
 pub const VERITYSETUP: Tool = Tool {
     program: "veritysetup",
     package: "cryptsetup-bin",
+};
+
+pub const MKFS_EXT4: Tool = Tool {
+    program: "mkfs.ext4",
+    package: "e2fsprogs",
+};
+pub const DUMPE2FS: Tool = Tool {
+    program: "dumpe2fs",
+    package: "e2fsprogs",
+};
+pub const QEMU_IMG: Tool = Tool {
+    program: "qemu-img",
+    package: "qemu-utils",
 };
 
 /// A tool could not be started or reported failure.

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use berth_image::build::{build_with, resolve_inputs, BuildOptions, Inputs};
+use berth_image::build::{build_with, resolve_inputs, BuildOptions, Inputs, DISK_IMAGE};
+use berth_image::qemu::create_overlay;
 
 /// A built image in a temporary folder, removed when dropped.
 #[derive(Debug)]
@@ -40,14 +41,7 @@ impl TestImage {
             ..BuildOptions::new(manifest_path, dir.path().join("out"))
         };
         if let Err(e) = build_with(&opts, inputs()) {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            panic!("{name}: build image: {msg}");
+            panic!("{name}: build image: {}", crate::chain(&e));
         }
         TestImage {
             name: name.to_owned(),
@@ -55,9 +49,25 @@ impl TestImage {
         }
     }
 
-    /// The folder with `vmlinuz`, `initramfs.img` and `root.img`.
+    /// The folder with `vmlinuz`, `initramfs.img`, `root.img` and
+    /// `disk.img`.
     pub fn dir(&self) -> PathBuf {
         self.dir.path().join("out")
+    }
+
+    /// Makes `at` a qcow2 overlay of `size` bytes over this image's
+    /// `disk.img` (for [`crate::Vm::boot_opts`] with
+    /// `Writes::Overlay`): writes persist across boots, and a size above
+    /// the disk's is the bigger disk STATE grows into.
+    pub fn overlay(&self, at: &Path, size: u64) {
+        if let Err(e) = create_overlay(&self.dir().join(DISK_IMAGE), at, size) {
+            panic!(
+                "{}: make the overlay {}: {}",
+                self.name,
+                at.display(),
+                crate::chain(&e)
+            );
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -12,6 +12,7 @@ pub mod image;
 pub mod oci;
 pub mod vm;
 
+pub use berth_config::chain;
 pub use image::{busybox_rootfs, example_manifest, tools_rootfs, TestImage};
 pub use vm::Vm;
 

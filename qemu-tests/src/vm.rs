@@ -1,12 +1,19 @@
 //! A running QEMU guest with its serial console captured.
+//!
+//! [`Vm::boot`] and friends boot the direct way (`-kernel`) from the
+//! image's `disk.img`, its writes going to a temporary overlay
+//! (`snapshot=on`), so tests share one built disk; [`Vm::boot_opts`]
+//! hands over every [`QemuOptions`] knob (UEFI, persistent overlays, NVMe
+//! or SATA, `root.img` alone).
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use berth_image::qemu::{qemu_command, QemuOptions, Serial};
+use berth_image::qemu::{prepare, qemu_command, Boot, QemuOptions, Serial};
 
 use crate::image::TestImage;
 
@@ -38,17 +45,49 @@ impl Vm {
     /// Boots `image` with each `(host, guest)` TCP port forwarded from
     /// 127.0.0.1 on the host (QEMU's `hostfwd`); see [`free_port`].
     pub fn boot_forwarding(image: &TestImage, cmdline: &str, hostfwd: &[(u16, u16)]) -> Vm {
+        Vm::boot_opts(image, |opts, _| {
+            opts.extra_cmdline = cmdline.to_owned();
+            opts.hostfwd = hostfwd.to_vec();
+        })
+    }
+
+    /// Boots `image` under OVMF and systemd-boot from its `disk.img`
+    /// (temporary overlay), as a machine with UEFI firmware would.
+    pub fn boot_uefi(image: &TestImage) -> Vm {
+        Vm::boot_uefi_with(image, |_| {})
+    }
+
+    /// As [`Vm::boot_uefi`], with `configure` adjusting the options
+    /// (interface, a persistent overlay) after the UEFI ones are set.
+    pub fn boot_uefi_with(image: &TestImage, configure: impl FnOnce(&mut QemuOptions)) -> Vm {
+        Vm::boot_opts(image, |opts, scratch| {
+            opts.boot = Boot::Uefi {
+                vars: scratch.join("vars.fd"),
+            };
+            configure(opts);
+        })
+    }
+
+    /// Boots `image` with `configure` adjusting the options first. It
+    /// gets the defaults (direct boot, `disk.img` with `snapshot=on` on
+    /// virtio, console on a pipe, a monitor socket) and the VM's scratch
+    /// folder, removed with the Vm, for files such as a UEFI variable
+    /// store. The console pipe and the monitor socket are the harness's:
+    /// leave `serial` and `monitor_socket` alone.
+    pub fn boot_opts(image: &TestImage, configure: impl FnOnce(&mut QemuOptions, &Path)) -> Vm {
         let scratch = tempfile::Builder::new()
             .prefix("berth-vm-")
             .tempdir()
             .expect("create a temporary folder");
-        let opts = QemuOptions {
-            extra_cmdline: cmdline.to_owned(),
+        let mut opts = QemuOptions {
             serial: Serial::Pipe,
             monitor_socket: Some(scratch.path().join("monitor.sock")),
-            hostfwd: hostfwd.to_vec(),
             ..QemuOptions::new(image.dir())
         };
+        configure(&mut opts, scratch.path());
+        if let Err(e) = prepare(&opts) {
+            panic!("{}: prepare the boot: {}", image.name(), crate::chain(&e));
+        }
         let mut cmd = qemu_command(&opts);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -2,7 +2,8 @@
 //! and an OCI image) and the kernel are built twice into two folders, and
 //! every artifact must be byte-identical (timestamps from
 //! SOURCE_DATE_EPOCH, sorted entries, fixed owners, salts and UUIDs
-//! derived from the content).
+//! derived from the content; in disk.img also the GPT's GUIDs, the ESP's
+//! volume ID and STATE's UUID and hash seed).
 
 use qemu_tests::oci::{busybox_web_layout, TAG};
 use qemu_tests::TestImage;
@@ -32,6 +33,7 @@ ports = ["8080:80"]
         "root.img",
         "root.verity",
         "kernel-version",
+        "disk.img",
     ] {
         let (pa, pb) = (a.dir().join(name), b.dir().join(name));
         let (x, y) = (

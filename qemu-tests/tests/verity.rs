@@ -2,12 +2,25 @@
 //! manifest (which boot reads) refuses to boot, naming dm-verity; a flipped
 //! byte in a file nothing reads at boot is found by PID 1's scrub, which
 //! reports it on the console and in `berth status`.
+//!
+//! Both flip bytes in `root.img` and boot it alone as the root disk
+//! (`Disk::RootImage`, `berth.root=/dev/vda`): `disk.img` holds its own
+//! copy of the root, which the corruption does not reach.
 
 use std::path::Path;
 use std::time::Duration;
 
 use berth_image::extent::file_extent;
+use berth_image::qemu::Disk;
 use qemu_tests::{TestImage, Vm, BOOT};
+
+/// Boots `root.img` alone, with `cmdline` appended.
+fn boot_root_image(image: &TestImage, cmdline: &str) -> Vm {
+    Vm::boot_opts(image, |opts, _| {
+        opts.disk = Disk::RootImage;
+        opts.extra_cmdline = cmdline.to_owned();
+    })
+}
 
 /// XORs one byte in the middle of `path`'s data inside `dir/root.img`.
 fn corrupt(dir: &Path, path: &str) {
@@ -44,7 +57,7 @@ command = ["/bin/sh", "-c", "echo this must not run"]
         "images are verified by default"
     );
     corrupt(&image.dir(), "/etc/berth/manifest.toml");
-    let mut vm = Vm::boot_with(&image, "berth.panic=poweroff");
+    let mut vm = boot_root_image(&image, "berth.panic=poweroff");
     let status = vm.wait_exit(BOOT);
     let console = vm.console();
     assert!(
@@ -84,7 +97,7 @@ berth status | grep '^root:' | sed 's/^/status: /'
         kernel_version(&image.dir())
     );
     corrupt(&image.dir(), &module);
-    let mut vm = Vm::boot(&image);
+    let mut vm = boot_root_image(&image, "");
     let line = vm.wait_for("CORRUPT block", BOOT + Duration::from_secs(60));
     assert!(line.contains("dm-verity scrub of /dev/dm-0"), "{line}");
     let status = vm.wait_for("admin | status: root:", BOOT);
