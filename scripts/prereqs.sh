@@ -12,11 +12,12 @@
 # (disk.img): ovmf (UEFI firmware for QEMU), systemd-boot-efi (the boot
 # loader put on the ESP), e2fsprogs (mkfs.ext4 for STATE), qemu-utils
 # (qemu-img: disk.qcow2 and the overlays of `berth-image run`),
-# dosfstools and mtools (fsck.fat, mdir: checking and reading the ESP).
+# dosfstools and mtools (fsck.fat, mdir: checking and reading the ESP),
+# fdisk (sfdisk: the QEMU test of a first-boot grow cut off halfway).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci ovmf systemd-boot-efi dosfstools mtools qemu-utils e2fsprogs)
+packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci ovmf systemd-boot-efi dosfstools mtools qemu-utils e2fsprogs fdisk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

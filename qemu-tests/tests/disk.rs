@@ -21,7 +21,7 @@ const STATUS_MANIFEST: &str = r#"
 [container.hello]
 rootfs = "@BUSYBOX@"
 restart = "never"
-command = ["/bin/sh", "-c", "echo hello from the disk"]
+command = ["/bin/sh", "-c", "echo hello from the disk, booted with $(cat /proc/cmdline)"]
 
 [container.admin]
 kind = "host"
@@ -66,26 +66,40 @@ fn uefi_boot_grows_state_on_the_first_boot_only() {
     let mut vm = boot(&image);
     let grown = vm.wait_for("STATE /dev/vda4: ext4 grown from 64.0 MiB to ", UEFI_BOOT);
     // 8 GiB less the ESP, the two root slots and the table's last MiB.
-    assert!(grown.contains(" to 7.") && grown.contains(" GiB in "), "{grown}");
+    assert!(
+        grown.contains(" to 7.") && grown.contains(" GiB in "),
+        "{grown}"
+    );
     let console = vm.console();
     let table = console
         .lines()
         .find(|l| l.contains("partition table now spans 8.0 GiB of /dev/vda"))
         .unwrap_or_else(|| panic!("no line about the partition table"));
     assert!(table.contains("STATE 64.0 MiB → 7."), "{table}");
-    // The boot went through systemd-boot's entry: slot A, verified.
+    // The boot went through OVMF and systemd-boot's entry (which nobody
+    // at the console can edit): slot A, verified, found by name.
+    assert!(console.contains("BdsDxe: starting"), "OVMF's boot line");
+    let hello = vm.wait_for("hello | hello from the disk", BOOT);
+    assert!(hello.contains("berth.slot=a"), "{hello}");
+    assert!(hello.contains("berth.verity="), "{hello}");
+    assert!(!hello.contains("berth.root="), "{hello}");
     assert!(console.contains("root: /dev/vda2 (ROOT-A) on /dev/vda"));
     assert!(console.contains("dm-verity: /dev/dm-0 (berth-root) verifies /dev/vda2"));
-    vm.wait_for("hello | hello from the disk", BOOT);
     let state = status_state(&mut vm);
-    assert!(state.contains("state: STATE /dev/vda4 (ext4): 7."), "{state}");
+    assert!(
+        state.contains("state: STATE /dev/vda4 (ext4): 7."),
+        "{state}"
+    );
     assert!(state.contains(" GiB, "), "{state}");
     power_off(&mut vm);
 
     let mut vm = boot(&image);
     vm.wait_for("STATE /dev/vda4: ext4 fills its partition (7.", UEFI_BOOT);
     let state = status_state(&mut vm);
-    assert!(state.contains("state: STATE /dev/vda4 (ext4): 7."), "{state}");
+    assert!(
+        state.contains("state: STATE /dev/vda4 (ext4): 7."),
+        "{state}"
+    );
     let console = vm.console();
     assert!(!console.contains("partition table now spans"), "grew twice");
     assert!(!console.contains("ext4 grown"), "grew twice");
@@ -98,9 +112,15 @@ fn the_disk_boots_as_nvme() {
     let mut vm = Vm::boot_opts(&image, |opts, _| opts.interface = Interface::Nvme);
     vm.wait_for("hello | hello from the disk", BOOT);
     let state = status_state(&mut vm);
-    assert!(state.contains("state: STATE /dev/nvme0n1p4 (ext4): "), "{state}");
+    assert!(
+        state.contains("state: STATE /dev/nvme0n1p4 (ext4): "),
+        "{state}"
+    );
     let console = vm.console();
-    assert!(console.contains("disk drivers: virtio, NVMe"), "virtio for the NIC");
+    assert!(
+        console.contains("disk drivers: virtio, NVMe"),
+        "virtio for the NIC"
+    );
     assert!(console.contains("root: /dev/nvme0n1p2 (ROOT-A) on /dev/nvme0n1"));
     // The built disk is as big as its table: nothing to grow.
     assert!(console.contains("STATE /dev/nvme0n1p4: ext4 fills its partition (64.0 MiB)"));

@@ -63,8 +63,15 @@ fn first_boot_grow(image: &TestImage, scratch: &Path) {
     });
     vm.wait_for("stage 1: state: ", Duration::from_secs(240));
     let console = vm.console();
-    for needle in ["partition table now spans", "ext4 grown from", "stage 1: state: "] {
-        let line = console.lines().find(|l| l.contains(needle)).unwrap_or("(none)");
+    for needle in [
+        "partition table now spans",
+        "ext4 grown from",
+        "stage 1: state: ",
+    ] {
+        let line = console
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or("(none)");
         println!("first-boot grow: {}", line.trim());
     }
 }
@@ -78,7 +85,9 @@ fn sizes(image: &TestImage) {
     let disk = image.dir().join("disk.img");
     let allocated = {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&disk).map(|m| m.blocks() * 512).unwrap_or(0)
+        std::fs::metadata(&disk)
+            .map(|m| m.blocks() * 512)
+            .unwrap_or(0)
     };
     println!(
         "disk.img       {:>9.0} KiB ({:.0} KiB allocated: the file is sparse)",
