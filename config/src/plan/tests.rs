@@ -120,6 +120,10 @@ fn round_trips_the_example_manifests() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).expect("examples") {
         let path = entry.expect("entry").path();
+        // examples/rootfs/ holds content made by `berth-image busybox-rootfs`.
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
         let m = Manifest::from_file(&path).expect("example manifest");
         for c in m.containers {
             let p = Plan::resolve(&c, None, ProcessUser::default()).0;
