@@ -267,10 +267,9 @@ pub mod disk {
     pub fn entry_name(slot: char) -> String {
         format!("berth-{slot}.conf")
     }
-    /// A GUID in its textual form (`c12a7328-f81f-…`) as GPT stores it on
-    /// disk: the first three groups little-endian, the rest as written
-    /// (UEFI specification, appendix A). `None` if `text` is not a GUID.
-    pub fn gpt_guid_bytes(text: &str) -> Option<[u8; 16]> {
+    /// A GUID's 16 bytes in its textual order (`c12a7328-f81f-…`, either
+    /// case); `None` if `text` is not 8-4-4-4-12 hex digits.
+    pub fn parse_guid(text: &str) -> Option<[u8; 16]> {
         let groups: Vec<&str> = text.split('-').collect();
         let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
         if lens != [8, 4, 4, 4, 12] || !text.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()) {
@@ -281,10 +280,23 @@ pub mod disk {
         for (i, byte) in raw.iter_mut().enumerate() {
             *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
         }
+        Some(raw)
+    }
+
+    /// A GUID in textual byte order as GPT stores it on disk: the first
+    /// three groups little-endian, the rest as written (UEFI
+    /// specification, appendix A).
+    pub fn to_gpt_order(mut raw: [u8; 16]) -> [u8; 16] {
         raw[0..4].reverse();
         raw[4..6].reverse();
         raw[6..8].reverse();
-        Some(raw)
+        raw
+    }
+
+    /// A GUID's text as GPT stores it on disk; `None` if `text` is not a
+    /// GUID.
+    pub fn gpt_guid_bytes(text: &str) -> Option<[u8; 16]> {
+        parse_guid(text).map(to_gpt_order)
     }
 
     /// The partition name of a slot (`a` → `ROOT-A`).

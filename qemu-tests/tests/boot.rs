@@ -175,7 +175,7 @@ command = ["/bin/true"]
     );
     vm.wait_for("unknown kernel option berth.bogus=1 ignored", BOOT);
     vm.wait_for(
-        "fatal: wait for the root device failed: root device /dev/vdz did not appear within 1.0 s",
+        "fatal: find the root failed: root device /dev/vdz did not appear within 1.0 s",
         BOOT,
     );
     vm.wait_for("powering off in 5 s (berth.panic=)", BOOT);

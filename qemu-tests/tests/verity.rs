@@ -87,7 +87,7 @@ n=0
 until berth status | grep -q '^root: CORRUPT'; do
   n=$((n+1)); [ $n -gt 90 ] && break; sleep 1
 done
-berth status | grep '^root:' | sed 's/^/status: /'
+berth status | grep -E '^(root|state):' | sed 's/^/status: /'
 """]
 "#,
     );
@@ -102,4 +102,15 @@ berth status | grep '^root:' | sed 's/^/status: /'
     assert!(line.contains("dm-verity scrub of /dev/dm-0"), "{line}");
     let status = vm.wait_for("admin | status: root:", BOOT);
     assert!(status.contains("CORRUPT"), "{status}");
+    // A bare root image has no STATE partition: /var/lib/berth is a
+    // tmpfs, and both the boot and `berth status` say so.
+    let state = vm.wait_for("admin | status: state:", BOOT);
+    assert!(
+        state.contains("in memory (tmpfs, ")
+            && state.contains("): no STATE partition (no partitions)"),
+        "{state}"
+    );
+    assert!(vm
+        .console()
+        .contains("no STATE partition (no partitions): /var/lib/berth is in memory, and nothing kept there outlives this boot"));
 }

@@ -16,6 +16,7 @@
 
 use std::fmt;
 
+use berth_config::layout::disk;
 use sha2::{Digest, Sha256};
 
 /// A GUID in its textual (big-endian) byte order.
@@ -35,25 +36,9 @@ const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
 impl Guid {
     /// Parses `8-4-4-4-12` hex digits (either case).
     pub fn parse(text: &str) -> Result<Guid, GuidError> {
-        let bad = || GuidError {
+        disk::parse_guid(text).map(Guid).ok_or_else(|| GuidError {
             text: text.to_owned(),
-        };
-        let groups: Vec<&str> = text.split('-').collect();
-        let shape_ok = groups.len() == GROUPS.len()
-            && groups.iter().zip(GROUPS).all(|(g, len)| g.len() == len)
-            && groups
-                .iter()
-                .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !shape_ok {
-            return Err(bad());
-        }
-        let hex: String = groups.concat();
-        let mut bytes = [0u8; 16];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            let pair = hex.get(2 * i..2 * i + 2).ok_or_else(bad)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-        }
-        Ok(Guid(bytes))
+        })
     }
 
     /// A GUID for `purpose` (a partition name, `disk`, …) derived from
@@ -75,11 +60,7 @@ impl Guid {
 
     /// The bytes as GPT stores them: the first three fields byte-swapped.
     pub fn to_gpt_bytes(self) -> [u8; 16] {
-        let mut b = self.0;
-        b[0..4].reverse();
-        b[4..6].reverse();
-        b[6..8].reverse();
-        b
+        disk::to_gpt_order(self.0)
     }
 
     /// The inverse of [`Guid::to_gpt_bytes`].
