@@ -14,6 +14,10 @@ pub const BUNDLES: &str = "/usr/lib/berth/containers";
 /// bundle folder, `BUNDLES/NAME/plan.json`: what PID 1 runs the container
 /// by.
 pub const PLAN_FILE: &str = "plan.json";
+/// Named volumes, one folder each (`VOLUMES/NAME`), on STATE: a mount of
+/// its own (`nodev,nosuid`, but programs may run from it, as from a
+/// Docker volume), bind-mounted into the containers that name them.
+pub const VOLUMES: &str = "/var/lib/berth/volumes";
 /// Where stage 0 mounts the real root before switching to it.
 pub const SYSROOT: &str = "/sysroot";
 /// Runtime state of berth (tmpfs).

@@ -36,6 +36,7 @@ pub use error_line::chain;
 pub use manifest::{
     Backoff, BindMount, ConfigError, Container, CrashLoop, HealthCheck, Kind, LoadError, Manifest,
     ManifestErrors, MilliCpus, Phase, Probe, RestartPolicy, Rlimit, System, User, UserNamespace,
+    Volume,
 };
 pub use manifest_lifecycle::parse_signal;
 pub use manifest_rules::validate_container_name;

@@ -70,6 +70,10 @@ pub struct Container {
     pub restart: RestartPolicy,
     /// `mounts`: node paths bind-mounted into a host container.
     pub mounts: Vec<BindMount>,
+    /// `volumes`: named folders on STATE that outlive the container and
+    /// the boot, bind-mounted into it.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
     /// `backoff-initial`, `backoff-max`, `backoff-reset`: the restart delay.
     pub backoff: Backoff,
     /// `stop-signal`: sent first when the container is stopped.
@@ -322,6 +326,16 @@ impl Default for Backoff {
     }
 }
 
+/// One `volumes` entry, `NAME:/path[:ro]`: the folder NAME under
+/// [`crate::layout::VOLUMES`] mounted at `destination`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Volume {
+    pub name: String,
+    pub destination: String,
+    pub readonly: bool,
+}
+
 /// One `mounts` entry: a recursive bind mount of a node path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -346,6 +360,7 @@ impl Container {
             workdir: "/".to_owned(),
             restart: RestartPolicy::default(),
             mounts: Vec::new(),
+            volumes: Vec::new(),
             backoff: Backoff::default(),
             stop_signal: DEFAULT_STOP_SIGNAL,
             stop_grace: DEFAULT_STOP_GRACE,

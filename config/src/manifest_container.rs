@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use toml::{Table, Value};
 
 use crate::image::ImageRef;
-use crate::manifest::{BindMount, Container, Kind, Phase, RestartPolicy};
+use crate::manifest::{BindMount, Container, Kind, Phase, RestartPolicy, Volume};
 use crate::manifest_deps as deps;
 use crate::manifest_health as health;
 use crate::manifest_lifecycle as lifecycle;
@@ -146,6 +146,7 @@ fn walk_process_key<'v>(
             c.mounts = mounts(path, value, w);
             seen.mounts_path = Some(path.to_owned());
         }
+        "volumes" => c.volumes = volumes(path, value, w),
         "network" => {
             let spelling = NetworkMode::as_str;
             let all = &NetworkMode::ALL;
@@ -249,6 +250,18 @@ fn walk_lifecycle_key(
 /// The rules between keys of one container (kind, phase, network,
 /// restart, backoff, rootfs or image).
 fn check_across_keys(path: &str, c: &mut Container, seen: &Seen<'_>, w: &mut Walker) {
+    for v in &c.volumes {
+        if c.mounts.iter().any(|m| m.destination == v.destination) {
+            w.error(
+                &format!("{path}.volumes"),
+                format!(
+                    "volume {} and a host mount both mount {}",
+                    quote(&v.name),
+                    quote(&v.destination)
+                ),
+            );
+        }
+    }
     if let Some(p) = &seen.mounts_path {
         if c.kind != Kind::Host && !c.mounts.is_empty() {
             w.error(
@@ -486,6 +499,64 @@ fn mounts(path: &str, value: &Value, w: &mut Walker) -> Vec<BindMount> {
         }
     }
     out
+}
+
+/// `volumes`: `"NAME:/path[:ro|rw]"`.
+fn volumes(path: &str, value: &Value, w: &mut Walker) -> Vec<Volume> {
+    let Some(list) = w.strings(path, value) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Volume> = Vec::new();
+    for (element_path, s) in &list.items {
+        match parse_volume(s) {
+            Ok(v) if out.iter().any(|o| o.destination == v.destination) => w.error(
+                element_path,
+                format!("destination {} mounted twice", quote(&v.destination)),
+            ),
+            Ok(v) => out.push(v),
+            Err(problem) => w.error(element_path, format!("bad volume {}: {problem}", quote(s))),
+        }
+    }
+    out
+}
+
+/// Parses `NAME:/path[:ro|rw]`. A name is a folder name on STATE: lower-
+/// case letters, digits, `-`, `_` and `.`, starting with a letter or
+/// digit, at most 63 characters (so never `..` or a path).
+pub(crate) fn parse_volume(s: &str) -> Result<Volume, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (name, destination, readonly) = match parts.as_slice() {
+        [name, dst] => (*name, *dst, false),
+        [name, dst, "ro"] => (*name, *dst, true),
+        [name, dst, "rw"] => (*name, *dst, false),
+        [_, _, opt] => return Err(format!("unknown option {} (expected ro, rw)", quote(opt))),
+        _ => return Err("expected NAME:/path[:ro|rw]".into()),
+    };
+    let name_ok = name.len() <= 63
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if !name_ok {
+        return Err(format!(
+            "name {}: use lower-case letters, digits, -, _ and ., starting with a letter or digit, at most 63",
+            quote(name)
+        ));
+    }
+    if let Some(problem) = rules::abs_path_problem(destination) {
+        return Err(format!("destination: {problem}"));
+    }
+    if destination == "/" {
+        return Err("destination: cannot mount over the container's /".into());
+    }
+    Ok(Volume {
+        name: name.to_owned(),
+        destination: destination.to_owned(),
+        readonly,
+    })
 }
 
 /// Parses `SOURCE:DESTINATION[:ro|rw]`; both paths absolute.

@@ -13,7 +13,7 @@ use berth_config::network::{
 
 use berth_config::{
     Backoff, BindMount, Container, CrashLoop, HealthCheck, Kind, Manifest, MilliCpus, Phase, Probe,
-    RestartPolicy, Rlimit, System, User, UserNamespace,
+    RestartPolicy, Rlimit, System, User, UserNamespace, Volume,
 };
 
 #[allow(clippy::large_enum_variant)] // test table rows, built once
@@ -57,6 +57,7 @@ fn container(name: &str, rootfs: &str, command: &[&str]) -> Container {
         workdir: "/".to_owned(),
         restart: RestartPolicy::Always,
         mounts: Vec::new(),
+        volumes: Vec::new(),
         backoff: berth_config::Backoff::default(),
         stop_signal: berth_config::manifest::DEFAULT_STOP_SIGNAL,
         stop_grace: berth_config::manifest::DEFAULT_STOP_GRACE,
@@ -125,6 +126,7 @@ fn cases() -> Vec<Case> {
         good_manifests_2(),
         good_manifests_3(),
         good_manifests_4(),
+        volume_manifests(),
         good_manifests_5(),
         good_manifests_6(),
         good_manifests_7(),
@@ -680,6 +682,86 @@ fn good_manifests_3() -> Vec<Case> {
             mounts = ["/etc:/host-etc"]
             "#,
             Want::Err(vec![("container.web.mounts", "only for kind = \"host\"")]),
+        ),
+    ]
+}
+
+fn volume(name: &str, destination: &str, readonly: bool) -> Volume {
+    Volume {
+        name: name.into(),
+        destination: destination.into(),
+        readonly,
+    }
+}
+
+fn volume_manifests() -> Vec<Case> {
+    vec![
+        case(
+            "volumes on a workload and a host container",
+            r#"
+            [container.db]
+            rootfs = "r"
+            command = ["/db"]
+            volumes = ["pgdata:/var/lib/postgresql/data", "conf.d:/etc/db:ro", "x_1:/x:rw"]
+            [container.backup]
+            kind = "host"
+            rootfs = "r"
+            command = ["/backup"]
+            volumes = ["pgdata:/data:ro"]
+            "#,
+            Want::Ok(containers(vec![
+                Container {
+                    volumes: vec![
+                        volume("pgdata", "/var/lib/postgresql/data", false),
+                        volume("conf.d", "/etc/db", true),
+                        volume("x_1", "/x", false),
+                    ],
+                    ..container("db", "r", &["/db"])
+                },
+                Container {
+                    kind: Kind::Host,
+                    network: NetworkMode::Host,
+                    volumes: vec![volume("pgdata", "/data", true)],
+                    ..container("backup", "r", &["/backup"])
+                },
+            ])),
+        ),
+        case(
+            "bad volumes",
+            r#"
+            [container.db]
+            kind = "host"
+            rootfs = "r"
+            command = ["/x"]
+            volumes = ["../etc:/a", "Data:/b", "d:relative", "d:/c:exec", "d", "d:/", "e:/f", "g:/f", ".x:/h", "d:/m"]
+            mounts = ["/srv:/m"]
+            "#,
+            Want::Err(vec![
+                (
+                    "container.db.volumes[0]",
+                    "name \"../etc\": use lower-case letters",
+                ),
+                ("container.db.volumes[1]", "name \"Data\""),
+                (
+                    "container.db.volumes[2]",
+                    "destination: invalid path \"relative\"",
+                ),
+                ("container.db.volumes[3]", "unknown option \"exec\""),
+                ("container.db.volumes[4]", "expected NAME:/path"),
+                (
+                    "container.db.volumes[5]",
+                    "cannot mount over the container's /",
+                ),
+                (
+                    "container.db.volumes[7]",
+                    "destination \"/f\" mounted twice",
+                ),
+                ("container.db.volumes[8]", "name \".x\""),
+                (
+                    "container.db.volumes",
+                    "volume \"d\" and a host mount both mount \"/m\"",
+                ),
+            ]),
         ),
     ]
 }

@@ -33,6 +33,7 @@ mod switch_root;
 mod sys;
 mod system;
 mod verity;
+mod volumes;
 
 use std::path::Path;
 

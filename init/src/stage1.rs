@@ -13,7 +13,7 @@ use crate::console::uptime;
 
 use crate::fatal::Fatal;
 use crate::os::{Os, RealOs};
-use crate::{cgroups, disk, modload, mounts, plans, supervise, system};
+use crate::{cgroups, disk, modload, mounts, plans, supervise, system, volumes};
 
 /// Runs stage 1 and then supervises forever; returns only on a fatal error.
 pub fn run() -> Fatal {
@@ -39,6 +39,7 @@ pub fn run() -> Fatal {
     let workload_memory = node_settings(os, &sys);
     let t = Instant::now();
     let state = disk::state::setup();
+    volumes::setup_root();
     log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
 
     let (network, containers) = match manifest {

@@ -331,6 +331,7 @@ impl Loop {
             default_memory: self
                 .workload_memory
                 .filter(|_| c.kind == Kind::Workload && c.memory.is_none()),
+            volumes: c.volumes.iter().map(|v| v.name.clone()).collect(),
         };
         self.launcher.submit(Job::Launch(job));
     }

@@ -30,6 +30,15 @@ impl Libcontainer {
     }
 }
 
+/// Who owns a volume the container makes: its process user (from its
+/// plan) as the host sees it, through the user namespace if it has one.
+fn volume_owner(job: &LaunchJob) -> Result<(u32, u32), String> {
+    let path = job.bundle.join(berth_config::layout::PLAN_FILE);
+    let plan = berth_config::Plan::from_file(&job.name, &path).map_err(|e| chain(&e))?;
+    let base = job.owner.unwrap_or(0);
+    Ok((base + plan.user.uid, base + plan.user.gid))
+}
+
 impl Backend for Libcontainer {
     fn launch(
         &mut self,
@@ -37,6 +46,10 @@ impl Backend for Libcontainer {
         prepare: &mut dyn FnMut(i32) -> Result<(), String>,
     ) -> Result<Started, String> {
         let name = &job.name;
+        if !job.volumes.is_empty() {
+            let (uid, gid) = volume_owner(job)?;
+            crate::volumes::prepare(&job.volumes, uid, gid).map_err(|e| chain(&e))?;
+        }
         if let Some(size) = job.root_size {
             let lower = job.bundle.join("rootfs");
             container_root::prepare(&RealOs, name, &lower, size, job.owner)

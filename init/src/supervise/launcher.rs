@@ -44,6 +44,8 @@ pub(crate) struct LaunchJob {
     pub confine_devices: bool,
     /// `memory.max` to write when the manifest sets none.
     pub default_memory: Option<u64>,
+    /// The named volumes it mounts, made before the launch.
+    pub volumes: Vec<String>,
 }
 
 /// What the worker does.

@@ -239,6 +239,9 @@ pub fn build_spec_with_image(
     for b in &c.mounts {
         extra.push(bind_mount(&c.name, b)?);
     }
+    for v in &c.volumes {
+        extra.push(volume_mount(&c.name, v)?);
+    }
     if let Some(mounts) = spec.mounts_mut() {
         for m in mounts.iter_mut() {
             adjust_default_mount(c, own_net, m)?;
@@ -467,6 +470,30 @@ fn bind_mount(container: &str, b: &BindMount) -> Result<Mount, SpecError> {
         .map_err(|source| SpecError::Mount {
             container: container.to_owned(),
             destination: b.destination.clone(),
+            source,
+        })
+}
+
+/// A named volume: its folder under [`layout::VOLUMES`], which PID 1
+/// makes (and checks is a folder, not a link) before the launch. Not
+/// recursive: a volume holds no mounts. `nosuid`, `nodev`; programs may
+/// run from it.
+fn volume_mount(container: &str, v: &berth_config::Volume) -> Result<Mount, SpecError> {
+    let mode = if v.readonly { "ro" } else { "rw" };
+    MountBuilder::default()
+        .destination(&v.destination)
+        .typ("bind")
+        .source(Path::new(layout::VOLUMES).join(&v.name))
+        .options(
+            ["bind", "nosuid", "nodev", mode]
+                .iter()
+                .map(|o| (*o).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .build()
+        .map_err(|source| SpecError::Mount {
+            container: container.to_owned(),
+            destination: v.destination.clone(),
             source,
         })
 }
@@ -975,6 +1002,44 @@ mod tests {
         let points = rootfs_mount_points(&spec);
         assert!(points.contains(&PathBuf::from("host")));
         assert!(points.contains(&PathBuf::from("run/berth")));
+    }
+
+    #[test]
+    fn volumes_are_plain_binds_from_state() {
+        for kind in [Kind::Workload, Kind::Host] {
+            let mut c = container(kind);
+            c.volumes = vec![
+                berth_config::Volume {
+                    name: "pgdata".into(),
+                    destination: "/var/lib/postgresql/data".into(),
+                    readonly: false,
+                },
+                berth_config::Volume {
+                    name: "conf".into(),
+                    destination: "/etc/app".into(),
+                    readonly: true,
+                },
+            ];
+            let spec = build_spec(&c).expect("spec");
+            let mounts = spec.mounts().as_ref().expect("mounts");
+            let find = |dest: &str| {
+                mounts
+                    .iter()
+                    .find(|m| m.destination() == Path::new(dest))
+                    .unwrap_or_else(|| panic!("{dest}"))
+            };
+            let data = find("/var/lib/postgresql/data");
+            assert_eq!(data.typ().as_deref(), Some("bind"));
+            assert_eq!(
+                data.source().as_deref(),
+                Some(Path::new("/var/lib/berth/volumes/pgdata"))
+            );
+            let opts = |m: &Mount| m.options().clone().unwrap_or_default();
+            assert_eq!(opts(data), ["bind", "nosuid", "nodev", "rw"]);
+            assert_eq!(opts(find("/etc/app")), ["bind", "nosuid", "nodev", "ro"]);
+            let points = rootfs_mount_points(&spec);
+            assert!(points.contains(&PathBuf::from("var/lib/postgresql/data")));
+        }
     }
 
     #[test]
