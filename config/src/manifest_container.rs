@@ -524,14 +524,7 @@ fn volumes(path: &str, value: &Value, w: &mut Walker) -> Vec<Volume> {
 /// case letters, digits, `-`, `_` and `.`, starting with a letter or
 /// digit, at most 63 characters (so never `..` or a path).
 pub(crate) fn parse_volume(s: &str) -> Result<Volume, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let (name, destination, readonly) = match parts.as_slice() {
-        [name, dst] => (*name, *dst, false),
-        [name, dst, "ro"] => (*name, *dst, true),
-        [name, dst, "rw"] => (*name, *dst, false),
-        [_, _, opt] => return Err(format!("unknown option {} (expected ro, rw)", quote(opt))),
-        _ => return Err("expected NAME:/path[:ro|rw]".into()),
-    };
+    let (name, destination, readonly) = split_mount(s, "NAME:/path[:ro|rw]")?;
     let name_ok = name.len() <= 63
         && name
             .bytes()
@@ -546,12 +539,7 @@ pub(crate) fn parse_volume(s: &str) -> Result<Volume, String> {
             quote(name)
         ));
     }
-    if let Some(problem) = rules::abs_path_problem(destination) {
-        return Err(format!("destination: {problem}"));
-    }
-    if destination == "/" {
-        return Err("destination: cannot mount over the container's /".into());
-    }
+    check_destination(destination)?;
     Ok(Volume {
         name: name.to_owned(),
         destination: destination.to_owned(),
@@ -559,24 +547,36 @@ pub(crate) fn parse_volume(s: &str) -> Result<Volume, String> {
     })
 }
 
-/// Parses `SOURCE:DESTINATION[:ro|rw]`; both paths absolute.
-pub(crate) fn parse_mount(s: &str) -> Result<BindMount, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let (source, destination, readonly) = match parts.as_slice() {
-        [src, dst] => (*src, *dst, false),
-        [src, dst, "ro"] => (*src, *dst, true),
-        [src, dst, "rw"] => (*src, *dst, false),
-        [_, _, opt] => return Err(format!("unknown option {} (expected ro, rw)", quote(opt))),
-        _ => return Err("expected SOURCE:DESTINATION[:ro|rw]".into()),
-    };
-    for (what, p) in [("source", source), ("destination", destination)] {
-        if let Some(problem) = rules::abs_path_problem(p) {
-            return Err(format!("{what}: {problem}"));
-        }
+/// Splits `WHAT:DESTINATION[:ro|rw]` into its parts and whether it is
+/// read-only; `shape` names the form in the error.
+fn split_mount<'s>(s: &'s str, shape: &str) -> Result<(&'s str, &'s str, bool), String> {
+    match s.split(':').collect::<Vec<_>>().as_slice() {
+        [what, dst] => Ok((what, dst, false)),
+        [what, dst, "ro"] => Ok((what, dst, true)),
+        [what, dst, "rw"] => Ok((what, dst, false)),
+        [_, _, opt] => Err(format!("unknown option {} (expected ro, rw)", quote(opt))),
+        _ => Err(format!("expected {shape}")),
+    }
+}
+
+/// A mount's destination: absolute, normal, not the container's `/`.
+fn check_destination(destination: &str) -> Result<(), String> {
+    if let Some(problem) = rules::abs_path_problem(destination) {
+        return Err(format!("destination: {problem}"));
     }
     if destination == "/" {
         return Err("destination: cannot mount over the container's /".into());
     }
+    Ok(())
+}
+
+/// Parses `SOURCE:DESTINATION[:ro|rw]`; both paths absolute.
+pub(crate) fn parse_mount(s: &str) -> Result<BindMount, String> {
+    let (source, destination, readonly) = split_mount(s, "SOURCE:DESTINATION[:ro|rw]")?;
+    if let Some(problem) = rules::abs_path_problem(source) {
+        return Err(format!("source: {problem}"));
+    }
+    check_destination(destination)?;
     Ok(BindMount {
         source: source.to_owned(),
         destination: destination.to_owned(),

@@ -253,19 +253,7 @@ pub fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<ExitStat
 mod tests {
     use super::*;
 
-    fn args(opts: &QemuOptions, tty: bool) -> Vec<String> {
-        qemu_args(opts, tty)
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
-
-    fn value_of<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
-        args.windows(2)
-            .filter(|w| w[0] == flag)
-            .map(|w| w[1].as_str())
-            .collect()
-    }
+    use args::tests::{args, value_of};
 
     #[test]
     fn root_hash_from_root_verity() {

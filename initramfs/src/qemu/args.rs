@@ -292,4 +292,4 @@ fn netdev_arg(hostfwd: &[(u16, u16)]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,13 +1,13 @@
 use super::*;
 
-fn args(opts: &QemuOptions, tty: bool) -> Vec<String> {
+pub(crate) fn args(opts: &QemuOptions, tty: bool) -> Vec<String> {
     qemu_args(opts, tty)
         .into_iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect()
 }
 
-fn value_of<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+pub(crate) fn value_of<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
     args.windows(2)
         .filter(|w| w[0] == flag)
         .map(|w| w[1].as_str())
