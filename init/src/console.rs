@@ -16,7 +16,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Bytes the queue may hold before lines are dropped.
@@ -102,7 +104,15 @@ pub struct Console {
     /// Set once the supervisor loop runs: it flushes once per turn and on
     /// POLLOUT, so queuing a line does not write.
     deferred: bool,
+    /// Where every queued line is also kept ([`crate::journal`]), once
+    /// STATE is mounted; lines the full channel refused are counted.
+    journal: Option<(SyncSender<Vec<u8>>, Arc<AtomicU64>)>,
+    /// The lines queued before that, up to [`HISTORY_LIMIT`].
+    history: Vec<u8>,
 }
+
+/// Bytes of lines kept for the boot log before it is attached.
+const HISTORY_LIMIT: usize = 512 * 1024;
 
 static CONSOLE: Mutex<Console> = Mutex::new(Console::new());
 
@@ -128,6 +138,35 @@ impl Console {
             dropped: BTreeMap::new(),
             reported: Duration::ZERO,
             deferred: false,
+            journal: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// The lines queued so far, for the boot log to start with; lines
+    /// queued from now until [`Console::attach_journal`] are kept again.
+    pub fn take_history(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.history)
+    }
+
+    /// From now on every queued line also goes to `tx`, first those
+    /// queued since [`Console::take_history`].
+    pub fn attach_journal(&mut self, tx: SyncSender<Vec<u8>>, dropped: Arc<AtomicU64>) {
+        let since = std::mem::take(&mut self.history);
+        if !since.is_empty() && tx.try_send(since).is_err() {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.journal = Some((tx, dropped));
+    }
+
+    /// Hands a queued line to the boot log (or keeps it until there is one).
+    fn tee(&mut self, bytes: &[u8]) {
+        if let Some((tx, dropped)) = &self.journal {
+            if tx.try_send(bytes.to_vec()).is_err() {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if self.history.len() + bytes.len() <= HISTORY_LIMIT {
+            self.history.extend_from_slice(bytes);
         }
     }
 
@@ -252,6 +291,7 @@ impl Console {
     }
 
     fn push(&mut self, source: String, bytes: Vec<u8>) {
+        self.tee(&bytes);
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queued += bytes.len();

@@ -11,9 +11,10 @@ use berth_net::node::Net;
 
 use crate::console::uptime;
 
+use crate::console::console;
 use crate::fatal::Fatal;
 use crate::os::{Os, RealOs};
-use crate::{cgroups, disk, modload, mounts, plans, supervise, system, volumes};
+use crate::{cgroups, disk, journal, modload, mounts, plans, supervise, system, volumes};
 
 /// Runs stage 1 and then supervises forever; returns only on a fatal error.
 pub fn run() -> Fatal {
@@ -40,6 +41,10 @@ pub fn run() -> Fatal {
     let t = Instant::now();
     let state = disk::state::setup();
     volumes::setup_root();
+    let history = console().take_history();
+    if let Some((tx, dropped)) = journal::start(history) {
+        console().attach_journal(tx, dropped);
+    }
     log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
 
     let (network, containers) = match manifest {

@@ -231,6 +231,15 @@ impl Vm {
         }
     }
 
+    /// Cuts the power: QEMU is killed with SIGKILL at once, so the guest
+    /// gets no chance to flush or unmount anything.
+    pub fn power_cut(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// QEMU's exit status, if it has exited.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child

@@ -28,6 +28,7 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
     let mut json = false;
     let mut follow = false;
     let mut lines = None;
+    let mut boot = None;
     let mut words: Vec<&str> = Vec::new();
     // How many words came before `--`, once it was seen.
     let mut options_end: Option<usize> = None;
@@ -43,9 +44,12 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
             "-f" | "--follow" => follow = true,
             "--socket" => socket = PathBuf::from(value(arg, it.next())?),
             "-n" | "--lines" => lines = Some(count(arg, value(arg, it.next())?)?),
+            "--boot" => boot = Some(boot_number(value(arg, it.next())?)?),
             _ => {
                 if let Some(v) = arg.strip_prefix("--socket=") {
                     socket = PathBuf::from(value("--socket", Some(v))?);
+                } else if let Some(v) = arg.strip_prefix("--boot=") {
+                    boot = Some(boot_number(v)?);
                 } else if let Some(v) = arg.strip_prefix("--lines=") {
                     lines = Some(count("--lines", v)?);
                 } else if let Some(v) = arg.strip_prefix("-n") {
@@ -60,10 +64,25 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
         Some((verb, rest)) => (*verb, rest),
         None => return Err("no verb given".into()),
     };
-    let request = match verb {
+    let request = match (verb, boot) {
         // The verb itself must come before the `--`.
-        "exec" => exec(rest, options_end.and_then(|n| n.checked_sub(1)))?,
-        _ => build(verb, rest)?,
+        ("exec", None) => exec(rest, options_end.and_then(|n| n.checked_sub(1)))?,
+        (_, None) => build(verb, rest)?,
+        ("logs", Some(boot)) if !follow => match rest {
+            [] => Request::BootLog {
+                boot,
+                name: None,
+                lines,
+            },
+            [name] => Request::BootLog {
+                boot,
+                name: Some((*name).to_owned()),
+                lines,
+            },
+            _ => return Err("logs --boot takes at most one container NAME".into()),
+        },
+        ("logs", Some(_)) => return Err("logs --boot cannot follow (-f): that boot is over".into()),
+        (_, Some(_)) => return Err(format!("{verb} does not take --boot")),
     };
     // Options a verb does not take are errors, not silently ignored: a
     // `berth status -f` that does not follow would surprise.
@@ -77,6 +96,7 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
             follow,
         },
         Request::Dmesg { .. } => Request::Dmesg { lines },
+        boot_log @ Request::BootLog { .. } => boot_log,
         other if lines.is_some() => return Err(format!("{} does not take -n", other.op())),
         other => other,
     };
@@ -85,6 +105,16 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
         json,
         request,
     })
+}
+
+/// `--boot N`: -1 is the previous boot, -2 the one before.
+fn boot_number(v: &str) -> Result<i32, String> {
+    match v.parse::<i32>() {
+        Ok(n) if n < 0 => Ok(n),
+        _ => Err(format!(
+            "--boot takes a negative number (-1: the previous boot), got {v:?}; this boot's lines are `berth logs NAME`"
+        )),
+    }
 }
 
 /// The request for a verb and its operands (options already taken out).
@@ -211,6 +241,39 @@ mod tests {
                 inv(D, false, logs("web", Some(0), false)),
             ),
             ("logs -- -odd", inv(D, false, logs("-odd", None, false))),
+            (
+                "logs --boot -1",
+                inv(
+                    D,
+                    false,
+                    Request::BootLog {
+                        boot: -1,
+                        name: None,
+                        lines: None,
+                    },
+                ),
+            ),
+            (
+                "logs --boot=-2 -n 3 web",
+                inv(
+                    D,
+                    false,
+                    Request::BootLog {
+                        boot: -2,
+                        name: Some("web".into()),
+                        lines: Some(3),
+                    },
+                ),
+            ),
+            (
+                "logs --boot 0 web",
+                Err("--boot takes a negative number (-1: the previous boot), got \"0\"; this boot's lines are `berth logs NAME`".into()),
+            ),
+            (
+                "logs --boot -1 -f web",
+                Err("logs --boot cannot follow (-f): that boot is over".into()),
+            ),
+            ("status --boot -1", Err("status does not take --boot".into())),
             ("dmesg", inv(D, false, Request::Dmesg { lines: None })),
             (
                 "dmesg -n 20 --json",

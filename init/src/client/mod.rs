@@ -213,6 +213,7 @@ fn print_outcome(
             .lines
             .iter()
             .try_for_each(|l| writeln!(out, "{}", format::kernel_line(l))),
+        Outcome::BootLog(b) => b.lines.iter().try_for_each(|l| writeln!(out, "{l}")),
         Outcome::Start(m) | Outcome::Stop(m) | Outcome::Restart(m) | Outcome::Power(m) => {
             writeln!(out, "{}", m.message)
         }

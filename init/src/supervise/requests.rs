@@ -4,8 +4,8 @@
 //! answered when its command ends.
 
 use berth_supervisor::api::{
-    encode_follow_line, DmesgResult, ErrorCode, KernelLine, LogLine, LogsResult, NodeStatus,
-    Outcome, Request, Response, StatusResult, DEFAULT_LOG_LINES,
+    encode_follow_line, BootLogResult, DmesgResult, ErrorCode, KernelLine, LogLine, LogsResult,
+    NodeStatus, Outcome, Request, Response, StatusResult, DEFAULT_LOG_LINES,
 };
 use berth_supervisor::node::Op;
 
@@ -33,6 +33,14 @@ impl Loop {
             } => return self.logs(conn, &name, lines, follow),
             Request::Dmesg { lines } => {
                 let response = dmesg(lines);
+                return self.control.reply(conn, &response, None);
+            }
+            Request::BootLog { boot, name, lines } => {
+                let dir = crate::journal::dir();
+                let response = match crate::journal::read(&dir, boot, name.as_deref(), lines) {
+                    Ok(lines) => Response::Success(Outcome::BootLog(BootLogResult { boot, lines })),
+                    Err(e) => Response::error(ErrorCode::NotFound, crate::fatal::chain(&e)),
+                };
                 return self.control.reply(conn, &response, None);
             }
         };

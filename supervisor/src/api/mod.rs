@@ -48,8 +48,8 @@ pub use response_codec::{
     decode_follow_line, decode_response, encode_follow_line, encode_response,
 };
 pub use results::{
-    ContainerKind, ContainerStatus, DmesgResult, ExecResult, KernelLine, LogLine, LogsResult,
-    MessageResult, NodeStatus, Phase, StatusResult, Stream,
+    BootLogResult, ContainerKind, ContainerStatus, DmesgResult, ExecResult, KernelLine, LogLine,
+    LogsResult, MessageResult, NodeStatus, Phase, StatusResult, Stream,
 };
 
 /// The protocol version this build speaks.

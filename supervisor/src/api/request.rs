@@ -24,6 +24,16 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lines: Option<usize>,
     },
+    /// The console lines of an earlier boot kept on STATE: `boot` -1 is
+    /// the previous one; `name` keeps only that container's lines;
+    /// `lines: None` means all of them.
+    BootLog {
+        boot: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<usize>,
+    },
     Start {
         name: String,
     },
@@ -51,6 +61,7 @@ impl Request {
             Request::Status => Op::Status,
             Request::Logs { .. } => Op::Logs,
             Request::Dmesg { .. } => Op::Dmesg,
+            Request::BootLog { .. } => Op::BootLog,
             Request::Start { .. } => Op::Start,
             Request::Stop { .. } => Op::Stop,
             Request::Restart { .. } => Op::Restart,
@@ -69,6 +80,7 @@ pub enum Op {
     Status,
     Logs,
     Dmesg,
+    BootLog,
     Start,
     Stop,
     Restart,
@@ -77,10 +89,11 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 9] = [
         Op::Status,
         Op::Logs,
         Op::Dmesg,
+        Op::BootLog,
         Op::Start,
         Op::Stop,
         Op::Restart,
@@ -93,6 +106,7 @@ impl Op {
             Op::Status => "status",
             Op::Logs => "logs",
             Op::Dmesg => "dmesg",
+            Op::BootLog => "boot-log",
             Op::Start => "start",
             Op::Stop => "stop",
             Op::Restart => "restart",

@@ -75,6 +75,8 @@ enum Shape {
     Power,
     /// A command line: a non-empty list of strings without NUL.
     Argv,
+    /// An earlier boot: a negative integer (-1 the previous one).
+    Boot,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +106,16 @@ const ACTION: Field = Field {
     shape: Shape::Power,
     required: true,
 };
+const BOOT: Field = Field {
+    name: "boot",
+    shape: Shape::Boot,
+    required: true,
+};
+const OPTIONAL_NAME: Field = Field {
+    name: "name",
+    shape: Shape::Name,
+    required: false,
+};
 const ARGV: Field = Field {
     name: "argv",
     shape: Shape::Argv,
@@ -116,6 +128,7 @@ fn fields(op: Op) -> &'static [Field] {
         Op::Status => &[],
         Op::Logs => &[NAME, LINES, FOLLOW],
         Op::Dmesg => &[LINES],
+        Op::BootLog => &[BOOT, OPTIONAL_NAME, LINES],
         Op::Start | Op::Stop | Op::Restart => &[NAME],
         Op::Power => &[ACTION],
         Op::Exec => &[NAME, ARGV],
@@ -153,6 +166,9 @@ fn fits(shape: Shape, v: &Value) -> bool {
         (Shape::Count, Value::Null) => true,
         (Shape::Count, Value::Number(n)) => n.as_u64().is_some_and(|n| usize::try_from(n).is_ok()),
         (Shape::Flag, Value::Bool(_)) => true,
+        (Shape::Boot, Value::Number(n)) => n
+            .as_i64()
+            .is_some_and(|n| n < 0 && i32::try_from(n).is_ok()),
         (Shape::Power, Value::String(s)) => Power::ALL.iter().any(|p| p.as_str() == s),
         (Shape::Argv, Value::Array(items)) => {
             !items.is_empty()
@@ -171,5 +187,6 @@ fn expected(shape: Shape) -> &'static str {
         Shape::Flag => "true or false",
         Shape::Power => "one of \"reboot\", \"poweroff\", \"halt\"",
         Shape::Argv => "a non-empty array of strings without NUL",
+        Shape::Boot => "a negative integer (-1: the previous boot)",
     }
 }

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::request::Op;
-use super::results::{DmesgResult, ExecResult, LogsResult, MessageResult, StatusResult};
+use super::results::{
+    BootLogResult, DmesgResult, ExecResult, LogsResult, MessageResult, StatusResult,
+};
 
 /// One response. On the wire:
 /// `{"version":1,"ok":true,"op":"status","result":{...}}` or
@@ -29,6 +31,7 @@ pub enum Outcome {
     Status(StatusResult),
     Logs(LogsResult),
     Dmesg(DmesgResult),
+    BootLog(BootLogResult),
     Start(MessageResult),
     Stop(MessageResult),
     Restart(MessageResult),
@@ -43,6 +46,7 @@ impl Outcome {
             Outcome::Status(_) => Op::Status,
             Outcome::Logs(_) => Op::Logs,
             Outcome::Dmesg(_) => Op::Dmesg,
+            Outcome::BootLog(_) => Op::BootLog,
             Outcome::Start(_) => Op::Start,
             Outcome::Stop(_) => Op::Stop,
             Outcome::Restart(_) => Op::Restart,
@@ -58,6 +62,7 @@ impl Outcome {
             Outcome::Status(r) => serde_json::to_string(r),
             Outcome::Logs(r) => serde_json::to_string(r),
             Outcome::Dmesg(r) => serde_json::to_string(r),
+            Outcome::BootLog(r) => serde_json::to_string(r),
             Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
                 serde_json::to_string(r)
             }

@@ -26,6 +26,7 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             Outcome::Status(r) => success(outcome.op(), r),
             Outcome::Logs(r) => success(outcome.op(), r),
             Outcome::Dmesg(r) => success(outcome.op(), r),
+            Outcome::BootLog(r) => success(outcome.op(), r),
             Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
                 success(outcome.op(), r)
             }
@@ -121,6 +122,7 @@ fn decode_success(mut map: Map<String, Value>) -> Result<Outcome, ApiError> {
         Op::Status => Outcome::Status(typed("result", result)?),
         Op::Logs => Outcome::Logs(typed("result", result)?),
         Op::Dmesg => Outcome::Dmesg(typed("result", result)?),
+        Op::BootLog => Outcome::BootLog(typed("result", result)?),
         Op::Start => Outcome::Start(typed("result", result)?),
         Op::Stop => Outcome::Stop(typed("result", result)?),
         Op::Restart => Outcome::Restart(typed("result", result)?),

@@ -156,6 +156,13 @@ pub struct DmesgResult {
     pub lines: Vec<KernelLine>,
 }
 
+/// The console lines of an earlier boot, as they were printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootLogResult {
+    pub boot: i32,
+    pub lines: Vec<String>,
+}
+
 /// One `/dev/kmsg` record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelLine {
