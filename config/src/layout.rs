@@ -14,6 +14,13 @@ pub const BUNDLES: &str = "/usr/lib/berth/containers";
 /// bundle folder, `BUNDLES/NAME/plan.json`: what PID 1 runs the container
 /// by.
 pub const PLAN_FILE: &str = "plan.json";
+/// The user and group id allowed into STATE's reserved blocks (as is any
+/// process with CAP_SYS_RESOURCE: PID 1, not workloads): not root, the
+/// default, so that a workload running as root that fills STATE cannot
+/// take the room kept for the node's logs and keys. ext4 keeps these ids
+/// in 16 bits; a container running as 65533 (rare: `nobody` is 65534)
+/// could use the reserve.
+pub const STATE_RESERVE_ID: u32 = 65_533;
 /// Named volumes, one folder each (`VOLUMES/NAME`), on STATE: a mount of
 /// its own (`nodev,nosuid`, but programs may run from it, as from a
 /// Docker volume), bind-mounted into the containers that name them.

@@ -45,6 +45,10 @@ pub const MKFS_EXT4: Tool = Tool {
     program: "mkfs.ext4",
     package: "e2fsprogs",
 };
+pub const TUNE2FS: Tool = Tool {
+    program: "tune2fs",
+    package: "e2fsprogs",
+};
 pub const DUMPE2FS: Tool = Tool {
     program: "dumpe2fs",
     package: "e2fsprogs",

@@ -26,10 +26,10 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use berth_config::layout::disk;
+use berth_config::layout::{self, disk};
 
 use super::guid::Guid;
-use crate::tool::{ToolError, MKFS_EXT4};
+use crate::tool::{ToolError, MKFS_EXT4, TUNE2FS};
 
 /// The usage type our configuration defines (`mkfs.ext4 -T`).
 pub const USAGE_TYPE: &str = "berth-state";
@@ -154,6 +154,25 @@ pub fn make(
             offset,
             source,
         })?;
+    // The blocks ext4 keeps back (5%) are for the node: only a process
+    // with CAP_SYS_RESOURCE (PID 1; workloads do not get it) or the
+    // reserve's own id may use them, not root as by default, so a
+    // workload that fills STATE leaves room for the node's logs and keys.
+    let reserve = layout::STATE_RESERVE_ID.to_string();
+    let mut tune = TUNE2FS.command();
+    for var in FOREIGN_ENV {
+        tune.env_remove(var);
+    }
+    tune.env("E2FSPROGS_FAKE_TIME", fs.epoch.max(1).to_string())
+        .args(["-u", &reserve, "-g", &reserve])
+        .arg(format!("{}?offset={offset}", image.display()));
+    TUNE2FS
+        .output(&mut tune)
+        .map_err(|source| StateError::Mkfs {
+            image: image.to_owned(),
+            offset,
+            source,
+        })?;
     Ok(())
 }
 
@@ -259,6 +278,10 @@ mod tests {
         );
         assert_eq!(field(&dump, "Block count"), "16384");
         assert_eq!(field(&dump, "Block size"), "4096");
+        // 5% kept back, for the node only (not for root).
+        assert_eq!(field(&dump, "Reserved block count"), "819");
+        assert!(field(&dump, "Reserved blocks uid").starts_with("65533 "));
+        assert!(field(&dump, "Reserved blocks gid").starts_with("65533 "));
         assert_eq!(field(&dump, "Inode size"), "256");
         let features: Vec<&str> = field(&dump, "Filesystem features").split(' ').collect();
         for want in [
