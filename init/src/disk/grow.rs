@@ -100,6 +100,9 @@ pub fn plan_table(t: &TableView, disk_sectors: u64) -> Result<Option<TablePlan>,
 pub struct Ext4Size {
     pub block_size: u64,
     pub blocks: u64,
+    /// `INCOMPAT_RECOVER`: not unmounted cleanly; the kernel replays the
+    /// journal at the next mount.
+    pub needs_recovery: bool,
 }
 
 impl Ext4Size {
@@ -128,13 +131,15 @@ pub fn parse_ext4_superblock(sb: &[u8]) -> Option<Ext4Size> {
     if log > 6 {
         return None;
     }
+    let incompat = u32_at(0x60)?;
     let mut blocks = u64::from(u32_at(0x04)?);
-    if u32_at(0x60)? & 0x80 != 0 {
+    if incompat & 0x80 != 0 {
         blocks |= u64::from(u32_at(0x150)?) << 32;
     }
     Some(Ext4Size {
         block_size: 1024 << log,
         blocks,
+        needs_recovery: incompat & 0x4 != 0,
     })
 }
 
@@ -261,12 +266,12 @@ mod tests {
         }
     }
 
-    fn superblock(log: u32, lo: u32, hi: u32, bit64: bool) -> Vec<u8> {
+    fn superblock(log: u32, lo: u32, hi: u32, incompat: u32) -> Vec<u8> {
         let mut sb = vec![0u8; SUPERBLOCK_BYTES];
         sb[0x04..0x08].copy_from_slice(&lo.to_le_bytes());
         sb[0x18..0x1c].copy_from_slice(&log.to_le_bytes());
         sb[0x38..0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
-        sb[0x60..0x64].copy_from_slice(&(if bit64 { 0x80u32 } else { 0 }).to_le_bytes());
+        sb[0x60..0x64].copy_from_slice(&incompat.to_le_bytes());
         sb[0x150..0x154].copy_from_slice(&hi.to_le_bytes());
         sb
     }
@@ -275,29 +280,33 @@ mod tests {
     fn superblocks() {
         let rows: Vec<(Vec<u8>, Option<Ext4Size>)> = vec![
             (
-                superblock(2, 16384, 0, true),
+                superblock(2, 16384, 0, 0x80),
                 Some(Ext4Size {
                     block_size: 4096,
                     blocks: 16384,
+                    needs_recovery: false,
                 }),
             ),
-            // The high half counts only with the 64bit feature.
+            // The high half counts only with the 64bit feature; a journal
+            // to replay (INCOMPAT_RECOVER).
             (
-                superblock(2, 5, 1, true),
+                superblock(2, 5, 1, 0x80 | 0x4),
                 Some(Ext4Size {
                     block_size: 4096,
                     blocks: (1 << 32) + 5,
+                    needs_recovery: true,
                 }),
             ),
             (
-                superblock(0, 65536, 1, false),
+                superblock(0, 65536, 1, 0),
                 Some(Ext4Size {
                     block_size: 1024,
                     blocks: 65536,
+                    needs_recovery: false,
                 }),
             ),
             (vec![0u8; SUPERBLOCK_BYTES], None),
-            (superblock(9, 1, 0, false), None),
+            (superblock(9, 1, 0, 0), None),
             (vec![0u8; 16], None),
         ];
         for (sb, want) in rows {
@@ -310,6 +319,7 @@ mod tests {
         let fs = Ext4Size {
             block_size: 4096,
             blocks: 16384,
+            needs_recovery: false,
         };
         let rows = [
             (64 << 20, None),

@@ -297,7 +297,11 @@ fn write_table(
 
 fn mount_state(part: &Partition) -> Result<(), StateError> {
     let device = part.node();
-    read_ext4(&device)?;
+    if read_ext4(&device)?.needs_recovery {
+        log::warn!(
+            "STATE {device} was not unmounted cleanly (power cut?): the kernel replays its journal"
+        );
+    }
     mount(
         Some(device.as_str()),
         disk::STATE_MOUNT,
