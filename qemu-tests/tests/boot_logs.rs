@@ -84,6 +84,9 @@ fn fsynced_records_and_the_boot_log_survive_a_power_cut() {
         kept >= seen,
         "record {seen} was reported fsynced, the volume has up to {kept}"
     );
+    assert!(vm.console().contains(
+        "STATE /dev/vda4 was not unmounted cleanly (power cut?): the kernel replays its journal"
+    ));
     vm.wait_for("admin | done", BOOT);
     let console = vm.console();
     let previous: Vec<&str> = console

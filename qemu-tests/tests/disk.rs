@@ -126,6 +126,23 @@ fn the_disk_boots_as_nvme() {
     assert!(console.contains("STATE /dev/nvme0n1p4: ext4 fills its partition (64.0 MiB)"));
 }
 
+/// A sparse copy of the build's `disk.img` in a folder of its own, with
+/// the kernel and initramfs beside it, to boot after changing it.
+fn copy_build(image: &TestImage, to: &Path) -> std::path::PathBuf {
+    for name in ["vmlinuz", "initramfs.img", "root.verity"] {
+        std::fs::copy(image.dir().join(name), to.join(name)).expect("copy");
+    }
+    let disk = to.join("disk.img");
+    let copied = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(image.dir().join("disk.img"))
+        .arg(&disk)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    disk
+}
+
 /// Runs `sfdisk` with `args` on `disk`, feeding it `input`.
 fn sfdisk(disk: &Path, args: &[&str], input: &str) {
     use std::io::Write;
@@ -148,17 +165,7 @@ fn a_grow_cut_off_after_the_table_is_finished_on_the_next_boot() {
     // A copy of the build on a 2 GiB disk whose table was already grown,
     // as a power cut between the table and the filesystem leaves it.
     let tmp = tempfile::tempdir().expect("tempdir");
-    for name in ["vmlinuz", "initramfs.img", "root.verity"] {
-        std::fs::copy(image.dir().join(name), tmp.path().join(name)).expect("copy");
-    }
-    let disk = tmp.path().join("disk.img");
-    let copied = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(image.dir().join("disk.img"))
-        .arg(&disk)
-        .status()
-        .expect("cp");
-    assert!(copied.success());
+    let disk = copy_build(&image, tmp.path());
     std::fs::OpenOptions::new()
         .write(true)
         .open(&disk)
@@ -183,4 +190,48 @@ fn a_grow_cut_off_after_the_table_is_finished_on_the_next_boot() {
     let state = status_state(&mut vm);
     assert!(state.contains("state: STATE /dev/sda4 (ext4): "), "{state}");
     assert!(state.contains(" GiB, "), "STATE is still small: {state}");
+}
+
+#[test]
+fn a_state_that_does_not_mount_leaves_the_node_running_in_memory() {
+    let image = TestImage::build("disk-zeroed", STATUS_MANIFEST);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let disk = copy_build(&image, tmp.path());
+    // STATE's start, from the table: "disk.img4 : start= N, size= …".
+    let dump = Command::new("sfdisk")
+        .arg("--dump")
+        .arg(&disk)
+        .output()
+        .expect("sfdisk --dump");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    let start: u64 = text
+        .lines()
+        .find(|l| l.contains("name=\"STATE\""))
+        .and_then(|l| l.split("start=").nth(1))
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no STATE in\n{text}"));
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&disk)
+            .expect("open the copy");
+        f.write_all_at(&[0u8; 1024], start * 512 + 1024)
+            .expect("zero the superblock");
+    }
+    let dir = tmp.path().to_owned();
+    let mut vm = Vm::boot_opts(&image, move |opts, _| opts.dir = dir);
+    vm.wait_for("hello | hello from the disk", BOOT);
+    let state = status_state(&mut vm);
+    assert!(
+        state.contains("in memory (tmpfs, ")
+            && state.contains(
+                "STATE /dev/vda4 did not mount: /dev/vda4 holds no ext4 filesystem (bad superblock magic)"
+            ),
+        "{state}"
+    );
+    assert!(vm
+        .console()
+        .contains("/var/lib/berth is in memory, and nothing kept there outlives this boot"));
 }

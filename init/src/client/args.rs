@@ -214,33 +214,8 @@ mod tests {
     /// A command line and what it parses to.
     type Line = (&'static str, Result<Invocation, String>);
 
-    fn request_lines() -> Vec<Line> {
+    fn boot_log_lines() -> Vec<Line> {
         vec![
-            ("status", inv(D, false, Request::Status)),
-            ("status --json", inv(D, true, Request::Status)),
-            ("--json status", inv(D, true, Request::Status)),
-            (
-                "--socket /tmp/s status",
-                inv("/tmp/s", false, Request::Status),
-            ),
-            (
-                "status --socket=/tmp/s",
-                inv("/tmp/s", false, Request::Status),
-            ),
-            ("logs web", inv(D, false, logs("web", None, false))),
-            (
-                "logs -f -n 5 web",
-                inv(D, false, logs("web", Some(5), true)),
-            ),
-            (
-                "logs web -n5 --follow --json",
-                inv(D, true, logs("web", Some(5), true)),
-            ),
-            (
-                "logs --lines=0 web",
-                inv(D, false, logs("web", Some(0), false)),
-            ),
-            ("logs -- -odd", inv(D, false, logs("-odd", None, false))),
             (
                 "logs --boot -1",
                 inv(
@@ -274,6 +249,36 @@ mod tests {
                 Err("logs --boot cannot follow (-f): that boot is over".into()),
             ),
             ("status --boot -1", Err("status does not take --boot".into())),
+        ]
+    }
+
+    fn request_lines() -> Vec<Line> {
+        vec![
+            ("status", inv(D, false, Request::Status)),
+            ("status --json", inv(D, true, Request::Status)),
+            ("--json status", inv(D, true, Request::Status)),
+            (
+                "--socket /tmp/s status",
+                inv("/tmp/s", false, Request::Status),
+            ),
+            (
+                "status --socket=/tmp/s",
+                inv("/tmp/s", false, Request::Status),
+            ),
+            ("logs web", inv(D, false, logs("web", None, false))),
+            (
+                "logs -f -n 5 web",
+                inv(D, false, logs("web", Some(5), true)),
+            ),
+            (
+                "logs web -n5 --follow --json",
+                inv(D, true, logs("web", Some(5), true)),
+            ),
+            (
+                "logs --lines=0 web",
+                inv(D, false, logs("web", Some(0), false)),
+            ),
+            ("logs -- -odd", inv(D, false, logs("-odd", None, false))),
             ("dmesg", inv(D, false, Request::Dmesg { lines: None })),
             (
                 "dmesg -n 20 --json",
@@ -402,10 +407,15 @@ mod tests {
 
     #[test]
     fn command_lines() {
-        let table: Vec<Line> = [request_lines(), exec_errors(), usage_errors()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let table: Vec<Line> = [
+            request_lines(),
+            boot_log_lines(),
+            exec_errors(),
+            usage_errors(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         for (line, want) in table {
             let args: Vec<String> = line.split_whitespace().map(String::from).collect();
             assert_eq!(parse(&args, None), want, "{line:?}");
