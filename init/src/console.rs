@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Write};
-use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -431,9 +430,13 @@ impl Console {
         !self.queue.is_empty() && self.out.is_some()
     }
 
-    /// The console fd, for polling POLLOUT.
-    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.out.as_ref().map(|f| f.as_fd())
+    /// A descriptor of the console of its own, for the loop to poll
+    /// without holding the console's lock: every other thread that logs
+    /// takes that lock, and a loop sleeping in `poll` with it held would
+    /// stall them (the launcher among them, whose report the loop waits
+    /// for).
+    pub fn poll_handle(&self) -> Option<File> {
+        self.out.as_ref().and_then(|f| f.try_clone().ok())
     }
 }
 

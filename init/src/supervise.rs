@@ -135,6 +135,8 @@ pub(crate) struct Loop {
     shutdown_started: Option<Instant>,
     workload_memory: Option<u64>,
     state: crate::disk::state::State,
+    /// The console, to poll for POLLOUT ([`crate::console::Console::poll_handle`]).
+    console_fd: Option<std::fs::File>,
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
@@ -226,6 +228,7 @@ impl Loop {
             shutdown_started: None,
             workload_memory: parts.workload_memory,
             state: parts.state,
+            console_fd: None,
         })
     }
 
@@ -537,8 +540,18 @@ impl Loop {
     }
 
     /// Polls every source until the next deadline (at most `max`).
-    fn wait(&self, max: Option<Duration>) -> Result<Vec<(Source, PollFlags)>, nix::errno::Errno> {
-        let console = console();
+    fn wait(
+        &mut self,
+        max: Option<Duration>,
+    ) -> Result<Vec<(Source, PollFlags)>, nix::errno::Errno> {
+        // The console's lock is taken only to look: never held in `poll`.
+        let pending = {
+            let console = console();
+            if self.console_fd.is_none() {
+                self.console_fd = console.poll_handle();
+            }
+            console.pending()
+        };
         let mut set = PollSet::new();
         let r = PollFlags::POLLIN;
         set.add(self.wake.as_fd(), r, Source::Wake);
@@ -563,8 +576,8 @@ impl Loop {
         for (k, (fd, flags)) in self.control.poll_fds().into_iter().enumerate() {
             set.add(fd, flags, Source::Control(k));
         }
-        if let Some(fd) = console.pending().then(|| console.fd()).flatten() {
-            set.add(fd, PollFlags::POLLOUT, Source::Console);
+        if let Some(fd) = self.console_fd.as_ref().filter(|_| pending) {
+            set.add(fd.as_fd(), PollFlags::POLLOUT, Source::Console);
         }
         set.wait(self.timeout(max))
     }
