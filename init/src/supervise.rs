@@ -369,6 +369,9 @@ impl Loop {
         let name = self.name(i).to_owned();
         match result {
             Ok(s) => {
+                for note in &s.notes {
+                    log::info!("{note}");
+                }
                 let kind = self.node.container(i).map_or("?", |c| c.kind.as_str());
                 log::info!(
                     "started {name} ({kind}, pid {}) in {} ms",

@@ -95,16 +95,23 @@ pub fn setup_root() {
 }
 
 /// Makes (or checks) the volumes `names` for a container whose processes
-/// run as host `uid`:`gid`; a volume made now is given to them.
-pub fn prepare(names: &[String], uid: u32, gid: u32) -> Result<(), VolumeError> {
+/// run as host `uid`:`gid`; a volume made now is given to them. Runs on
+/// the launcher thread, which never logs: returns a line per volume made.
+pub fn prepare(names: &[String], uid: u32, gid: u32) -> Result<Vec<String>, VolumeError> {
+    let mut made = Vec::new();
     if names.is_empty() {
-        return Ok(());
+        return Ok(made);
     }
     let root = open_dir(Path::new(layout::VOLUMES)).map_err(VolumeError::OpenRoot)?;
     for name in names {
-        prepare_one(&root, name, uid, gid)?;
+        if prepare_one(&root, name, uid, gid)? {
+            made.push(format!(
+                "volume {name}: created {} for {uid}:{gid}",
+                Path::new(layout::VOLUMES).join(name).display()
+            ));
+        }
     }
-    Ok(())
+    Ok(made)
 }
 
 /// A folder, not through a link at its last component.
@@ -115,7 +122,8 @@ fn open_dir(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-fn prepare_one(root: &File, name: &str, uid: u32, gid: u32) -> Result<(), VolumeError> {
+/// Whether the volume was made now.
+fn prepare_one(root: &File, name: &str, uid: u32, gid: u32) -> Result<bool, VolumeError> {
     let path = Path::new(layout::VOLUMES).join(name);
     let io = |step: &'static str| {
         let path = path.clone();
@@ -159,10 +167,7 @@ fn prepare_one(root: &File, name: &str, uid: u32, gid: u32) -> Result<(), Volume
     // nix 0.29 hands out raw descriptors: this one is ours to close.
     let _ = nix::unistd::close(dir);
     chowned.map_err(io("chown"))?;
-    if created {
-        log::info!("volume {name}: created {} for {uid}:{gid}", path.display());
-    }
-    Ok(())
+    Ok(created)
 }
 
 #[cfg(test)]
@@ -171,7 +176,7 @@ mod tests {
 
     /// `prepare_one` against a temporary folder standing in for the
     /// volumes folder.
-    fn prepare_in(root: &Path, name: &str) -> Result<(), VolumeError> {
+    fn prepare_in(root: &Path, name: &str) -> Result<bool, VolumeError> {
         let fd = open_dir(root).expect("open");
         prepare_one(
             &fd,
@@ -186,9 +191,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let outside = tempfile::tempdir().expect("tempdir");
         // First use makes the folder; a second use keeps what is in it.
-        prepare_in(tmp.path(), "data").expect("make");
+        assert!(prepare_in(tmp.path(), "data").expect("make"));
         std::fs::write(tmp.path().join("data/kept"), "x").expect("write");
-        prepare_in(tmp.path(), "data").expect("again");
+        assert!(!prepare_in(tmp.path(), "data").expect("again"));
         assert!(tmp.path().join("data/kept").exists());
         // A link where a volume should be, to a folder elsewhere: refused,
         // and nothing is made or changed at its target.

@@ -46,9 +46,10 @@ impl Backend for Libcontainer {
         prepare: &mut dyn FnMut(i32) -> Result<(), String>,
     ) -> Result<Started, String> {
         let name = &job.name;
+        let mut notes = Vec::new();
         if !job.volumes.is_empty() {
             let (uid, gid) = volume_owner(job)?;
-            crate::volumes::prepare(&job.volumes, uid, gid).map_err(|e| chain(&e))?;
+            notes = crate::volumes::prepare(&job.volumes, uid, gid).map_err(|e| chain(&e))?;
         }
         if let Some(size) = job.root_size {
             let lower = job.bundle.join("rootfs");
@@ -74,6 +75,7 @@ impl Backend for Libcontainer {
                     pid: l.pid.as_raw(),
                     stdout: l.stdout,
                     stderr: l.stderr,
+                    notes,
                 })
             }
             Err(e) => {
@@ -91,6 +93,7 @@ impl Backend for Libcontainer {
                 pid: e.pid.as_raw(),
                 stdout: e.stdout,
                 stderr: e.stderr,
+                notes: Vec::new(),
             })
             .map_err(|e| chain(&e))
     }

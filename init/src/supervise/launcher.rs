@@ -71,6 +71,8 @@ pub(crate) struct Started {
     pub pid: i32,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// Lines for the loop to log (the launcher never logs itself).
+    pub notes: Vec<String>,
 }
 
 /// What the worker tells the loop.

@@ -73,6 +73,7 @@ impl Backend for FakeBackend {
             pid,
             stdout: out_r,
             stderr: err_r,
+            notes: Vec::new(),
         })
     }
 
