@@ -70,6 +70,14 @@ impl TestImage {
         }
     }
 
+    /// The size of the built `disk.img`, for an overlay of the same disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let disk = self.dir().join(DISK_IMAGE);
+        std::fs::metadata(&disk)
+            .unwrap_or_else(|e| panic!("{}: {}: {e}", self.name, disk.display()))
+            .len()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

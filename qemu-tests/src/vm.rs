@@ -68,6 +68,15 @@ impl Vm {
         })
     }
 
+    /// Boots `image` directly on the persistent `overlay` (see
+    /// [`TestImage::overlay`]): what one boot writes, the next one finds.
+    pub fn boot_on_overlay(image: &TestImage, overlay: &Path) -> Vm {
+        let overlay = overlay.to_owned();
+        Vm::boot_opts(image, move |opts, _| {
+            opts.writes = berth_image::qemu::Writes::Overlay(overlay)
+        })
+    }
+
     /// Boots `image` with `configure` adjusting the options first. It
     /// gets the defaults (direct boot, `disk.img` with `snapshot=on` on
     /// virtio, console on a pipe, a monitor socket) and the VM's scratch

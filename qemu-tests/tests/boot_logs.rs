@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use berth_image::qemu::{create_overlay, Writes};
 use qemu_tests::{TestImage, Vm, BOOT};
 
 const MANIFEST: &str = r#"
@@ -52,15 +51,8 @@ fn fsynced_records_and_the_boot_log_survive_a_power_cut() {
     let image = TestImage::build("power-cut", MANIFEST);
     let tmp = tempfile::tempdir().expect("tempdir");
     let overlay = tmp.path().join("node.qcow2");
-    let disk = image.dir().join("disk.img");
-    let size = std::fs::metadata(&disk).expect("disk.img").len();
-    create_overlay(&disk, &overlay, size).unwrap_or_else(|e| panic!("create the overlay: {e}"));
-    let boot = || {
-        let overlay = overlay.clone();
-        Vm::boot_opts(&image, move |opts, _| {
-            opts.writes = Writes::Overlay(overlay)
-        })
-    };
+    image.overlay(&overlay, image.disk_bytes());
+    let boot = || Vm::boot_on_overlay(&image, &overlay);
 
     let mut vm = boot();
     vm.wait_for("writer | found nothing", BOOT);

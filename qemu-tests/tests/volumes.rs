@@ -6,7 +6,6 @@
 //! it points to; and a workload that fills STATE leaves the node's boot
 //! log flowing. See docs/disk.md#volumes.
 
-use berth_image::qemu::{create_overlay, Writes};
 use qemu_tests::{TestImage, Vm, BOOT};
 
 const MANIFEST: &str = r#"
@@ -81,15 +80,8 @@ fn volumes_outlive_a_reboot_are_shared_and_refuse_links() {
     let image = TestImage::build("volumes", MANIFEST);
     let tmp = tempfile::tempdir().expect("tempdir");
     let overlay = tmp.path().join("node.qcow2");
-    let disk = image.dir().join("disk.img");
-    let size = std::fs::metadata(&disk).expect("disk.img").len();
-    create_overlay(&disk, &overlay, size).unwrap_or_else(|e| panic!("create the overlay: {e}"));
-    let boot = || {
-        let overlay = overlay.clone();
-        Vm::boot_opts(&image, move |opts, _| {
-            opts.writes = Writes::Overlay(overlay)
-        })
-    };
+    image.overlay(&overlay, image.disk_bytes());
+    let boot = || Vm::boot_on_overlay(&image, &overlay);
 
     let mut vm = boot();
     let line = vm.wait_for("writer | boot 1: owner ", BOOT);
