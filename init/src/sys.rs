@@ -229,6 +229,9 @@ fn scrub_child(
 
 /// `bpf(2)` commands and types (`include/uapi/linux/bpf.h`).
 const BPF_PROG_LOAD: libc::c_long = 5;
+/// How many times a device program load refused with EAGAIN (a signal
+/// arrived while the verifier ran) is tried before the error stands.
+const BPF_LOAD_ATTEMPTS: u32 = 20;
 const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
@@ -284,18 +287,37 @@ pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result
         prog_name: name,
         ..ProgLoadAttr::default()
     };
-    // SAFETY: `load` is a valid, fully initialised prefix of `union
-    // bpf_attr` (the kernel zero-extends a shorter attr) whose pointers
-    // (`insns`, `license`, `log_buf` with `log_size`) point into buffers
-    // that live until the call returns; the kernel only reads `insns` and
-    // `license` and writes at most `log_size` bytes of `log`.
-    let prog = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &load as *const ProgLoadAttr,
-            std::mem::size_of::<ProgLoadAttr>(),
-        )
+    // The verifier gives up with EAGAIN when a signal is pending for the
+    // calling process (PID 1 gets SIGCHLD whenever a container exits), so
+    // a refusal with EAGAIN is tried again, as libbpf does; the program is
+    // tiny and the verifier takes microseconds.
+    let mut attempts = 0;
+    let prog = loop {
+        attempts += 1;
+        // SAFETY: `load` is a valid, fully initialised prefix of `union
+        // bpf_attr` (the kernel zero-extends a shorter attr) whose
+        // pointers (`insns`, `license`, `log_buf` with `log_size`) point
+        // into buffers that live until the call returns; the kernel only
+        // reads `insns` and `license` and writes at most `log_size` bytes
+        // of `log`.
+        let prog = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_LOAD,
+                &load as *const ProgLoadAttr,
+                std::mem::size_of::<ProgLoadAttr>(),
+            )
+        };
+        if prog >= 0 || attempts >= BPF_LOAD_ATTEMPTS {
+            break prog;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => {
+                log.fill(0);
+                continue;
+            }
+            _ => break prog,
+        }
     };
     if prog < 0 {
         let err = io::Error::last_os_error();
