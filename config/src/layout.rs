@@ -25,12 +25,19 @@ pub const STATE_RESERVE_ID: u32 = 65_533;
 /// its own (`nodev,nosuid`, but programs may run from it, as from a
 /// Docker volume), bind-mounted into the containers that name them.
 pub const VOLUMES: &str = "/var/lib/berth/volumes";
+/// Which user-namespace id range each `userns` container holds, by name
+/// (see `berth_config::id_ranges`), on STATE so that a container keeps
+/// the owner of its volumes across images.
+pub const USERNS_TABLE: &str = "/var/lib/berth/userns.toml";
 /// Where stage 0 mounts the real root before switching to it.
 pub const SYSROOT: &str = "/sysroot";
 /// Runtime state of berth (tmpfs).
 pub const RUN_DIR: &str = "/run/berth";
 /// libcontainer's state directory.
 pub const RUNTIME_STATE: &str = "/run/berth/runtime";
+/// Bundles PID 1 rewrote for this boot (a `userns` container whose range
+/// is not the one its image was built with: `crate::id_ranges`).
+pub const RUN_BUNDLES: &str = "/run/berth/bundles";
 /// cgroup2 parents: PID 1 lives in `INIT`, host containers under `SYSTEM`,
 /// workloads under `WORKLOADS` (paths below the cgroup2 mount).
 pub const CGROUP_ROOT: &str = "berth";

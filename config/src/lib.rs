@@ -12,6 +12,7 @@ pub mod cmdline;
 mod error_line;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
+pub mod id_ranges;
 pub mod image;
 pub mod layout;
 pub mod manifest;

@@ -15,6 +15,7 @@ mod devcgroup;
 mod disk;
 mod dm;
 mod fatal;
+mod id_ranges;
 mod journal;
 mod kmsg;
 mod modload;

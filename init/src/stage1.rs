@@ -14,7 +14,9 @@ use crate::console::uptime;
 use crate::console::console;
 use crate::fatal::Fatal;
 use crate::os::{Os, RealOs};
-use crate::{cgroups, disk, journal, modload, mounts, plans, supervise, system, volumes};
+use crate::{
+    cgroups, disk, id_ranges, journal, modload, mounts, plans, supervise, system, volumes,
+};
 
 /// Runs stage 1 and then supervises forever; returns only on a fatal error.
 pub fn run() -> Fatal {
@@ -47,13 +49,14 @@ pub fn run() -> Fatal {
     }
     log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
 
-    let (network, containers) = match manifest {
+    let (network, mut containers) = match manifest {
         Some(m) => match containers(&m) {
             Ok(containers) => (m.network, containers),
             Err(f) => return f,
         },
         None => Default::default(),
     };
+    id_ranges::settle(&mut containers);
     let net = start_network(&network, &sys, &containers);
     system::raise_hard_limits(&containers);
     supervise::run(containers, net, workload_memory, state)

@@ -330,6 +330,7 @@ impl Loop {
             cgroup,
             root_size: (!c.readonly).then_some(c.root_size),
             owner: c.userns.map(|u| u.host_id),
+            userns: c.userns,
             confine_devices: !c.privileged,
             default_memory: self
                 .workload_memory

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_image::qemu::{create_overlay, Boot, Interface, Writes};
+use qemu_tests::disk::{copy_build, partition_start};
 use qemu_tests::{TestImage, Vm, BOOT};
 
 /// Under UEFI the firmware and the boot loader come first: about 20 s
@@ -126,23 +127,6 @@ fn the_disk_boots_as_nvme() {
     assert!(console.contains("STATE /dev/nvme0n1p4: ext4 fills its partition (64.0 MiB)"));
 }
 
-/// A sparse copy of the build's `disk.img` in a folder of its own, with
-/// the kernel and initramfs beside it, to boot after changing it.
-fn copy_build(image: &TestImage, to: &Path) -> std::path::PathBuf {
-    for name in ["vmlinuz", "initramfs.img", "root.verity"] {
-        std::fs::copy(image.dir().join(name), to.join(name)).expect("copy");
-    }
-    let disk = to.join("disk.img");
-    let copied = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(image.dir().join("disk.img"))
-        .arg(&disk)
-        .status()
-        .expect("cp");
-    assert!(copied.success());
-    disk
-}
-
 /// Runs `sfdisk` with `args` on `disk`, feeding it `input`.
 fn sfdisk(disk: &Path, args: &[&str], input: &str) {
     use std::io::Write;
@@ -197,27 +181,14 @@ fn a_state_that_does_not_mount_leaves_the_node_running_in_memory() {
     let image = TestImage::build("disk-zeroed", STATUS_MANIFEST);
     let tmp = tempfile::tempdir().expect("tempdir");
     let disk = copy_build(&image, tmp.path());
-    // STATE's start, from the table: "disk.img4 : start= N, size= …".
-    let dump = Command::new("sfdisk")
-        .arg("--dump")
-        .arg(&disk)
-        .output()
-        .expect("sfdisk --dump");
-    let text = String::from_utf8_lossy(&dump.stdout);
-    let start: u64 = text
-        .lines()
-        .find(|l| l.contains("name=\"STATE\""))
-        .and_then(|l| l.split("start=").nth(1))
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no STATE in\n{text}"));
+    let start = partition_start(&disk, "STATE");
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&disk)
             .expect("open the copy");
-        f.write_all_at(&[0u8; 1024], start * 512 + 1024)
+        f.write_all_at(&[0u8; 1024], start + 1024)
             .expect("zero the superblock");
     }
     let dir = tmp.path().to_owned();

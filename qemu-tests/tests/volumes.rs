@@ -4,8 +4,11 @@
 //! container's user; a link put where a volume should be (by a host
 //! container that has STATE) refuses the launch instead of mounting what
 //! it points to; and a workload that fills STATE leaves the node's boot
-//! log flowing. See docs/disk.md#volumes.
+//! log flowing; a `userns` container keeps its volume's owner when a
+//! later image puts another container before it. See
+//! docs/disk.md#volumes.
 
+use qemu_tests::disk::{copy_build, install_root};
 use qemu_tests::{TestImage, Vm, BOOT};
 
 const MANIFEST: &str = r#"
@@ -122,6 +125,118 @@ fn volumes_outlive_a_reboot_are_shared_and_refuse_links() {
                 .any(|l| l.contains("admin | kept: ") && l.contains(kept)),
             "the boot log lost {kept:?} once STATE was full ({full})"
         );
+    }
+    vm.monitor("system_powerdown");
+    vm.wait_exit(BOOT);
+}
+
+/// A user-namespaced workload with a volume, and (with `intruder`) another
+/// one before it in the manifest, which shifts the range the image builder
+/// plans for it. A host container shows the volume's owner as the node
+/// sees it, and the range table, once the keeper is done.
+fn userns_manifest(intruder: bool) -> String {
+    let mut m = String::new();
+    if intruder {
+        m.push_str(
+            r#"
+[container.intruder]
+rootfs = "@BUSYBOX@"
+userns = true
+restart = "never"
+command = ["/bin/sh", "-c", "echo \"intruder: map $(awk '{print $1, $2, $3}' /proc/self/uid_map)\""]
+"#,
+        );
+    }
+    m.push_str(
+        r#"
+[container.keeper]
+rootfs = "@BUSYBOX@"
+userns = true
+restart = "never"
+volumes = ["data:/data"]
+command = ["/bin/sh", "-c", """
+echo "keeper: map $(awk '{print $1, $2, $3}' /proc/self/uid_map)"
+[ -f /data/note ] && echo "keeper: found $(cat /data/note), owned by $(stat -c %u:%g /data/note)"
+echo "kept" > /data/note.new && mv /data/note.new /data/note && sync && echo "keeper: wrote the note"
+echo "keeper: done"
+"""]
+
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro", "/var/lib/berth:/state:ro"]
+command = ["/bin/sh", "-c", """
+until berth logs keeper | grep -q 'keeper: done'; do sleep 0.5; done
+echo "node sees $(stat -c %u:%g /state/volumes/data/note)"
+grep ' = ' /state/userns.toml | sed 's/^/table: /'
+echo admin done
+"""]
+"#,
+    );
+    m
+}
+
+#[test]
+fn a_userns_container_keeps_its_volume_when_an_image_puts_one_before_it() {
+    let first = TestImage::build("userns-first", &userns_manifest(false));
+    let second = TestImage::build("userns-second", &userns_manifest(true));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_owned();
+    copy_build(&first, &dir);
+    let overlay = dir.join("node.qcow2");
+    berth_image::qemu::create_overlay(&dir.join("disk.img"), &overlay, first.disk_bytes())
+        .expect("make the overlay");
+
+    let on_disk = dir.clone();
+    let writes = overlay.clone();
+    let mut vm = Vm::boot_opts(&first, move |opts, _| {
+        opts.dir = on_disk;
+        opts.writes = berth_image::qemu::Writes::Overlay(writes);
+    });
+    vm.wait_for("keeper | keeper: wrote the note", BOOT);
+    vm.wait_for("admin | admin done", BOOT);
+    let console = vm.console();
+    assert!(console.contains("keeper | keeper: map 0 100000 65536"));
+    assert!(console.contains("admin | node sees 100000:100000"));
+    assert!(console.contains("admin | table: keeper = 100000"));
+    assert!(console.contains(
+        "userns: keeper holds host ids 100000-165535 from now on (recorded in /var/lib/berth/userns.toml)"
+    ));
+    vm.monitor("system_powerdown");
+    assert!(vm.wait_exit(BOOT).success());
+    drop(vm);
+
+    // What the first boot wrote goes into the disk, then the second
+    // image's root over ROOT-A, as an update would leave the node.
+    let committed = std::process::Command::new("qemu-img")
+        .arg("commit")
+        .arg("-q")
+        .arg(&overlay)
+        .status()
+        .expect("qemu-img commit");
+    assert!(committed.success(), "qemu-img commit: {committed}");
+    install_root(&second, &dir);
+
+    let on_disk = dir.clone();
+    let mut vm = Vm::boot_opts(&second, move |opts, _| opts.dir = on_disk);
+    vm.wait_for("keeper | keeper: done", BOOT);
+    vm.wait_for("admin | admin done", BOOT);
+    let console = vm.console();
+    // The builder planned the keeper's range after the intruder's; the
+    // table gave it back its own, and the intruder the next free one.
+    for line in [
+        "userns: keeper keeps host ids 100000-165535 from /var/lib/berth/userns.toml (its image planned 165536-231071)",
+        "userns: intruder gets host ids 165536-231071: 100000-165535, which its image planned, belong to keeper",
+        "keeper | keeper: map 0 100000 65536",
+        "intruder | intruder: map 0 165536 65536",
+        "keeper | keeper: found kept, owned by 0:0",
+        "keeper | keeper: wrote the note",
+        "admin | node sees 100000:100000",
+        "admin | table: intruder = 165536",
+        "admin | table: keeper = 100000",
+    ] {
+        assert!(console.contains(line), "console lacks {line:?}");
     }
     vm.monitor("system_powerdown");
     vm.wait_exit(BOOT);

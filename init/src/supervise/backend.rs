@@ -56,7 +56,16 @@ impl Backend for Libcontainer {
             container_root::prepare(&RealOs, name, &lower, size, job.owner)
                 .map_err(|e| chain(&e))?;
         }
-        let launched = self.runtime.launch(name, &job.bundle, |pid| {
+        let bundle = match job.userns {
+            Some(range) => crate::id_ranges::bundle_for(
+                &job.bundle,
+                std::path::Path::new(berth_config::layout::RUN_BUNDLES),
+                name,
+                range,
+            )?,
+            None => job.bundle.clone(),
+        };
+        let launched = self.runtime.launch(name, &bundle, |pid| {
             if job.confine_devices {
                 devcgroup::confine(&job.cgroup)?;
             }

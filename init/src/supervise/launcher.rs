@@ -40,6 +40,8 @@ pub(crate) struct LaunchJob {
     pub root_size: Option<usize>,
     /// Owner of the writable layer (the user namespace's root).
     pub owner: Option<u32>,
+    /// Its user namespace's range this boot (`crate::id_ranges`).
+    pub userns: Option<berth_config::UserNamespace>,
     /// Confine the container's devices (every non-privileged container).
     pub confine_devices: bool,
     /// `memory.max` to write when the manifest sets none.
