@@ -29,6 +29,9 @@ pub const VOLUMES: &str = "/var/lib/berth/volumes";
 /// (see `berth_config::id_ranges`), on STATE so that a container keeps
 /// the owner of its volumes across images.
 pub const USERNS_TABLE: &str = "/var/lib/berth/userns.toml";
+/// The empty STATE filesystem in the root image
+/// (`berth_config::state_template`), for `berth reset --state`.
+pub const STATE_TEMPLATE: &str = "/usr/lib/berth/state.template";
 /// Where stage 0 mounts the real root before switching to it.
 pub const SYSROOT: &str = "/sysroot";
 /// Runtime state of berth (tmpfs).

@@ -31,6 +31,7 @@ pub mod modules;
 pub mod network;
 pub mod plan;
 mod serde_text;
+pub mod state_template;
 mod toml_walk;
 
 pub use error_line::chain;

@@ -19,6 +19,9 @@ Control verbs (talk to PID 1 over its control socket):
   berth logs [-f] [-n N] [--json] NAME
                             a container's last N lines (default 100);
                             -f then follows new lines
+  berth logs --boot -K [-n N] [NAME]
+                            the console lines of the K-th boot before
+                            this one (kept on STATE), or NAME's
   berth dmesg [-n N] [--json]
                             the kernel log
   berth start|stop|restart NAME
@@ -27,6 +30,9 @@ Control verbs (talk to PID 1 over its control socket):
   berth exec [--json] NAME -- CMD [ARG...]
                             run CMD in a container, print its output and
                             exit with its code (killed after 30 s)
+  berth reset --state       stop every container, empty STATE (volumes,
+                            boot logs, everything kept there) and
+                            reboot; root on the node only
   berth raw [--repeat N] < REQUEST
                             send standard input as is (N times) and
                             print the last answer

@@ -44,6 +44,8 @@ pub const ROOT_IMAGE: &str = "root.img";
 pub const KERNEL_VERSION: &str = "kernel-version";
 pub const ROOT_VERITY: &str = "root.verity";
 pub const DISK_IMAGE: &str = "disk.img";
+/// STATE's filesystem while the build runs (copied into `disk.img`).
+const STATE_IMAGE: &str = "state.img";
 pub const DISK_QCOW2: &str = "disk.qcow2";
 
 /// What to build.
@@ -304,6 +306,14 @@ fn build_in(
     }
 
     let erofs = erofs_options(opts, &loaded.text, inputs, &mut warnings)?;
+    let state_img = staging_dir.join(STATE_IMAGE);
+    stage_state(
+        &tree,
+        &state_img,
+        &erofs,
+        opts.source_date_epoch,
+        staging_dir,
+    )?;
     let step = Step::start("making the root image (mkfs.erofs)", None);
     let root_img = staging_dir.join(ROOT_IMAGE);
     rootimg::make_image(&tree, &root_img, &erofs)?;
@@ -340,6 +350,7 @@ fn build_in(
         .map_err(io("measure", &root_img))?
         .len();
     let (disk, qcow2_bytes) = make_disk(opts, staging_dir, verity.as_ref())?;
+    let _ = std::fs::remove_file(&state_img);
     install(opts, staging_dir, verity.is_some(), qcow2_bytes.is_some())?;
     let names =
         |steps: &[berth_config::modules::LoadStep]| steps.iter().map(|s| s.name.clone()).collect();
@@ -366,6 +377,31 @@ fn build_in(
     })
 }
 
+/// Makes STATE's filesystem in the staging folder and puts its template
+/// into the root tree at [`layout::STATE_TEMPLATE`], for `berth reset
+/// --state`. Its identity derives from the root image's UUID, itself
+/// derived from everything the image is made from.
+///
+/// [`layout::STATE_TEMPLATE`]: berth_config::layout::STATE_TEMPLATE
+fn stage_state(
+    tree: &Path,
+    state_img: &Path,
+    erofs: &ErofsOptions,
+    epoch: u64,
+    staging_dir: &Path,
+) -> Result<(), BuildError> {
+    let step = Step::start("making the empty STATE filesystem (mkfs.ext4)", None);
+    let seed = format!("state:{}", erofs.uuid);
+    let template = disk::make_state(state_img, seed.as_bytes(), epoch, staging_dir)?;
+    let path = tree.join(berth_config::layout::STATE_TEMPLATE.trim_start_matches('/'));
+    std::fs::write(&path, &template).map_err(io("write", &path))?;
+    step.finish(&format!(
+        "template {}",
+        progress::size(template.len() as u64)
+    ));
+    Ok(())
+}
+
 /// `disk.img` (and `disk.qcow2` when asked) in the staging folder, from
 /// the artifacts already there.
 fn make_disk(
@@ -385,11 +421,11 @@ fn make_disk(
     let image = staging_dir.join(DISK_IMAGE);
     let report = disk::write(
         &image,
-        staging_dir,
         &DiskInputs {
             kernel: &kernel,
             initramfs: &initramfs,
             root_image: &root_image,
+            state_image: &staging_dir.join(STATE_IMAGE),
             root_hash: verity.map(|v| v.root_hash.as_str()),
             epoch: opts.source_date_epoch,
             boot_loader: Path::new(disk::esp::SYSTEMD_BOOT),

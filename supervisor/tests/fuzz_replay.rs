@@ -107,6 +107,7 @@ fn request() -> impl Strategy<Value = Request> {
         name.prop_map(|name| Request::Restart { name }),
         prop::sample::select(Power::ALL.to_vec()).prop_map(|action| Request::Power { action }),
         (name, argv).prop_map(|(name, argv)| Request::Exec { name, argv }),
+        any::<bool>().prop_map(|state| Request::Reset { state }),
     ]
 }
 

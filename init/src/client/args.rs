@@ -8,6 +8,7 @@ use berth_supervisor::api::{Power, Request, SOCKET_PATH};
 /// The control verbs.
 pub const VERBS: &[&str] = &[
     "status", "logs", "dmesg", "start", "stop", "restart", "reboot", "poweroff", "halt", "exec",
+    "reset",
 ];
 
 /// One parsed invocation.
@@ -29,6 +30,7 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
     let mut follow = false;
     let mut lines = None;
     let mut boot = None;
+    let mut state = false;
     let mut words: Vec<&str> = Vec::new();
     // How many words came before `--`, once it was seen.
     let mut options_end: Option<usize> = None;
@@ -42,6 +44,7 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
             "--" => options_end = Some(words.len()),
             "--json" => json = true,
             "-f" | "--follow" => follow = true,
+            "--state" => state = true,
             "--socket" => socket = PathBuf::from(value(arg, it.next())?),
             "-n" | "--lines" => lines = Some(count(arg, value(arg, it.next())?)?),
             "--boot" => boot = Some(boot_number(value(arg, it.next())?)?),
@@ -67,6 +70,13 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
     let request = match (verb, boot) {
         // The verb itself must come before the `--`.
         ("exec", None) => exec(rest, options_end.and_then(|n| n.checked_sub(1)))?,
+        ("reset", None) => match (rest, state) {
+            ([], true) => Request::Reset { state: true },
+            ([], false) => {
+                return Err("reset needs what to reset: --state (empty STATE, then reboot)".into())
+            }
+            ([extra, ..], _) => return Err(format!("reset takes no operand, got {extra:?}")),
+        },
         (_, None) => build(verb, rest)?,
         ("logs", Some(boot)) if !follow => match rest {
             [] => Request::BootLog {
@@ -88,6 +98,9 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
     // `berth status -f` that does not follow would surprise.
     if follow && !matches!(request, Request::Logs { .. }) {
         return Err(format!("{verb} does not take -f"));
+    }
+    if state && !matches!(request, Request::Reset { .. }) {
+        return Err(format!("{verb} does not take --state"));
     }
     let request = match request {
         Request::Logs { name, .. } => Request::Logs {
@@ -328,6 +341,10 @@ mod tests {
             ),
             ("exec web -- id", inv(D, false, exec("web", &["id"]))),
             (
+                "reset --state",
+                inv(D, false, Request::Reset { state: true }),
+            ),
+            (
                 "exec --json web -- ls -l --json -- x",
                 inv(D, true, exec("web", &["ls", "-l", "--json", "--", "x"])),
             ),
@@ -388,6 +405,15 @@ mod tests {
                 "reboot now",
                 Err("reboot takes no operand, got \"now\"".into()),
             ),
+            (
+                "reset",
+                Err("reset needs what to reset: --state (empty STATE, then reboot)".into()),
+            ),
+            (
+                "reset --state now",
+                Err("reset takes no operand, got \"now\"".into()),
+            ),
+            ("status --state", Err("status does not take --state".into())),
             ("status -f", Err("status does not take -f".into())),
             ("stop -n 3 web", Err("stop does not take -n".into())),
             (

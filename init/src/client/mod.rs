@@ -214,7 +214,11 @@ fn print_outcome(
             .iter()
             .try_for_each(|l| writeln!(out, "{}", format::kernel_line(l))),
         Outcome::BootLog(b) => b.lines.iter().try_for_each(|l| writeln!(out, "{l}")),
-        Outcome::Start(m) | Outcome::Stop(m) | Outcome::Restart(m) | Outcome::Power(m) => {
+        Outcome::Start(m)
+        | Outcome::Stop(m)
+        | Outcome::Restart(m)
+        | Outcome::Power(m)
+        | Outcome::Reset(m) => {
             writeln!(out, "{}", m.message)
         }
         Outcome::Exec(r) => print_exec(r, out, err),

@@ -23,15 +23,17 @@
 //! Made without loop devices, mounts or root: the file is created at its
 //! full length (a hole) and only the bytes that carry something are
 //! written — root.img at ROOT-A's offset ([`sparse`]), the ESP built in
-//! memory with fatfs ([`esp`]), STATE by `mkfs.ext4 -E offset=`
-//! ([`state`]), the tables by gptman ([`gpt`]). The example's 386 MiB
+//! memory with fatfs ([`esp`]), STATE copied from the filesystem
+//! [`make_state`] made before the root image (whose template the root
+//! image carries, for `berth reset --state`), the tables by gptman
+//! ([`gpt`]). The example's 386 MiB
 //! disk takes about what its content does.
 //!
-//! Reproducible: the disk GUID, each partition's unique GUID, the ESP's
-//! volume ID and STATE's UUID and hash seed are derived ([`guid`]) from
-//! what identifies the root image (its dm-verity root hash, or the
-//! sha256 of `root.img` when unverified); timestamps are
-//! `SOURCE_DATE_EPOCH`.
+//! Reproducible: the disk GUID, each partition's unique GUID and the
+//! ESP's volume ID are derived ([`guid`]) from what identifies the root
+//! image (its dm-verity root hash, or the sha256 of `root.img` when
+//! unverified); STATE's UUID and hash seed from the root image's inputs
+//! (it is made first); timestamps are `SOURCE_DATE_EPOCH`.
 
 pub mod esp;
 pub mod fat_fixup;
@@ -68,6 +70,9 @@ pub struct DiskInputs<'a> {
     pub initramfs: &'a Path,
     /// `root.img`, with its hash tree when verified.
     pub root_image: &'a Path,
+    /// The STATE filesystem, made by [`make_state`] (its template is in
+    /// the root image).
+    pub state_image: &'a Path,
     /// The dm-verity root hash, `None` for a `--no-verity` build.
     pub root_hash: Option<&'a str>,
     /// `SOURCE_DATE_EPOCH`.
@@ -129,13 +134,8 @@ pub fn boot_options(slot: char, root_hash: Option<&str>) -> String {
     line
 }
 
-/// Writes `image` (replacing it) from `inputs`; `work_dir` takes scratch
-/// files.
-pub fn write(
-    image: &Path,
-    work_dir: &Path,
-    inputs: &DiskInputs<'_>,
-) -> Result<DiskReport, DiskError> {
+/// Writes `image` (replacing it) from `inputs`.
+pub fn write(image: &Path, inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
     let size = |p: &Path| {
         std::fs::metadata(p)
             .map(|m| m.len())
@@ -176,12 +176,9 @@ pub fn write(
     sparse::write_at(&file, plan.esp.start, &esp).map_err(io("write the ESP into", image))?;
     drop(esp);
 
-    let fs = StateFs {
-        uuid: guid("state-uuid"),
-        hash_seed: guid("state-hash-seed"),
-        epoch: inputs.epoch,
-    };
-    state::make(image, plan.state.start, plan.state.size, &fs, work_dir)?;
+    let mut from = File::open(inputs.state_image).map_err(io("open", inputs.state_image))?;
+    sparse::copy_into(&mut from, &file, plan.state.start)
+        .map_err(io("copy the STATE filesystem into", image))?;
 
     gpt::write(&mut file, &plan, guid).map_err(|source| DiskError::Gpt {
         path: image.to_owned(),
@@ -192,6 +189,32 @@ pub fn write(
         allocated: sparse::allocated(&file).map_err(io("measure", image))?,
         partitions: plan.partitions().map(Partition::clone).to_vec(),
     })
+}
+
+/// Makes the STATE filesystem ([`plan::STATE_SIZE`]) as the file
+/// `state_image`, its UUID and hash seed derived from `seed`, and returns
+/// its template ([`berth_config::state_template`]) for the root image.
+/// STATE is made before the root image, which carries the template, so
+/// its identity cannot come from the root hash as the disk's GUIDs do;
+/// `seed` stands for everything the root image is made from.
+pub fn make_state(
+    state_image: &Path,
+    seed: &[u8],
+    epoch: u64,
+    work_dir: &Path,
+) -> Result<Vec<u8>, DiskError> {
+    let file = File::create(state_image).map_err(io("create", state_image))?;
+    file.set_len(plan::STATE_SIZE)
+        .map_err(io("size", state_image))?;
+    drop(file);
+    let fs = StateFs {
+        uuid: Guid::derive(seed, "state-uuid"),
+        hash_seed: Guid::derive(seed, "state-hash-seed"),
+        epoch,
+    };
+    state::make(state_image, 0, plan::STATE_SIZE, &fs, work_dir)?;
+    let bytes = std::fs::read(state_image).map_err(io("read", state_image))?;
+    Ok(berth_config::state_template::encode(&bytes))
 }
 
 /// What the derived GUIDs are derived from: the root image's identity.

@@ -59,13 +59,17 @@ impl Fixture {
             self.path("boot.efi"),
         );
         let image = self.path(name);
+        let state_image = self.path(&format!("{name}.state"));
+        let template = make_state(&state_image, b"test seed", 1_700_000_000, self.dir.path())
+            .expect("make STATE");
+        std::fs::write(self.path(&format!("{name}.template")), template).expect("write");
         let report = write(
             &image,
-            self.dir.path(),
             &DiskInputs {
                 kernel: &kernel,
                 initramfs: &initramfs,
                 root_image: &root_image,
+                state_image: &state_image,
                 root_hash,
                 epoch: 1_700_000_000,
                 boot_loader: &boot_loader,
@@ -240,6 +244,21 @@ fn state_is_ext4_with_its_label() {
         dump.lines()
             .any(|l| l.starts_with("Block count:") && l.ends_with(" 16384")),
         "{dump}"
+    );
+    // The template in the root image gives back the same bytes, from a
+    // few runs (what `berth reset --state` writes).
+    let data = std::fs::read(f.path("disk.img.template")).expect("read the template");
+    assert!(data.len() < 256 * 1024, "template of {} bytes", data.len());
+    let template = berth_config::state_template::decode(&data).expect("decode");
+    assert_eq!(template.size, state.size);
+    let mut restored = vec![0u8; usize::try_from(template.size).expect("size")];
+    for run in &template.runs {
+        let at = usize::try_from(run.offset).expect("offset");
+        restored[at..at + run.bytes.len()].copy_from_slice(run.bytes);
+    }
+    assert!(
+        restored == read_part(&image, state),
+        "the template restores another filesystem"
     );
 }
 

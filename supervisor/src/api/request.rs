@@ -53,6 +53,12 @@ pub enum Request {
         name: String,
         argv: Vec<String>,
     },
+    /// Empty STATE (`state: true`, the only thing to reset so far): the
+    /// node stops its containers, writes an empty filesystem over STATE
+    /// and reboots. Only root on the node may ask.
+    Reset {
+        state: bool,
+    },
 }
 
 impl Request {
@@ -67,6 +73,7 @@ impl Request {
             Request::Restart { .. } => Op::Restart,
             Request::Power { .. } => Op::Power,
             Request::Exec { .. } => Op::Exec,
+            Request::Reset { .. } => Op::Reset,
         }
     }
 }
@@ -86,10 +93,11 @@ pub enum Op {
     Restart,
     Power,
     Exec,
+    Reset,
 }
 
 impl Op {
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 10] = [
         Op::Status,
         Op::Logs,
         Op::Dmesg,
@@ -99,6 +107,7 @@ impl Op {
         Op::Restart,
         Op::Power,
         Op::Exec,
+        Op::Reset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +121,7 @@ impl Op {
             Op::Restart => "restart",
             Op::Power => "power",
             Op::Exec => "exec",
+            Op::Reset => "reset",
         }
     }
 

@@ -116,6 +116,11 @@ const OPTIONAL_NAME: Field = Field {
     shape: Shape::Name,
     required: false,
 };
+const STATE: Field = Field {
+    name: "state",
+    shape: Shape::Flag,
+    required: true,
+};
 const ARGV: Field = Field {
     name: "argv",
     shape: Shape::Argv,
@@ -132,6 +137,7 @@ fn fields(op: Op) -> &'static [Field] {
         Op::Start | Op::Stop | Op::Restart => &[NAME],
         Op::Power => &[ACTION],
         Op::Exec => &[NAME, ARGV],
+        Op::Reset => &[STATE],
     }
 }
 

@@ -37,6 +37,7 @@ pub enum Outcome {
     Restart(MessageResult),
     Power(MessageResult),
     Exec(ExecResult),
+    Reset(MessageResult),
 }
 
 impl Outcome {
@@ -52,6 +53,7 @@ impl Outcome {
             Outcome::Restart(_) => Op::Restart,
             Outcome::Power(_) => Op::Power,
             Outcome::Exec(_) => Op::Exec,
+            Outcome::Reset(_) => Op::Reset,
         }
     }
 
@@ -63,9 +65,11 @@ impl Outcome {
             Outcome::Logs(r) => serde_json::to_string(r),
             Outcome::Dmesg(r) => serde_json::to_string(r),
             Outcome::BootLog(r) => serde_json::to_string(r),
-            Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
-                serde_json::to_string(r)
-            }
+            Outcome::Start(r)
+            | Outcome::Stop(r)
+            | Outcome::Restart(r)
+            | Outcome::Power(r)
+            | Outcome::Reset(r) => serde_json::to_string(r),
             Outcome::Exec(r) => serde_json::to_string(r),
         };
         // Cannot fail: plain structs with string keys.

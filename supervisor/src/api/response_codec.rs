@@ -27,9 +27,11 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             Outcome::Logs(r) => success(outcome.op(), r),
             Outcome::Dmesg(r) => success(outcome.op(), r),
             Outcome::BootLog(r) => success(outcome.op(), r),
-            Outcome::Start(r) | Outcome::Stop(r) | Outcome::Restart(r) | Outcome::Power(r) => {
-                success(outcome.op(), r)
-            }
+            Outcome::Start(r)
+            | Outcome::Stop(r)
+            | Outcome::Restart(r)
+            | Outcome::Power(r)
+            | Outcome::Reset(r) => success(outcome.op(), r),
             Outcome::Exec(r) => success(outcome.op(), r),
         },
         Response::Failure(error) => failure(error),
@@ -128,6 +130,7 @@ fn decode_success(mut map: Map<String, Value>) -> Result<Outcome, ApiError> {
         Op::Restart => Outcome::Restart(typed("result", result)?),
         Op::Power => Outcome::Power(typed("result", result)?),
         Op::Exec => Outcome::Exec(typed("result", result)?),
+        Op::Reset => Outcome::Reset(typed("result", result)?),
     })
 }
 

@@ -40,6 +40,8 @@ fn requests() -> Vec<Request> {
             name: "web".into(),
             argv: vec!["".into(), "ünï \"quoted\"\n\t".into()],
         },
+        Request::Reset { state: true },
+        Request::Reset { state: false },
     ]
 }
 
@@ -117,6 +119,7 @@ fn responses() -> Vec<Response> {
         Response::Success(Outcome::Stop(MessageResult::new("web stopped"))),
         Response::Success(Outcome::Restart(MessageResult::new("web restarting"))),
         Response::Success(Outcome::Power(MessageResult::new("rebooting"))),
+        Response::Success(Outcome::Reset(MessageResult::new("emptying STATE"))),
         Response::Success(Outcome::Exec(ExecResult {
             exit_code: 0,
             stdout: String::new(),
