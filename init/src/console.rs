@@ -15,9 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Bytes the queue may hold before lines are dropped.
@@ -105,7 +104,7 @@ pub struct Console {
     deferred: bool,
     /// Where every queued line is also kept ([`crate::journal`]), once
     /// STATE is mounted; lines the full channel refused are counted.
-    journal: Option<(SyncSender<Vec<u8>>, Arc<AtomicU64>)>,
+    journal: Option<crate::journal::Journal>,
     /// The lines queued before that, up to [`HISTORY_LIMIT`].
     history: Vec<u8>,
 }
@@ -150,19 +149,26 @@ impl Console {
 
     /// From now on every queued line also goes to `tx`, first those
     /// queued since [`Console::take_history`].
-    pub fn attach_journal(&mut self, tx: SyncSender<Vec<u8>>, dropped: Arc<AtomicU64>) {
+    pub fn attach_journal(&mut self, journal: crate::journal::Journal) {
         let since = std::mem::take(&mut self.history);
-        if !since.is_empty() && tx.try_send(since).is_err() {
-            dropped.fetch_add(1, Ordering::Relaxed);
+        if !since.is_empty() && journal.tx.try_send(since).is_err() {
+            journal.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.journal = Some((tx, dropped));
+        self.journal = Some(journal);
+    }
+
+    /// Stops handing lines to the boot log; the writer thread, returned,
+    /// then writes what it has, syncs and closes the file. Join it without
+    /// holding the console (it may log an error).
+    pub fn detach_journal(&mut self) -> Option<std::thread::JoinHandle<()>> {
+        self.journal.take().map(|j| j.writer)
     }
 
     /// Hands a queued line to the boot log (or keeps it until there is one).
     fn tee(&mut self, bytes: &[u8]) {
-        if let Some((tx, dropped)) = &self.journal {
-            if tx.try_send(bytes.to_vec()).is_err() {
-                dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(j) = &self.journal {
+            if j.tx.try_send(bytes.to_vec()).is_err() {
+                j.dropped.fetch_add(1, Ordering::Relaxed);
             }
         } else if self.history.len() + bytes.len() <= HISTORY_LIMIT {
             self.history.extend_from_slice(bytes);

@@ -7,4 +7,5 @@
 pub mod drivers;
 pub mod grow;
 pub mod partitions;
+pub mod reset;
 pub mod state;

@@ -110,9 +110,19 @@ fn rotate(dir: &Path) {
     }
 }
 
-/// Starts keeping this boot's lines in [`dir`]; returns the channel the
-/// console hands them to, and the count of lines dropped on a full one.
-pub fn start(history: Vec<u8>) -> Option<(SyncSender<Vec<u8>>, Arc<AtomicU64>)> {
+/// This boot's log, as the console holds it.
+#[derive(Debug)]
+pub struct Journal {
+    /// Where the console hands its lines.
+    pub tx: SyncSender<Vec<u8>>,
+    /// Lines the full channel refused, counted for the writer to report.
+    pub dropped: Arc<AtomicU64>,
+    /// The writer thread: it syncs and closes the file once `tx` is gone.
+    pub writer: std::thread::JoinHandle<()>,
+}
+
+/// Starts keeping this boot's lines in [`dir`].
+pub fn start(history: Vec<u8>) -> Option<Journal> {
     let dir = dir();
     if let Err(e) = std::fs::create_dir_all(&dir) {
         log::error!("boot logs: create {}: {e}", dir.display());
@@ -136,7 +146,11 @@ pub fn start(history: Vec<u8>) -> Option<(SyncSender<Vec<u8>>, Arc<AtomicU64>)> 
         .name("berth-journal".into())
         .spawn(move || writer(out, rx, written, &counter));
     match spawned {
-        Ok(_) => Some((tx, dropped)),
+        Ok(writer) => Some(Journal {
+            tx,
+            dropped,
+            writer,
+        }),
         Err(e) => {
             log::error!("boot logs: start the writer thread: {e}");
             None

@@ -15,18 +15,30 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::console::console;
+use crate::disk::reset::Reset;
 
 /// How long leftover processes get between SIGTERM and SIGKILL.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
-/// Finishes the shutdown; never returns.
-pub fn finish(action: PowerAction, started: Instant) -> ! {
+/// Finishes the shutdown, emptying STATE on the way when `reset` asks;
+/// never returns.
+pub fn finish(action: PowerAction, started: Instant, reset: Option<&Reset>) -> ! {
     step("end leftover processes", end_leftovers);
+    step("boot log", close_boot_log);
     step("sync", || {
         nix::unistd::sync();
         "done".into()
     });
     step("unmount", unmount_all);
+    if let Some(reset) = reset {
+        step("reset STATE", || match reset.carry_out() {
+            Ok(done) => done,
+            Err(e) => {
+                log::error!("reset STATE: {}", crate::fatal::chain(&e));
+                "failed; STATE is as it was".into()
+            }
+        });
+    }
     let (verb, mode) = match action {
         PowerAction::Reboot => ("rebooting", RebootMode::RB_AUTOBOOT),
         PowerAction::Halt => ("halting", RebootMode::RB_HALT_SYSTEM),
@@ -42,6 +54,19 @@ pub fn finish(action: PowerAction, started: Instant) -> ! {
         log::error!("reboot(2): {e}");
         console().drain(Duration::from_secs(1));
         std::thread::sleep(Duration::from_secs(5));
+    }
+}
+
+/// Lets the boot log's writer sync and close its file, so STATE can be
+/// unmounted rather than only remounted read-only.
+fn close_boot_log() -> String {
+    let writer = console().detach_journal();
+    match writer {
+        None => "none open".into(),
+        Some(w) => match w.join() {
+            Ok(()) => "closed".into(),
+            Err(_) => "its writer had failed".into(),
+        },
     }
 }
 

@@ -44,8 +44,8 @@ pub fn run() -> Fatal {
     let state = disk::state::setup();
     volumes::setup_root();
     let history = console().take_history();
-    if let Some((tx, dropped)) = journal::start(history) {
-        console().attach_journal(tx, dropped);
+    if let Some(j) = journal::start(history) {
+        console().attach_journal(j);
     }
     log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
 

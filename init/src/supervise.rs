@@ -135,6 +135,8 @@ pub(crate) struct Loop {
     shutdown_started: Option<Instant>,
     workload_memory: Option<u64>,
     state: crate::disk::state::State,
+    /// `berth reset --state` was asked for: carried out by the shutdown.
+    reset: Option<crate::disk::reset::Reset>,
     /// The console, to poll for POLLOUT ([`crate::console::Console::poll_handle`]).
     console_fd: Option<std::fs::File>,
 }
@@ -228,6 +230,7 @@ impl Loop {
             shutdown_started: None,
             workload_memory: parts.workload_memory,
             state: parts.state,
+            reset: None,
             console_fd: None,
         })
     }
@@ -284,7 +287,7 @@ impl Loop {
             Command::Finish(action) => {
                 let started = self.shutdown_started.unwrap_or_else(Instant::now);
                 self.drain_launcher(SHUTDOWN_DRAIN);
-                shutdown::finish(action, started);
+                shutdown::finish(action, started, self.reset.as_ref());
             }
         }
     }

@@ -423,3 +423,33 @@ pub fn ext4_resize(mount: &std::fs::File, blocks: u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `BLKZEROOUT` (`_IO(0x12, 127)`): has the block device open as `dev`
+/// write zeroes over `len` bytes from `start` (both multiples of 512),
+/// with the device's own zeroing command when it has one.
+pub fn block_zero_out(dev: &std::fs::File, start: u64, len: u64) -> io::Result<()> {
+    const BLKZEROOUT: libc::c_ulong = 0x127f;
+    block_range_ioctl(dev, BLKZEROOUT, start, len)
+}
+
+/// `BLKDISCARD` (`_IO(0x12, 119)`): tells the device the range is unused.
+pub fn block_discard(dev: &std::fs::File, start: u64, len: u64) -> io::Result<()> {
+    const BLKDISCARD: libc::c_ulong = 0x1277;
+    block_range_ioctl(dev, BLKDISCARD, start, len)
+}
+
+fn block_range_ioctl(
+    dev: &std::fs::File,
+    request: libc::c_ulong,
+    start: u64,
+    len: u64,
+) -> io::Result<()> {
+    let range: [u64; 2] = [start, len];
+    // SAFETY: `dev` is an open descriptor for the whole call; the kernel
+    // reads two u64 (start, length) from `range`, which lives until the
+    // ioctl returns, and writes nothing back.
+    if unsafe { libc::ioctl(dev.as_raw_fd(), request, range.as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -198,6 +198,15 @@ impl Control {
         }
     }
 
+    /// The user id of the process at the other end of connection `id`
+    /// (`SO_PEERCRED`, taken when it connected), if the kernel says.
+    pub fn peer_uid(&self, id: ConnId) -> Option<u32> {
+        let c = self.conns.iter().find(|c| c.id == id)?;
+        nix::sys::socket::getsockopt(&c.stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|cred| cred.uid())
+    }
+
     /// The current follow subscriptions.
     pub fn followers(&self) -> Vec<(ConnId, Follow)> {
         self.conns

@@ -22,8 +22,9 @@ use super::partitions::{self, Partition};
 pub enum State {
     /// STATE is mounted from this device.
     Disk { device: String },
-    /// A tmpfs, for this reason.
-    Memory { why: String },
+    /// A tmpfs, for this reason; `device` is the STATE partition that did
+    /// not mount, if there is one.
+    Memory { why: String, device: Option<String> },
 }
 
 impl State {
@@ -33,7 +34,15 @@ impl State {
         let usage = usage(Path::new(disk::STATE_MOUNT));
         match self {
             State::Disk { device } => format!("STATE {device} (ext4): {usage}"),
-            State::Memory { why } => format!("in memory (tmpfs, {usage}): {why}"),
+            State::Memory { why, .. } => format!("in memory (tmpfs, {usage}): {why}"),
+        }
+    }
+
+    /// The STATE partition, mounted or not.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            State::Disk { device } => Some(device),
+            State::Memory { device, .. } => device.as_deref(),
         }
     }
 }
@@ -122,13 +131,13 @@ pub fn setup() -> State {
                 _ => None,
             }
         }
-        Err(e) => return in_memory(format!("{e}")),
+        Err(e) => return in_memory(format!("{e}"), None),
     };
     let Some(part) = found else {
-        return in_memory(format!(
-            "no STATE partition ({})",
-            partitions::describe(&parts)
-        ));
+        return in_memory(
+            format!("no STATE partition ({})", partitions::describe(&parts)),
+            None,
+        );
     };
     let loaded = modload_ext4();
     if let Err(e) = grow_table(&part) {
@@ -137,7 +146,10 @@ pub fn setup() -> State {
     if let Err(e) = mount_state(&part) {
         let why = crate::fatal::chain(&e);
         log::error!("STATE: {why}{loaded}");
-        return in_memory(format!("STATE {} did not mount: {why}", part.node()));
+        return in_memory(
+            format!("STATE {} did not mount: {why}", part.node()),
+            Some(part.node()),
+        );
     }
     if let Err(e) = grow_fs(&part) {
         log::error!("STATE: {}", crate::fatal::chain(&e));
@@ -162,7 +174,7 @@ fn modload_ext4() -> String {
     }
 }
 
-fn in_memory(why: String) -> State {
+fn in_memory(why: String, device: Option<String>) -> State {
     let flags = MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     if let Err(e) = mount(
         Some("tmpfs"),
@@ -177,7 +189,7 @@ fn in_memory(why: String) -> State {
         "{why}: {} is in memory, and nothing kept there outlives this boot",
         disk::STATE_MOUNT
     );
-    State::Memory { why }
+    State::Memory { why, device }
 }
 
 /// Step 1 and 2 of [`super::grow`]: the table spans the disk, STATE

@@ -5,7 +5,7 @@
 
 use berth_supervisor::api::{
     encode_follow_line, BootLogResult, DmesgResult, ErrorCode, KernelLine, LogLine, LogsResult,
-    NodeStatus, Outcome, Request, Response, StatusResult, DEFAULT_LOG_LINES,
+    MessageResult, NodeStatus, Outcome, Request, Response, StatusResult, DEFAULT_LOG_LINES,
 };
 use berth_supervisor::node::Op;
 
@@ -35,6 +35,7 @@ impl Loop {
                 let response = dmesg(lines);
                 return self.control.reply(conn, &response, None);
             }
+            Request::Reset { state } => return self.reset(conn, state),
             Request::BootLog { boot, name, lines } => {
                 let dir = crate::journal::dir();
                 let response = match crate::journal::read(&dir, boot, name.as_deref(), lines) {
@@ -45,6 +46,50 @@ impl Loop {
             }
         };
         self.feed(Event::Request { id: conn, op });
+    }
+
+    /// `reset --state`: checked now (root asks, STATE has a partition, the
+    /// template reads), carried out by the shutdown it starts.
+    fn reset(&mut self, conn: ConnId, state: bool) {
+        let refuse = |code, msg: String| Response::error(code, format!("reset: {msg}"));
+        let response = if !state {
+            refuse(
+                ErrorCode::BadRequest,
+                "nothing to reset (`state` is false; `berth reset --state` empties STATE)".into(),
+            )
+        } else if let Some(uid) = self.control.peer_uid(conn).filter(|uid| *uid != 0) {
+            refuse(
+                ErrorCode::InvalidState,
+                format!("only root on the node may reset STATE (this client runs as uid {uid})"),
+            )
+        } else if let Some(action) = self.node.shutting_down() {
+            refuse(
+                ErrorCode::InvalidState,
+                format!("the node is shutting down ({})", action.as_str()),
+            )
+        } else {
+            match crate::disk::reset::Reset::for_node(self.state.device()) {
+                Err(e) => refuse(ErrorCode::InvalidState, crate::fatal::chain(&e)),
+                Ok(reset) => {
+                    let msg = format!(
+                        "stopping every container, then emptying STATE {} and rebooting",
+                        reset.device
+                    );
+                    self.reset = Some(reset);
+                    self.control.reply(
+                        conn,
+                        &Response::Success(Outcome::Reset(MessageResult::new(msg))),
+                        None,
+                    );
+                    self.feed(Event::Shutdown {
+                        action: PowerAction::Reboot,
+                        why: "reset --state requested through the control socket".into(),
+                    });
+                    return;
+                }
+            }
+        };
+        self.control.reply(conn, &response, None);
     }
 
     fn not_found(&mut self, conn: ConnId, name: &str) {

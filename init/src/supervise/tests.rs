@@ -220,6 +220,7 @@ fn fixture(dir: &Path) -> (Loop, Arc<Shared>, UnixStream, UnixStream) {
         workload_memory: None,
         state: crate::disk::state::State::Memory {
             why: "a host test".into(),
+            device: None,
         },
     };
     let lp = Loop::new(parts).expect("launcher thread");
