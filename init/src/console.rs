@@ -147,6 +147,14 @@ impl Console {
         std::mem::take(&mut self.history)
     }
 
+    /// Puts `earlier` (stage 0's lines) in front of the lines kept for the
+    /// boot log, within [`HISTORY_LIMIT`].
+    pub fn prepend_history(&mut self, mut earlier: Vec<u8>) {
+        earlier.truncate(HISTORY_LIMIT.saturating_sub(self.history.len()));
+        earlier.append(&mut self.history);
+        self.history = earlier;
+    }
+
     /// From now on every queued line also goes to `tx`, first those
     /// queued since [`Console::take_history`].
     pub fn attach_journal(&mut self, journal: crate::journal::Journal) {

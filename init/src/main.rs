@@ -70,6 +70,24 @@ fn unignore_sigpipe() {
     }
 }
 
+/// Puts the console lines stage 0 handed over ([`switch_root`]) in front
+/// of stage 1's, so the boot log has the whole boot.
+fn take_stage0_history() {
+    use std::io::{Read, Seek};
+    let fd = std::env::args().skip(1).find_map(|a| {
+        a.strip_prefix(switch_root::STAGE0_LOG_ARG)
+            .and_then(|n| n.parse::<i32>().ok())
+    });
+    let Some(mut file) = fd.and_then(|fd| sys::inherited_memfd(fd, switch_root::STAGE0_LOG_NAME))
+    else {
+        return;
+    };
+    let mut history = Vec::new();
+    if file.rewind().is_ok() && file.read_to_end(&mut history).is_ok() {
+        console::console().prepend_history(history);
+    }
+}
+
 /// PID 1's path. Never returns: success supervises forever, failure ends in
 /// `berth.panic=`'s action.
 fn boot() -> ! {
@@ -78,6 +96,9 @@ fn boot() -> ! {
     // exist; a failure here is reported once the console is open.
     let mounted = stage0::early_mounts();
     console::console().open();
+    if !stage0 {
+        take_stage0_history();
+    }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let cmdline = KernelCmdline::parse(&cmdline);
     console::init_logging(cmdline.debug);

@@ -32,11 +32,39 @@ pub fn switch_root(new_root: &str, init: &str) -> SwitchRootError {
         return SwitchRootError::Exec(init.to_owned(), nix::Error::EINVAL);
     };
     crate::console::console().drain(std::time::Duration::from_secs(2));
-    match nix::unistd::execv(&path, &[&path]) {
+    let mut argv = vec![path.clone()];
+    if let Some(arg) = hand_over_history() {
+        argv.push(arg);
+    }
+    match nix::unistd::execv(&path, &argv) {
         Err(e) => SwitchRootError::Exec(init.to_owned(), e),
         Ok(never) => match never {},
     }
 }
+
+/// The argument that tells stage 1 where stage 0's console lines are, for
+/// its boot log: a memfd left open across the `execve` (`None`, and the
+/// lines are only on the console, if it cannot be made).
+fn hand_over_history() -> Option<CString> {
+    use std::io::Write;
+    use std::os::fd::IntoRawFd;
+    let history = crate::console::console().take_history();
+    let fd = nix::sys::memfd::memfd_create(
+        c"berth-stage0-log",
+        nix::sys::memfd::MemFdCreateFlag::empty(),
+    )
+    .ok()?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(&history).ok()?;
+    // Open, without close-on-exec, in the program that follows.
+    let fd = file.into_raw_fd();
+    CString::new(format!("{STAGE0_LOG_ARG}{fd}")).ok()
+}
+
+/// `--stage0-log=FD` on stage 1's command line.
+pub const STAGE0_LOG_ARG: &str = "--stage0-log=";
+/// The memfd's name.
+pub const STAGE0_LOG_NAME: &str = "berth-stage0-log";
 
 fn enter(new_root: &str) -> Result<(), SwitchRootError> {
     for api in ["/dev", "/proc", "/sys"] {

@@ -453,3 +453,23 @@ fn block_range_ioctl(
     }
     Ok(())
 }
+
+/// The memfd named `name` that an earlier program of this process (stage
+/// 0, before its `execve`) left open as descriptor `fd`, taken over; `None`
+/// when `fd` is not open or is something else.
+pub fn inherited_memfd(fd: i32, name: &str) -> Option<std::fs::File> {
+    if fd < 3 {
+        return None;
+    }
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    if !target
+        .to_string_lossy()
+        .starts_with(&format!("/memfd:{name}"))
+    {
+        return None;
+    }
+    // SAFETY: `fd` is open (its /proc link exists) and is the memfd stage
+    // 0 made and handed over across `execve`; nothing in this program has
+    // opened or taken it, so the new File is its only owner.
+    Some(unsafe { std::fs::File::from_raw_fd(fd) })
+}

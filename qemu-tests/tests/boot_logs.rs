@@ -34,6 +34,7 @@ command = ["/bin/sh", "-c", """
 sleep 1
 berth logs --boot -1 writer 2>&1 | tail -n 2 | sed 's/^/previous: /'
 echo "previous lines: $(berth logs --boot -1 | grep -c .)"
+echo "stage 0 kept: $(berth logs --boot -1 | grep -c -e 'starting stage 0' -e 'dm-verity: /dev/dm-0')"
 echo done
 """]
 "#;
@@ -100,4 +101,10 @@ fn fsynced_records_and_the_boot_log_survive_a_power_cut() {
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(count > 30, "the previous boot kept {count} lines");
+    // Stage 0's lines too (handed to stage 1 across the switch to the
+    // real root).
+    assert!(
+        vm.console().contains("admin | stage 0 kept: 2"),
+        "the previous boot's log lacks stage 0's lines"
+    );
 }

@@ -2,7 +2,9 @@
 //! systemd-boot) and grows STATE into a larger disk on its first boot,
 //! then finds it grown; it boots as an NVMe disk; and a grow cut off
 //! after the partition table was written is finished on the next boot
-//! (here on a SATA disk). See docs/disk.md.
+//! (here on a SATA disk); a STATE that does not mount leaves the node up
+//! in memory until `berth reset --state` empties it, and the boot after
+//! grows the fresh filesystem. See docs/disk.md.
 
 use std::path::Path;
 use std::process::Command;
@@ -176,9 +178,30 @@ fn a_grow_cut_off_after_the_table_is_finished_on_the_next_boot() {
     assert!(state.contains(" GiB, "), "STATE is still small: {state}");
 }
 
+/// As [`STATUS_MANIFEST`], and the admin container asks for `berth reset
+/// --state` when the kernel command line says `reset_state_test=1`.
+const RESET_MANIFEST: &str = r#"
+[container.hello]
+rootfs = "@BUSYBOX@"
+restart = "never"
+command = ["/bin/sh", "-c", "echo hello from the disk"]
+
+[container.admin]
+kind = "host"
+rootfs = "@BUSYBOX@"
+restart = "never"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", """
+sleep 1
+berth status | sed 's/^/status: /'
+echo done
+if grep -q reset_state_test=1 /proc/cmdline; then berth reset --state 2>&1 | sed 's/^/reset: /'; fi
+"""]
+"#;
+
 #[test]
-fn a_state_that_does_not_mount_leaves_the_node_running_in_memory() {
-    let image = TestImage::build("disk-zeroed", STATUS_MANIFEST);
+fn a_state_that_does_not_mount_leaves_the_node_running_in_memory_until_reset() {
+    let image = TestImage::build("disk-zeroed", RESET_MANIFEST);
     let tmp = tempfile::tempdir().expect("tempdir");
     let disk = copy_build(&image, tmp.path());
     let start = partition_start(&disk, "STATE");
@@ -191,8 +214,19 @@ fn a_state_that_does_not_mount_leaves_the_node_running_in_memory() {
         f.write_all_at(&[0u8; 1024], start + 1024)
             .expect("zero the superblock");
     }
-    let dir = tmp.path().to_owned();
-    let mut vm = Vm::boot_opts(&image, move |opts, _| opts.dir = dir);
+    // On a 2 GiB disk: the first boot grows the table, not the filesystem.
+    let overlay = tmp.path().join("node.qcow2");
+    create_overlay(&disk, &overlay, 2 * GIB).expect("make the overlay");
+    let boot = |cmdline: &'static str| {
+        let (dir, overlay) = (tmp.path().to_owned(), overlay.clone());
+        Vm::boot_opts(&image, move |opts, _| {
+            opts.dir = dir;
+            opts.writes = Writes::Overlay(overlay);
+            opts.extra_cmdline = cmdline.into();
+        })
+    };
+
+    let mut vm = boot("reset_state_test=1");
     vm.wait_for("hello | hello from the disk", BOOT);
     let state = status_state(&mut vm);
     assert!(
@@ -205,4 +239,31 @@ fn a_state_that_does_not_mount_leaves_the_node_running_in_memory() {
     assert!(vm
         .console()
         .contains("/var/lib/berth is in memory, and nothing kept there outlives this boot"));
+    // Never formatted by itself: emptied when root asks, then rebooted.
+    vm.wait_for(
+        "admin | reset: stopping every container, then emptying STATE /dev/vda4 and rebooting",
+        BOOT,
+    );
+    let done = vm.wait_for(
+        "shutdown: reset STATE: /dev/vda4 emptied: the image's ext4 of 64.0 MiB written",
+        BOOT,
+    );
+    assert!(done.contains("the next boot grows it"), "{done}");
+    eprintln!("{done}");
+    assert!(vm.wait_exit(BOOT).success());
+    drop(vm);
+
+    let mut vm = boot("");
+    let grown = vm.wait_for("STATE /dev/vda4: ext4 grown from 64.0 MiB to ", BOOT);
+    let state = status_state(&mut vm);
+    assert!(state.contains("state: STATE /dev/vda4 (ext4): "), "{state}");
+    assert!(
+        state.contains(" GiB, "),
+        "STATE is still small: {state} ({grown})"
+    );
+    assert!(
+        !vm.console().contains("in memory"),
+        "STATE did not mount after the reset"
+    );
+    power_off(&mut vm);
 }
