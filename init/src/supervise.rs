@@ -44,6 +44,7 @@ mod launcher;
 mod network;
 mod outputs;
 mod poll_set;
+mod readers;
 mod reaper;
 mod requests;
 mod sessions;
@@ -64,6 +65,8 @@ enum Source {
     Wake,
     /// The launcher reported.
     Launcher,
+    /// A reader thread has an answer.
+    Readers,
     /// Container `index`'s stdout (0) or stderr (1).
     Output {
         index: usize,
@@ -135,6 +138,8 @@ pub(crate) struct Loop {
     shutdown_started: Option<Instant>,
     workload_memory: Option<u64>,
     state: crate::disk::state::State,
+    /// Threads answering from the disk (`boot-log`).
+    readers: readers::Readers,
     /// `berth reset --state` was asked for: carried out by the shutdown.
     reset: Option<crate::disk::reset::Reset>,
     /// The console, to poll for POLLOUT ([`crate::console::Console::poll_handle`]).
@@ -231,6 +236,7 @@ impl Loop {
             workload_memory: parts.workload_memory,
             state: parts.state,
             reset: None,
+            readers: readers::Readers::new()?,
             console_fd: None,
         })
     }
@@ -463,6 +469,11 @@ impl Loop {
                     self.reap_due = true;
                 }
                 Source::Launcher => self.launcher_reports(),
+                Source::Readers => {
+                    for (conn, response) in self.readers.take() {
+                        self.control.reply(conn, &response, None);
+                    }
+                }
                 Source::Output { index, stream } => self.outputs[index].pump(stream, false),
                 Source::PowerButton => self.check_buttons(),
                 Source::Session { id, stream } => self.sessions.read(id, stream),
@@ -563,6 +574,7 @@ impl Loop {
         let r = PollFlags::POLLIN;
         set.add(self.wake.as_fd(), r, Source::Wake);
         set.add(self.launcher.fd(), r, Source::Launcher);
+        set.add(self.readers.fd(), r, Source::Readers);
         for (index, out) in self.outputs.iter().enumerate() {
             for (stream, fd) in out.fds() {
                 set.add(fd, r, Source::Output { index, stream });

@@ -4,8 +4,8 @@
 //! answered when its command ends.
 
 use berth_supervisor::api::{
-    encode_follow_line, BootLogResult, DmesgResult, ErrorCode, KernelLine, LogLine, LogsResult,
-    MessageResult, NodeStatus, Outcome, Request, Response, StatusResult, DEFAULT_LOG_LINES,
+    encode_follow_line, DmesgResult, ErrorCode, KernelLine, LogLine, LogsResult, MessageResult,
+    NodeStatus, Outcome, Request, Response, StatusResult, DEFAULT_LOG_LINES,
 };
 use berth_supervisor::node::Op;
 
@@ -37,12 +37,10 @@ impl Loop {
             }
             Request::Reset { state } => return self.reset(conn, state),
             Request::BootLog { boot, name, lines } => {
-                let dir = crate::journal::dir();
-                let response = match crate::journal::read(&dir, boot, name.as_deref(), lines) {
-                    Ok(lines) => Response::Success(Outcome::BootLog(BootLogResult { boot, lines })),
-                    Err(e) => Response::error(ErrorCode::NotFound, crate::fatal::chain(&e)),
-                };
-                return self.control.reply(conn, &response, None);
+                if let Err(busy) = self.readers.boot_log(conn, boot, name, lines) {
+                    self.control.reply(conn, &busy, None);
+                }
+                return;
             }
         };
         self.feed(Event::Request { id: conn, op });
