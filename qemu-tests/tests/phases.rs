@@ -74,6 +74,9 @@ command = ["/bin/sh", "-c", "echo flushing"]
     assert_in_order(&console, &order);
     assert!(!console.contains("started flush"), "onshutdown ran at boot");
 
+    // admin waits for db (`after`): were it still running, db would stop
+    // after it, and web first.
+    vm.wait_for("admin exited with code 0", BOOT);
     vm.monitor("system_powerdown");
     vm.wait_for("berth | powering off", BOOT);
     let status = vm.wait_exit(BOOT);
