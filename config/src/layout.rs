@@ -32,6 +32,12 @@ pub const USERNS_TABLE: &str = "/var/lib/berth/userns.toml";
 /// The empty STATE filesystem in the root image
 /// (`berth_config::state_template`), for `berth reset --state`.
 pub const STATE_TEMPLATE: &str = "/usr/lib/berth/state.template";
+/// The remote API's state on STATE: the node's key and certificate
+/// (`node.key`, `node.pem`) and the serials `berth revoke` refused.
+pub const API_DIR: &str = "/var/lib/berth/api";
+pub const API_REVOKED: &str = "/var/lib/berth/api/revoked";
+/// The operator CA certificates of the manifest's `api.ca`, in the image.
+pub const API_CA_BUNDLE: &str = "/usr/lib/berth/api/operators.pem";
 /// Where stage 0 mounts the real root before switching to it.
 pub const SYSROOT: &str = "/sysroot";
 /// Runtime state of berth (tmpfs).

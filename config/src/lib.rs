@@ -7,6 +7,7 @@
 //! fuzz targets and their stable replay tests, compiled only for tests and
 //! with the `fuzzing` feature).
 
+pub mod api;
 pub mod capability;
 pub mod cmdline;
 mod error_line;

@@ -22,6 +22,8 @@ pub struct Manifest {
     pub network: Network,
     /// Containers in the order the manifest declares them.
     pub containers: Vec<Container>,
+    /// The `[api]` table: the remote API, off when absent.
+    pub api: Option<crate::api::Api>,
 }
 
 /// Node-wide settings, the `[system]` table.

@@ -40,6 +40,11 @@ pub(crate) fn parse(text: &str) -> Result<Manifest, ManifestErrors> {
                     manifest.network = manifest_network::walk(&path, table, &mut w);
                 }
             }
+            "api" => {
+                if let Some(table) = w.table(&path, value) {
+                    manifest.api = crate::api::walk(&path, table, &mut w);
+                }
+            }
             "container" => manifest.containers = manifest_container::walk_all(&path, value, &mut w),
             _ => w.unknown_key(&path),
         }

@@ -102,6 +102,7 @@ fn containers(containers: Vec<Container>) -> Manifest {
         system: System::default(),
         network: Network::default(),
         containers,
+        api: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn system(system: System) -> Manifest {
         system,
         network: Network::default(),
         containers: Vec::new(),
+        api: None,
     }
 }
 
@@ -991,6 +993,7 @@ fn good_manifests_7() -> Vec<Case> {
             },
             network: Network::default(),
             containers: vec![container("a", "a", &["/a"])],
+            api: None,
         }),
     )]
 }
@@ -1091,6 +1094,7 @@ fn networking_1() -> Vec<Case> {
                     ..container("admin", "r", &["/a"])
                 },
             ],
+            api: None,
         }),
     )]
 }

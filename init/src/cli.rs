@@ -30,6 +30,8 @@ Control verbs (talk to PID 1 over its control socket):
   berth exec [--json] NAME -- CMD [ARG...]
                             run CMD in a container, print its output and
                             exit with its code (killed after 30 s)
+  berth revoke SERIAL       refuse the client certificate SERIAL on the
+                            remote API from the next connection on
   berth reset --state       stop every container, empty STATE (volumes,
                             boot logs, everything kept there) and
                             reboot; root on the node only

@@ -24,6 +24,7 @@ mod netns;
 mod os;
 mod plans;
 mod powerbutton;
+mod remote;
 mod runtime;
 // Started from the main loop by supervise.rs, which is wired separately.
 mod scrub;

@@ -49,6 +49,7 @@ pub fn run() -> Fatal {
     }
     log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
 
+    let api = manifest.as_ref().and_then(|m| m.api.clone());
     let (network, mut containers) = match manifest {
         Some(m) => match containers(&m) {
             Ok(containers) => (m.network, containers),
@@ -58,6 +59,10 @@ pub fn run() -> Fatal {
     };
     id_ranges::settle(&mut containers);
     let net = start_network(&network, &sys, &containers);
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "berth".into());
+    crate::remote::start(api.as_ref(), &hostname);
     system::raise_hard_limits(&containers);
     supervise::run(containers, net, workload_memory, state)
 }

@@ -147,6 +147,12 @@ pub enum BuildError {
         #[source]
         errors: ManifestErrors,
     },
+    #[error("{field}: {}: {why}", path.display())]
+    ApiCa {
+        field: String,
+        path: PathBuf,
+        why: String,
+    },
     #[error("SOURCE_DATE_EPOCH={value:?} is not a number of seconds")]
     SourceDateEpoch { value: String },
     #[error("get the kernel")]
@@ -314,6 +320,9 @@ fn build_in(
         opts.source_date_epoch,
         staging_dir,
     )?;
+    if let Some(api) = loaded.manifest.as_ref().and_then(|m| m.api.as_ref()) {
+        stage_api(&tree, api, manifest_dir)?;
+    }
     let step = Step::start("making the root image (mkfs.erofs)", None);
     let root_img = staging_dir.join(ROOT_IMAGE);
     rootimg::make_image(&tree, &root_img, &erofs)?;
@@ -400,6 +409,57 @@ fn stage_state(
         progress::size(template.len() as u64)
     ));
     Ok(())
+}
+
+/// The operator CA certificates of `api.ca` (paths relative to the
+/// manifest's folder), checked and put into the root tree at
+/// [`layout::API_CA_BUNDLE`].
+///
+/// [`layout::API_CA_BUNDLE`]: berth_config::layout::API_CA_BUNDLE
+fn stage_api(
+    tree: &Path,
+    api: &berth_config::api::Api,
+    manifest_dir: &Path,
+) -> Result<(), BuildError> {
+    let mut bundle = Vec::new();
+    for (i, path) in api.ca.iter().enumerate() {
+        let file = manifest_dir.join(path);
+        let bad = |why: String| BuildError::ApiCa {
+            field: format!("api.ca[{i}]"),
+            path: file.clone(),
+            why,
+        };
+        let pem = std::fs::read(&file).map_err(|e| bad(e.to_string()))?;
+        let mut found = 0;
+        for item in x509_parser::pem::Pem::iter_from_buffer(&pem) {
+            let item = item.map_err(|e| bad(format!("not PEM: {e}")))?;
+            if item.label != "CERTIFICATE" {
+                continue;
+            }
+            let cert = item
+                .parse_x509()
+                .map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
+            if !cert.is_ca() {
+                return Err(bad(format!(
+                    "{} is not a CA certificate (name the CA, not a client certificate)",
+                    cert.subject()
+                )));
+            }
+            found += 1;
+        }
+        if found == 0 {
+            return Err(bad("holds no certificate".into()));
+        }
+        bundle.extend_from_slice(&pem);
+        if !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+    }
+    let path = tree.join(berth_config::layout::API_CA_BUNDLE.trim_start_matches('/'));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+    }
+    std::fs::write(&path, bundle).map_err(io("write", &path))
 }
 
 /// `disk.img` (and `disk.qcow2` when asked) in the staging folder, from

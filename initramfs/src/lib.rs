@@ -38,6 +38,7 @@ pub mod berth_binary;
 pub mod build;
 pub mod bundle;
 pub mod busybox;
+pub mod ca;
 pub mod cpio;
 pub mod disk;
 pub mod elf;

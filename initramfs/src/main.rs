@@ -33,6 +33,14 @@ usage:
       SIGINT, SIGHUP) stopped it (QEMU is stopped too), else with QEMU's
       status. --forward: TCP port HOST on 127.0.0.1 reaches the guest's
       port GUEST
+  berth-image ca init DIR
+      make a certificate authority for the node's API: DIR/ca.pem (for the
+      manifest's api.ca) and its key DIR/ca.key
+  berth-image ca issue DIR --role reader|operator|admin --name NAME [--ttl TTL]
+      issue a client certificate from the CA in DIR: DIR/NAME.pem and
+      DIR/NAME.key, the role in its organisation, valid for TTL (30d, 12h,
+      90m; default 24h); prints its serial number (what api.revoked and
+      `berth revoke` name) and its validity
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
   berth-image --help
@@ -63,6 +71,15 @@ enum Cli {
     BusyboxRootfs {
         dir: PathBuf,
     },
+    CaInit {
+        dir: PathBuf,
+    },
+    CaIssue {
+        dir: PathBuf,
+        role: berth_config::api::Role,
+        name: String,
+        ttl: Duration,
+    },
 }
 
 /// `berth-image run`'s arguments.
@@ -92,12 +109,98 @@ fn parse(args: &[String]) -> Result<Cli, String> {
         None | Some("-h" | "--help" | "help") => Ok(Cli::Help),
         Some("build") => parse_build(rest),
         Some("run") => parse_run(rest).map(Cli::Run),
+        Some("ca") => parse_ca(rest),
         Some("busybox-rootfs") => match rest.as_slice() {
             [dir] if !dir.starts_with('-') => Ok(Cli::BusyboxRootfs { dir: dir.into() }),
             _ => Err("busybox-rootfs: expected exactly one DIR".to_owned()),
         },
         Some(other) => Err(format!("unknown command {other}")),
     }
+}
+
+fn parse_ca(rest: Vec<&str>) -> Result<Cli, String> {
+    use berth_config::api::Role;
+    let mut it = rest.into_iter();
+    let verb = it.next();
+    let mut dir = None;
+    let (mut role, mut name, mut ttl) = (None, None, None);
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| it.next().ok_or(format!("ca: {flag} needs a value"));
+        match arg {
+            "--role" => {
+                let v = value("--role")?;
+                role = Some(Role::parse(v).ok_or(format!(
+                    "ca issue: --role is reader, operator or admin, got {v:?}"
+                ))?);
+            }
+            "--name" => name = Some(value("--name")?),
+            "--ttl" => ttl = Some(berth_image::ca::parse_ttl(value("--ttl")?)?),
+            a if a.starts_with('-') => return Err(format!("ca: unknown option {a}")),
+            a if dir.is_none() => dir = Some(PathBuf::from(a)),
+            a => return Err(format!("ca: unexpected argument {a}")),
+        }
+    }
+    let dir = dir.ok_or("ca: which DIR?")?;
+    match verb {
+        Some("init") if role.is_none() && name.is_none() && ttl.is_none() => {
+            Ok(Cli::CaInit { dir })
+        }
+        Some("init") => Err("ca init takes only DIR".into()),
+        Some("issue") => {
+            let name = name.ok_or("ca issue: --name NAME is required")?;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+                || name.starts_with('.')
+            {
+                return Err(format!(
+                    "ca issue: --name is letters, digits, '-', '_', '.', '@' (it names the files), got {name:?}"
+                ));
+            }
+            Ok(Cli::CaIssue {
+                dir,
+                role: role.ok_or("ca issue: --role reader|operator|admin is required")?,
+                name: name.to_owned(),
+                ttl: ttl.unwrap_or(berth_image::ca::DEFAULT_TTL),
+            })
+        }
+        _ => Err("ca: init DIR, or issue DIR --role ROLE --name NAME".into()),
+    }
+}
+
+fn run_ca(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use berth_image::ca;
+    match cli {
+        Cli::CaInit { dir } => {
+            let cert = ca::init(&dir)?;
+            println!(
+                "made the CA {} (and its key {}, keep it safe)\nname it in the manifest: [api] ca = [\"{}\"]",
+                cert.display(),
+                dir.join(ca::CA_KEY).display(),
+                cert.display()
+            );
+        }
+        Cli::CaIssue {
+            dir,
+            role,
+            name,
+            ttl,
+        } => {
+            let issued = ca::issue(&dir, role, &name, ttl)?;
+            println!(
+                "issued {} and {}\n  name {name}, role {role}, serial {}\n  valid from {} to {} ({}; --ttl sets it)",
+                issued.cert.display(),
+                issued.key.display(),
+                issued.serial,
+                ca::show_time(issued.not_before),
+                ca::show_time(issued.not_after),
+                ca::show_ttl(ttl)
+            );
+        }
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_build(rest: Vec<&str>) -> Result<Cli, String> {
@@ -225,6 +328,7 @@ fn main() -> ExitCode {
         }),
         Cli::Run(args) => run_qemu(args),
         Cli::BusyboxRootfs { dir } => run_busybox(&dir),
+        ca @ (Cli::CaInit { .. } | Cli::CaIssue { .. }) => run_ca(ca),
     };
     result.unwrap_or_else(|e| {
         report(e.as_ref());

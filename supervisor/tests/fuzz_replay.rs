@@ -108,6 +108,7 @@ fn request() -> impl Strategy<Value = Request> {
         prop::sample::select(Power::ALL.to_vec()).prop_map(|action| Request::Power { action }),
         (name, argv).prop_map(|(name, argv)| Request::Exec { name, argv }),
         any::<bool>().prop_map(|state| Request::Reset { state }),
+        name.prop_map(|serial| Request::Revoke { serial }),
     ]
 }
 

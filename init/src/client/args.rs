@@ -8,7 +8,7 @@ use berth_supervisor::api::{Power, Request, SOCKET_PATH};
 /// The control verbs.
 pub const VERBS: &[&str] = &[
     "status", "logs", "dmesg", "start", "stop", "restart", "reboot", "poweroff", "halt", "exec",
-    "reset",
+    "reset", "revoke",
 ];
 
 /// One parsed invocation.
@@ -18,6 +18,10 @@ pub struct Invocation {
     /// Print the result JSON instead of the human rendering.
     pub json: bool,
     pub request: Request,
+    /// `--node NODE`: a node's API instead of the local socket.
+    pub node: Option<String>,
+    /// `--context NAME`: the config file's context to use.
+    pub context: Option<String>,
 }
 
 /// Parses `args`, starting at the verb (`["logs", "-f", "web"]`).
@@ -31,6 +35,7 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
     let mut lines = None;
     let mut boot = None;
     let mut state = false;
+    let (mut node, mut context) = (None, None);
     let mut words: Vec<&str> = Vec::new();
     // How many words came before `--`, once it was seen.
     let mut options_end: Option<usize> = None;
@@ -45,11 +50,17 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
             "--json" => json = true,
             "-f" | "--follow" => follow = true,
             "--state" => state = true,
+            "--node" => node = Some(value(arg, it.next())?.to_owned()),
+            "--context" => context = Some(value(arg, it.next())?.to_owned()),
             "--socket" => socket = PathBuf::from(value(arg, it.next())?),
             "-n" | "--lines" => lines = Some(count(arg, value(arg, it.next())?)?),
             "--boot" => boot = Some(boot_number(value(arg, it.next())?)?),
             _ => {
-                if let Some(v) = arg.strip_prefix("--socket=") {
+                if let Some(v) = arg.strip_prefix("--node=") {
+                    node = Some(value("--node", Some(v))?.to_owned());
+                } else if let Some(v) = arg.strip_prefix("--context=") {
+                    context = Some(value("--context", Some(v))?.to_owned());
+                } else if let Some(v) = arg.strip_prefix("--socket=") {
                     socket = PathBuf::from(value("--socket", Some(v))?);
                 } else if let Some(v) = arg.strip_prefix("--boot=") {
                     boot = Some(boot_number(v)?);
@@ -117,6 +128,8 @@ pub fn parse(args: &[String], env_socket: Option<PathBuf>) -> Result<Invocation,
         socket,
         json,
         request,
+        node,
+        context,
     })
 }
 
@@ -160,6 +173,12 @@ fn build(verb: &str, operands: &[&str]) -> Result<Request, String> {
         "halt" => none(Request::Power {
             action: Power::Halt,
         }),
+        "revoke" => match operands {
+            [serial] => Ok(Request::Revoke {
+                serial: (*serial).to_owned(),
+            }),
+            _ => Err("revoke takes one SERIAL (as `berth-image ca issue` printed it)".into()),
+        },
         other => Err(format!("unknown verb {other:?}")),
     }
 }
@@ -219,6 +238,8 @@ mod tests {
             socket: socket.into(),
             json,
             request,
+            node: None,
+            context: None,
         })
     }
 

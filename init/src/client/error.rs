@@ -40,4 +40,6 @@ pub enum ClientError {
     },
     #[error("asked {} for {asked} but it answered {got}", path.display())]
     WrongOp { path: PathBuf, asked: Op, got: Op },
+    #[error("{node}: {why}")]
+    Remote { node: String, why: String },
 }

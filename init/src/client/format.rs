@@ -46,6 +46,9 @@ pub fn node_line(node: &NodeStatus) -> String {
     if !node.state.is_empty() {
         line.push_str(&format!("\nstate: {}", node.state));
     }
+    if let Some(api) = &node.api {
+        line.push_str(&format!("\napi: {api}"));
+    }
     line
 }
 
@@ -244,10 +247,11 @@ web            workload  service  running  412  2         3m05s   exited with co
             stage: "services".into(),
             root: "verified (dm-verity), scrub clean".into(),
             state: "STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)".into(),
+            api: Some("listening on 0.0.0.0:7443".into()),
         };
         assert_eq!(
             node_line(&node),
-            "node1: up 1h02m, berth 0.1.0, PID 1 RSS 2480 KiB, stage services\nroot: verified (dm-verity), scrub clean\nstate: STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)"
+            "node1: up 1h02m, berth 0.1.0, PID 1 RSS 2480 KiB, stage services\nroot: verified (dm-verity), scrub clean\nstate: STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)\napi: listening on 0.0.0.0:7443"
         );
     }
 

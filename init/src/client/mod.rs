@@ -12,6 +12,7 @@ mod args;
 mod error;
 mod format;
 pub mod raw;
+mod remote;
 mod session;
 
 #[cfg(test)]
@@ -45,6 +46,9 @@ pub fn is_client_word(word: &str) -> bool {
         || word == "--json"
         || word == "--socket"
         || word.starts_with("--socket=")
+        || matches!(word, "--node" | "--context")
+        || word.starts_with("--node=")
+        || word.starts_with("--context=")
 }
 
 /// Runs a control verb; `args` start at the verb or a global option.
@@ -113,11 +117,23 @@ fn talk(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<std::io::Result<i32>, ClientError> {
-    let mut session = Session::open(&inv.socket, timeout)?;
+    let mut session = match &inv.node {
+        None => Session::open(&inv.socket, timeout)?,
+        Some(node) => {
+            let target = remote::resolve(node, inv.context.as_deref()).map_err(|why| {
+                ClientError::Remote {
+                    node: node.clone(),
+                    why,
+                }
+            })?;
+            Session::remote(&target, timeout)?
+        }
+    };
     session.send(&inv.request)?;
     let line = session.receive()?.ok_or_else(|| ClientError::Closed {
-        path: inv.socket.clone(),
+        path: session.path().to_owned(),
     })?;
+    session.answered();
     let outcome = match decode_response(&line).map_err(|source| garbled(&session, source))? {
         Response::Success(outcome) => outcome,
         Response::Failure(e) => {
@@ -218,7 +234,8 @@ fn print_outcome(
         | Outcome::Stop(m)
         | Outcome::Restart(m)
         | Outcome::Power(m)
-        | Outcome::Reset(m) => {
+        | Outcome::Reset(m)
+        | Outcome::Revoke(m) => {
             writeln!(out, "{}", m.message)
         }
         Outcome::Exec(r) => print_exec(r, out, err),

@@ -12,12 +12,64 @@ use std::time::Duration;
 use berth_supervisor::api::{encode_request, Request, MAX_RESPONSE};
 
 use super::error::ClientError;
+use super::remote::{Remote, Target};
+
+/// The local socket or a node's API.
+#[derive(Debug)]
+enum Transport {
+    Local(UnixStream),
+    Remote(Box<Remote>),
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Local(s) => s.read(buf),
+            Transport::Remote(r) => r.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Local(s) => s.write(buf),
+            Transport::Remote(r) => r.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Transport::Local(s) => s.flush(),
+            Transport::Remote(r) => r.flush(),
+        }
+    }
+}
+
+impl Transport {
+    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Transport::Local(s) => s.set_read_timeout(t),
+            Transport::Remote(r) => r.stream.sock.set_read_timeout(t),
+        }
+    }
+
+    /// A remote failure in words (alerts, a changed node certificate).
+    fn explain(&self, e: &std::io::Error) -> Option<ClientError> {
+        match self {
+            Transport::Remote(r) if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+                Some(r.explain(e))
+            }
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Session {
     path: PathBuf,
     timeout: Duration,
-    reader: BufReader<UnixStream>,
+    reader: BufReader<Transport>,
 }
 
 impl Session {
@@ -37,22 +89,46 @@ impl Session {
         Ok(Session {
             path: path.to_owned(),
             timeout,
-            reader: BufReader::new(stream),
+            reader: BufReader::new(Transport::Local(stream)),
         })
+    }
+
+    /// Connects to a node's API (TLS, this operator's certificate).
+    pub fn remote(target: &Target, timeout: Duration) -> Result<Session, ClientError> {
+        let remote = super::remote::open(target, timeout)?;
+        Ok(Session {
+            path: PathBuf::from(remote.display()),
+            timeout,
+            reader: BufReader::new(Transport::Remote(Box::new(remote))),
+        })
+    }
+
+    /// After an answer: a node seen for the first time is pinned.
+    pub fn answered(&mut self) {
+        if let Transport::Remote(r) = self.reader.get_mut() {
+            r.answered();
+        }
     }
 
     pub fn send(&mut self, request: &Request) -> Result<(), ClientError> {
         let line = encode_request(request);
-        self.reader
+        let sent = self
+            .reader
             .get_mut()
             .write_all(&line)
-            .map_err(|source| match source.kind() {
+            .and_then(|()| self.reader.get_mut().flush());
+        sent.map_err(|source| {
+            if let Some(e) = self.reader.get_ref().explain(&source) {
+                return e;
+            }
+            match source.kind() {
                 ErrorKind::WouldBlock | ErrorKind::TimedOut => self.timed_out(),
                 _ => ClientError::Send {
                     path: self.path.clone(),
                     source,
                 },
-            })
+            }
+        })
     }
 
     /// The next line, `None` once the server has closed the connection.
@@ -71,6 +147,13 @@ impl Session {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 Err(self.timed_out())
             }
+            Err(source) if self.reader.get_ref().explain(&source).is_some() => Err(self
+                .reader
+                .get_ref()
+                .explain(&source)
+                .unwrap_or(ClientError::Closed {
+                    path: self.path.clone(),
+                })),
             Err(source) => Err(ClientError::Receive {
                 path: self.path.clone(),
                 source,

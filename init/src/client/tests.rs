@@ -87,6 +87,7 @@ fn status_cases() -> Vec<Case> {
             stage: "services".into(),
             root: "verified (dm-verity), scrub clean".into(),
             state: String::new(),
+            api: None,
         },
         containers: vec![],
     };
@@ -236,6 +237,8 @@ fn conversations() {
             socket: path.clone(),
             json: case.json,
             request: case.request.clone(),
+            node: None,
+            context: None,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
@@ -410,6 +413,8 @@ fn exec_conversations() {
             socket: path.clone(),
             json,
             request: request.clone(),
+            node: None,
+            context: None,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let got = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
@@ -435,6 +440,8 @@ fn exec_answer_for_another_op_is_unusable() {
             name: "web".into(),
             argv: vec!["id".into()],
         },
+        node: None,
+        context: None,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
@@ -478,6 +485,8 @@ fn unreachable_socket_names_the_path() {
         socket: path.clone(),
         json: false,
         request: Request::Status,
+        node: None,
+        context: None,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = execute(&inv, Duration::from_secs(5), &mut out, &mut err);
@@ -498,6 +507,8 @@ fn silent_server_times_out() {
         socket: path.clone(),
         json: false,
         request: Request::Status,
+        node: None,
+        context: None,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = execute(&inv, Duration::from_millis(200), &mut out, &mut err);

@@ -36,6 +36,16 @@ impl Loop {
                 return self.control.reply(conn, &response, None);
             }
             Request::Reset { state } => return self.reset(conn, state),
+            Request::Revoke { serial } => {
+                let response = match crate::remote::revoke(&serial) {
+                    Ok(msg) => {
+                        log::warn!("api: {msg}");
+                        Response::Success(Outcome::Revoke(MessageResult::new(msg)))
+                    }
+                    Err(e) => Response::error(ErrorCode::BadRequest, format!("revoke: {e}")),
+                };
+                return self.control.reply(conn, &response, None);
+            }
             Request::BootLog { boot, name, lines } => {
                 if let Err(busy) = self.readers.boot_log(conn, boot, name, lines) {
                     self.control.reply(conn, &busy, None);
@@ -137,6 +147,7 @@ impl Loop {
                 stage: self.node.stage_word().to_owned(),
                 root: self.root.clone(),
                 state: self.state.status(),
+                api: crate::remote::status(),
             },
             containers: self.node.statuses(now),
         }

@@ -59,6 +59,11 @@ pub enum Request {
     Reset {
         state: bool,
     },
+    /// Refuse the client certificate with this serial number on the
+    /// remote API from the next connection on (kept on STATE).
+    Revoke {
+        serial: String,
+    },
 }
 
 impl Request {
@@ -74,6 +79,7 @@ impl Request {
             Request::Power { .. } => Op::Power,
             Request::Exec { .. } => Op::Exec,
             Request::Reset { .. } => Op::Reset,
+            Request::Revoke { .. } => Op::Revoke,
         }
     }
 }
@@ -94,10 +100,11 @@ pub enum Op {
     Power,
     Exec,
     Reset,
+    Revoke,
 }
 
 impl Op {
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 11] = [
         Op::Status,
         Op::Logs,
         Op::Dmesg,
@@ -108,6 +115,7 @@ impl Op {
         Op::Power,
         Op::Exec,
         Op::Reset,
+        Op::Revoke,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +130,7 @@ impl Op {
             Op::Power => "power",
             Op::Exec => "exec",
             Op::Reset => "reset",
+            Op::Revoke => "revoke",
         }
     }
 

@@ -121,6 +121,11 @@ const STATE: Field = Field {
     shape: Shape::Flag,
     required: true,
 };
+const SERIAL: Field = Field {
+    name: "serial",
+    shape: Shape::Name,
+    required: true,
+};
 const ARGV: Field = Field {
     name: "argv",
     shape: Shape::Argv,
@@ -138,6 +143,7 @@ fn fields(op: Op) -> &'static [Field] {
         Op::Power => &[ACTION],
         Op::Exec => &[NAME, ARGV],
         Op::Reset => &[STATE],
+        Op::Revoke => &[SERIAL],
     }
 }
 

@@ -38,6 +38,7 @@ pub enum Outcome {
     Power(MessageResult),
     Exec(ExecResult),
     Reset(MessageResult),
+    Revoke(MessageResult),
 }
 
 impl Outcome {
@@ -54,6 +55,7 @@ impl Outcome {
             Outcome::Power(_) => Op::Power,
             Outcome::Exec(_) => Op::Exec,
             Outcome::Reset(_) => Op::Reset,
+            Outcome::Revoke(_) => Op::Revoke,
         }
     }
 
@@ -69,7 +71,8 @@ impl Outcome {
             | Outcome::Stop(r)
             | Outcome::Restart(r)
             | Outcome::Power(r)
-            | Outcome::Reset(r) => serde_json::to_string(r),
+            | Outcome::Reset(r)
+            | Outcome::Revoke(r) => serde_json::to_string(r),
             Outcome::Exec(r) => serde_json::to_string(r),
         };
         // Cannot fail: plain structs with string keys.
@@ -104,10 +107,12 @@ pub enum ErrorCode {
     /// A known op this server does not carry out.
     Unsupported,
     Internal,
+    /// The client's role does not allow the op (the remote API).
+    Forbidden,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::BadRequest,
         ErrorCode::TooLarge,
         ErrorCode::Timeout,
@@ -116,6 +121,7 @@ impl ErrorCode {
         ErrorCode::InvalidState,
         ErrorCode::Unsupported,
         ErrorCode::Internal,
+        ErrorCode::Forbidden,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +134,7 @@ impl ErrorCode {
             ErrorCode::InvalidState => "invalid-state",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::Internal => "internal",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 

@@ -31,7 +31,8 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             | Outcome::Stop(r)
             | Outcome::Restart(r)
             | Outcome::Power(r)
-            | Outcome::Reset(r) => success(outcome.op(), r),
+            | Outcome::Reset(r)
+            | Outcome::Revoke(r) => success(outcome.op(), r),
             Outcome::Exec(r) => success(outcome.op(), r),
         },
         Response::Failure(error) => failure(error),
@@ -131,6 +132,7 @@ fn decode_success(mut map: Map<String, Value>) -> Result<Outcome, ApiError> {
         Op::Power => Outcome::Power(typed("result", result)?),
         Op::Exec => Outcome::Exec(typed("result", result)?),
         Op::Reset => Outcome::Reset(typed("result", result)?),
+        Op::Revoke => Outcome::Revoke(typed("result", result)?),
     })
 }
 

@@ -33,6 +33,10 @@ pub struct NodeStatus {
     /// why`; empty from an older berth.
     #[serde(default)]
     pub state: String,
+    /// The remote API: `listening on …; node certificate SHA-256 …` or
+    /// why it did not start; absent when the manifest has no `[api]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

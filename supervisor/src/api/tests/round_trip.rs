@@ -42,6 +42,9 @@ fn requests() -> Vec<Request> {
         },
         Request::Reset { state: true },
         Request::Reset { state: false },
+        Request::Revoke {
+            serial: "5f3a".into(),
+        },
     ]
 }
 
@@ -64,6 +67,7 @@ fn status() -> StatusResult {
             stage: "services".into(),
             root: "verified (dm-verity), scrub clean".into(),
             state: "STATE /dev/vda4 (ext4): 8.0 GiB, 24.0 MiB used (0%)".into(),
+            api: Some("listening on 0.0.0.0:7443".into()),
         },
         containers: vec![
             ContainerStatus {
@@ -120,6 +124,7 @@ fn responses() -> Vec<Response> {
         Response::Success(Outcome::Restart(MessageResult::new("web restarting"))),
         Response::Success(Outcome::Power(MessageResult::new("rebooting"))),
         Response::Success(Outcome::Reset(MessageResult::new("emptying STATE"))),
+        Response::Success(Outcome::Revoke(MessageResult::new("serial 5f3a revoked"))),
         Response::Success(Outcome::Exec(ExecResult {
             exit_code: 0,
             stdout: String::new(),
