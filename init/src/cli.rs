@@ -35,7 +35,7 @@ Control verbs (talk to PID 1 over its control socket):
   berth reset --state       stop every container, empty STATE (volumes,
                             boot logs, everything kept there) and
                             reboot; root on the node only
-  berth raw [--repeat N] < REQUEST
+  berth raw [--repeat N] [--times] < REQUEST
                             send standard input as is (N times) and
                             print the last answer
   --socket PATH             the control socket (default $BERTH_SOCKET,

@@ -1,12 +1,14 @@
-//! `berth raw [--socket PATH] [--repeat N]`: sends standard input verbatim
-//! to the control socket (N times, one connection each) and prints the
-//! last answer. For scripts that speak the protocol directly, and for
-//! testing how PID 1 takes malformed input.
+//! `berth raw [--socket PATH] [--repeat N] [--times]`: sends standard
+//! input verbatim to the control socket (N times, one connection each)
+//! and prints the last answer; `--times` adds the median, fastest and
+//! slowest round trip on stderr. For scripts that speak the protocol
+//! directly, for testing how PID 1 takes malformed input, and for
+//! benchmarks.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Runs the verb with the words after `raw`; returns the exit code: 0 when
 /// every connection got an answer, 1 when one did not, 2 on usage errors.
@@ -14,8 +16,13 @@ pub fn run(args: &[String]) -> i32 {
     let mut socket = std::env::var("BERTH_SOCKET")
         .unwrap_or_else(|_| berth_supervisor::api::SOCKET_PATH.to_owned());
     let mut repeat: usize = 1;
-    let mut it = args.iter();
+    let mut times = false;
+    let mut it = args.iter().peekable();
     while let Some(a) = it.next() {
+        if a == "--times" {
+            times = true;
+            continue;
+        }
         match (a.as_str(), it.next()) {
             ("--socket", Some(p)) => socket = p.clone(),
             ("--repeat", Some(n)) => match n.parse() {
@@ -32,8 +39,12 @@ pub fn run(args: &[String]) -> i32 {
     }
     let mut answered = 0;
     let mut last = Vec::new();
+    let mut rtts = Vec::with_capacity(repeat);
     for _ in 0..repeat {
-        match exchange(&socket, &input) {
+        let t = Instant::now();
+        let result = exchange(&socket, &input);
+        rtts.push(t.elapsed());
+        match result {
             Ok(answer) if !answer.is_empty() => {
                 answered += 1;
                 last = answer;
@@ -46,6 +57,15 @@ pub fn run(args: &[String]) -> i32 {
     }
     let _ = std::io::stdout().write_all(&last);
     eprintln!("berth raw: {repeat} sent, {answered} answered");
+    if times {
+        rtts.sort();
+        eprintln!(
+            "berth raw: round trip median {} us, fastest {} us, slowest {} us",
+            rtts[rtts.len() / 2].as_micros(),
+            rtts[0].as_micros(),
+            rtts[rtts.len() - 1].as_micros()
+        );
+    }
     if answered == repeat {
         0
     } else {
@@ -69,6 +89,8 @@ fn exchange(socket: &str, input: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn usage(msg: &str) -> i32 {
-    eprintln!("berth raw: {msg}\nusage: berth raw [--socket PATH] [--repeat N] < REQUEST");
+    eprintln!(
+        "berth raw: {msg}\nusage: berth raw [--socket PATH] [--repeat N] [--times] < REQUEST"
+    );
     2
 }
