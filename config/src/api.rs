@@ -30,6 +30,10 @@ pub struct Api {
     /// `api.revoked`: serial numbers refused, normalised by
     /// [`normalize_serial`].
     pub revoked: Vec<String>,
+    /// `api.certificate` and `api.key`: the node's certificate (signed
+    /// by a fleet CA) and key, PEM files relative to the manifest's
+    /// folder; without them the node makes its own on first boot.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// What a client certificate allows, from its subject's organisation
@@ -126,6 +130,7 @@ pub(crate) fn walk(path: &str, table: &Table, w: &mut Walker) -> Option<Api> {
     let mut listen = Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
     let mut ca = None;
     let mut revoked = Vec::new();
+    let (mut certificate, mut key_file) = (None, None);
     for (key, value) in table {
         let path = key_path(path, key);
         match key.as_str() {
@@ -147,6 +152,8 @@ pub(crate) fn walk(path: &str, table: &Table, w: &mut Walker) -> Option<Api> {
                         .collect::<Vec<_>>(),
                 );
             }
+            "certificate" => certificate = w.string(&path, value).map(PathBuf::from),
+            "key" => key_file = w.string(&path, value).map(PathBuf::from),
             "revoked" => {
                 let Some(list) = w.strings(&path, value) else {
                     continue;
@@ -168,10 +175,29 @@ pub(crate) fn walk(path: &str, table: &Table, w: &mut Walker) -> Option<Api> {
              accepts (`berth-image ca init` makes one)",
         );
     }
+    let identity = match (certificate, key_file) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            w.error(
+                &key_path(path, "key"),
+                "missing: api.certificate needs the node's private key beside it",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            w.error(
+                &key_path(path, "certificate"),
+                "missing: api.key needs the node's certificate beside it",
+            );
+            None
+        }
+    };
     Some(Api {
         listen: listen?,
         ca: ca?,
         revoked,
+        identity,
     })
 }
 

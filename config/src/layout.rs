@@ -38,6 +38,10 @@ pub const API_DIR: &str = "/var/lib/berth/api";
 pub const API_REVOKED: &str = "/var/lib/berth/api/revoked";
 /// The operator CA certificates of the manifest's `api.ca`, in the image.
 pub const API_CA_BUNDLE: &str = "/usr/lib/berth/api/operators.pem";
+/// The node's certificate and key when the manifest gives them
+/// (`api.certificate`, `api.key`), in the image (the key mode 0600).
+pub const API_NODE_CERT: &str = "/usr/lib/berth/api/node.pem";
+pub const API_NODE_KEY: &str = "/usr/lib/berth/api/node.key";
 /// Where stage 0 mounts the real root before switching to it.
 pub const SYSROOT: &str = "/sysroot";
 /// Runtime state of berth (tmpfs).

@@ -459,7 +459,62 @@ fn stage_api(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     }
-    std::fs::write(&path, bundle).map_err(io("write", &path))
+    std::fs::write(&path, bundle).map_err(io("write", &path))?;
+    if let Some((cert, key)) = &api.identity {
+        stage_node_identity(tree, &manifest_dir.join(cert), &manifest_dir.join(key))?;
+    }
+    Ok(())
+}
+
+/// `api.certificate` and `api.key`: checked (a certificate that is not a
+/// CA's, a PKCS#8 key) and put into the root tree, the key mode 0600.
+fn stage_node_identity(tree: &Path, cert: &Path, key: &Path) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |field: &str, path: &Path, why: String| BuildError::ApiCa {
+        field: field.to_owned(),
+        path: path.to_owned(),
+        why,
+    };
+    let cert_pem = std::fs::read(cert).map_err(|e| bad("api.certificate", cert, e.to_string()))?;
+    let parsed = x509_parser::pem::Pem::iter_from_buffer(&cert_pem)
+        .filter_map(Result::ok)
+        .find(|p| p.label == "CERTIFICATE")
+        .ok_or_else(|| bad("api.certificate", cert, "holds no certificate".into()))?;
+    let x509 = parsed.parse_x509().map_err(|e| {
+        bad(
+            "api.certificate",
+            cert,
+            format!("not an X.509 certificate: {e}"),
+        )
+    })?;
+    if x509.is_ca() {
+        return Err(bad(
+            "api.certificate",
+            cert,
+            "is a CA certificate; name the node's own (berth-image ca issue --node)".into(),
+        ));
+    }
+    let key_pem = std::fs::read(key).map_err(|e| bad("api.key", key, e.to_string()))?;
+    if !x509_parser::pem::Pem::iter_from_buffer(&key_pem)
+        .filter_map(Result::ok)
+        .any(|p| p.label == "PRIVATE KEY")
+    {
+        return Err(bad(
+            "api.key",
+            key,
+            "holds no PKCS#8 private key (-----BEGIN PRIVATE KEY-----)".into(),
+        ));
+    }
+    for (layout_path, bytes, mode) in [
+        (berth_config::layout::API_NODE_CERT, &cert_pem, 0o644),
+        (berth_config::layout::API_NODE_KEY, &key_pem, 0o600),
+    ] {
+        let path = tree.join(layout_path.trim_start_matches('/'));
+        std::fs::write(&path, bytes).map_err(io("write", &path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(io("chmod", &path))?;
+    }
+    Ok(())
 }
 
 /// `disk.img` (and `disk.qcow2` when asked) in the staging folder, from

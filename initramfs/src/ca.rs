@@ -28,6 +28,8 @@ pub const CA_KEY: &str = "ca.key";
 const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// A client certificate's lifetime unless `--ttl` says otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// A node certificate's lifetime unless `--ttl` says otherwise.
+pub const DEFAULT_NODE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The longest `--ttl`.
 const MAX_TTL: Duration = Duration::from_secs(5 * 365 * 24 * 3600);
 /// Certificates start this long before they are made, so that a node
@@ -125,6 +127,16 @@ pub fn issue_between(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Issued, CaError> {
+    sign(dir, name, Kind::Client(role), not_before, not_after)
+}
+
+fn sign(
+    dir: &Path,
+    name: &str,
+    kind: Kind<'_>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Issued, CaError> {
     let (ca_cert_path, ca_key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
     let read = |p: &Path| std::fs::read_to_string(p).map_err(io("read", p));
     let (ca_pem, ca_key_pem) = (read(&ca_cert_path)?, read(&ca_key_path)?);
@@ -157,11 +169,23 @@ pub fn issue_between(
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, name);
-    dn.push(DnType::OrganizationName, role.as_str());
+    match &kind {
+        Kind::Client(role) => {
+            dn.push(DnType::OrganizationName, role.as_str());
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        Kind::Node(ips) => {
+            let name =
+                rcgen::Ia5String::try_from(name.to_owned()).map_err(cert_err("the node's name"))?;
+            params.subject_alt_names = std::iter::once(rcgen::SanType::DnsName(name))
+                .chain(ips.iter().map(|ip| rcgen::SanType::IpAddress(*ip)))
+                .collect();
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        }
+    }
     params.distinguished_name = dn;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.not_before = not_before;
     params.not_after = not_after;
     let serial = random_serial()?;
@@ -180,6 +204,25 @@ pub fn issue_between(
         not_before,
         not_after,
     })
+}
+
+/// A node's certificate for `name` (and `ips`), signed by the CA in
+/// `dir`: what a fleet CA vouches for, so operators' CLIs need not pin
+/// (`api.certificate`, `api.key`). Valid for `ttl`.
+pub fn issue_node(
+    dir: &Path,
+    name: &str,
+    ips: &[std::net::IpAddr],
+    ttl: Duration,
+) -> Result<Issued, CaError> {
+    let now = OffsetDateTime::now_utc();
+    sign(dir, name, Kind::Node(ips), now - BACKDATE, now + ttl)
+}
+
+/// What a certificate is for.
+enum Kind<'a> {
+    Client(Role),
+    Node(&'a [std::net::IpAddr]),
 }
 
 /// A positive 16-byte serial (the top bit clear, so DER needs no sign

@@ -41,6 +41,11 @@ usage:
       DIR/NAME.key, the role in its organisation, valid for TTL (30d, 12h,
       90m; default 24h); prints its serial number (what api.revoked and
       `berth revoke` name) and its validity
+  berth-image ca issue DIR --node NAME [--ip ADDR]... [--ttl TTL]
+      issue a node's certificate (for the manifest's api.certificate and
+      api.key) for NAME and each ADDR, valid for TTL (default 365d):
+      operators whose config names DIR/ca.pem as the context's ca then
+      check nodes against it instead of pinning them
   berth-image busybox-rootfs DIR
       make a minimal container rootfs in DIR from /bin/busybox (busybox-static)
   berth-image --help
@@ -78,6 +83,12 @@ enum Cli {
         dir: PathBuf,
         role: berth_config::api::Role,
         name: String,
+        ttl: Duration,
+    },
+    CaIssueNode {
+        dir: PathBuf,
+        name: String,
+        ips: Vec<std::net::IpAddr>,
         ttl: Duration,
     },
 }
@@ -124,6 +135,7 @@ fn parse_ca(rest: Vec<&str>) -> Result<Cli, String> {
     let verb = it.next();
     let mut dir = None;
     let (mut role, mut name, mut ttl) = (None, None, None);
+    let (mut node, mut ips) = (None, Vec::new());
     while let Some(arg) = it.next() {
         let mut value = |flag: &str| it.next().ok_or(format!("ca: {flag} needs a value"));
         match arg {
@@ -134,6 +146,14 @@ fn parse_ca(rest: Vec<&str>) -> Result<Cli, String> {
                 ))?);
             }
             "--name" => name = Some(value("--name")?),
+            "--node" => node = Some(value("--node")?),
+            "--ip" => {
+                let v = value("--ip")?;
+                ips.push(
+                    v.parse()
+                        .map_err(|_| format!("ca issue: --ip takes an address, got {v:?}"))?,
+                );
+            }
             "--ttl" => ttl = Some(berth_image::ca::parse_ttl(value("--ttl")?)?),
             a if a.starts_with('-') => return Err(format!("ca: unknown option {a}")),
             a if dir.is_none() => dir = Some(PathBuf::from(a)),
@@ -146,18 +166,23 @@ fn parse_ca(rest: Vec<&str>) -> Result<Cli, String> {
             Ok(Cli::CaInit { dir })
         }
         Some("init") => Err("ca init takes only DIR".into()),
+        Some("issue") if node.is_some() => {
+            if role.is_some() || name.is_some() {
+                return Err("ca issue: --node NAME makes a node's certificate; --role and --name are for people".into());
+            }
+            let name = node.unwrap_or_default();
+            check_name(name)?;
+            Ok(Cli::CaIssueNode {
+                dir,
+                name: name.to_owned(),
+                ips,
+                ttl: ttl.unwrap_or(berth_image::ca::DEFAULT_NODE_TTL),
+            })
+        }
+        Some("issue") if !ips.is_empty() => Err("ca issue: --ip goes with --node".into()),
         Some("issue") => {
             let name = name.ok_or("ca issue: --name NAME is required")?;
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
-                || name.starts_with('.')
-            {
-                return Err(format!(
-                    "ca issue: --name is letters, digits, '-', '_', '.', '@' (it names the files), got {name:?}"
-                ));
-            }
+            check_name(name)?;
             Ok(Cli::CaIssue {
                 dir,
                 role: role.ok_or("ca issue: --role reader|operator|admin is required")?,
@@ -167,6 +192,21 @@ fn parse_ca(rest: Vec<&str>) -> Result<Cli, String> {
         }
         _ => Err("ca: init DIR, or issue DIR --role ROLE --name NAME".into()),
     }
+}
+
+/// A certificate's name names its files too.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+        || name.starts_with('.')
+    {
+        return Err(format!(
+            "ca issue: a name is letters, digits, '-', '_', '.', '@' (it names the files), got {name:?}"
+        ));
+    }
+    Ok(())
 }
 
 fn run_ca(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -192,6 +232,24 @@ fn run_ca(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 "issued {} and {}\n  name {name}, role {role}, serial {}\n  valid from {} to {} ({}; --ttl sets it)",
                 issued.cert.display(),
                 issued.key.display(),
+                issued.serial,
+                ca::show_time(issued.not_before),
+                ca::show_time(issued.not_after),
+                ca::show_ttl(ttl)
+            );
+        }
+        Cli::CaIssueNode {
+            dir,
+            name,
+            ips,
+            ttl,
+        } => {
+            let issued = ca::issue_node(&dir, &name, &ips, ttl)?;
+            println!(
+                "issued the node certificate {} and its key {}\n  for {name}{}, serial {}\n  valid from {} to {} ({})\nname them in the node's manifest: [api] certificate and key",
+                issued.cert.display(),
+                issued.key.display(),
+                ips.iter().map(|ip| format!(", {ip}")).collect::<String>(),
                 issued.serial,
                 ca::show_time(issued.not_before),
                 ca::show_time(issued.not_after),
@@ -328,7 +386,7 @@ fn main() -> ExitCode {
         }),
         Cli::Run(args) => run_qemu(args),
         Cli::BusyboxRootfs { dir } => run_busybox(&dir),
-        ca @ (Cli::CaInit { .. } | Cli::CaIssue { .. }) => run_ca(ca),
+        ca @ (Cli::CaInit { .. } | Cli::CaIssue { .. } | Cli::CaIssueNode { .. }) => run_ca(ca),
     };
     result.unwrap_or_else(|e| {
         report(e.as_ref());

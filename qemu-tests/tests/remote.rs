@@ -5,7 +5,8 @@
 //! message; `logs -f` and `exec` over TLS; 200 idle connections while
 //! the console and a local `berth status` keep answering; a serial revoked
 //! over the API refused on the next connection; the node's certificate
-//! the same after a reboot (its key is on STATE). See docs/api.md.
+//! the same after a reboot (its key is on STATE); a node certificate from
+//! a fleet CA, checked instead of pinned. See docs/api.md.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -174,7 +175,7 @@ fn the_api_over_mutual_tls() {
 
     role_matrix(&cli, &mut vm);
 
-    refusals(&cli, &mut vm, port, &gone.serial);
+    refusals(&cli, &mut vm, port, &gone.serial, &expired);
 
     follow_over_tls(&cli);
     idle_connections(&cli, &mut vm, port);
@@ -247,7 +248,7 @@ fn role_matrix(cli: &Cli, vm: &mut Vm) {
     assert!(console.contains("api: ada (admin) from 10.0.2.2:"));
 }
 
-fn refusals(cli: &Cli, vm: &mut Vm, port: u16, revoked_serial: &str) {
+fn refusals(cli: &Cli, vm: &mut Vm, port: u16, revoked_serial: &str, expired: &ca::Issued) {
     // Certificates the node refuses, each with its own message.
     let (code, _, err) = cli.text("expired", &["status"]);
     assert_eq!(code, 3, "{err}");
@@ -278,6 +279,17 @@ fn refusals(cli: &Cli, vm: &mut Vm, port: u16, revoked_serial: &str) {
     let said = openssl(port, &["-tls1_3"]);
     assert!(said.contains("CONNECTED"), "{said}");
     wait_line(vm, "handshake refused: the client sent no certificate");
+    // The CLI refuses an expired certificate before connecting; another
+    // client that sends one is refused by the node.
+    let (cert, key) = (
+        expired.cert.display().to_string(),
+        expired.key.display().to_string(),
+    );
+    openssl(port, &["-tls1_3", "-cert", &cert, "-key", &key]);
+    wait_line(
+        vm,
+        "handshake refused: the client's certificate has expired",
+    );
     let said = openssl(port, &["-tls1_2"]);
     assert!(
         said.contains("alert protocol version")
@@ -344,4 +356,66 @@ fn idle_connections(cli: &Cli, vm: &mut Vm, port: u16) {
     let (code, out, err) = cli.text("reader", &["status"]);
     assert_eq!(code, 0, "after the idle connections: {out}{err}");
     drop(idle);
+}
+
+/// A node whose certificate a fleet CA signed (`api.certificate`,
+/// `api.key`): a context naming that CA checks it, with no pinning; a
+/// context naming another CA refuses it, saying so.
+#[test]
+fn a_fleet_ca_vouches_for_the_node() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ops = tmp.path().join("ops");
+    let ops_ca = ca::init(&ops).expect("ops ca");
+    let rita = ca::issue(&ops, Role::Reader, "rita", ca::DEFAULT_TTL).expect("issue");
+    let fleet = tmp.path().join("fleet");
+    let fleet_ca = ca::init(&fleet).expect("fleet ca");
+    let node = ca::issue_node(&fleet, "node", &[], ca::DEFAULT_NODE_TTL).expect("node cert");
+    let manifest = format!(
+        "[api]\nca = [\"{}\"]\ncertificate = \"{}\"\nkey = \"{}\"\n\n[container.web]\nrootfs = \"@BUSYBOX@\"\ncommand = [\"/bin/sh\", \"-c\", \"echo web up; sleep 3600\"]\n",
+        ops_ca.display(),
+        node.cert.display(),
+        node.key.display()
+    );
+    let image = TestImage::build("remote-fleet", &manifest);
+    let port = qemu_tests::vm::free_port();
+    let config = tmp.path().join("config.toml");
+    let context = |name: &str, ca: &Path| {
+        format!(
+            "[context.{name}]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n[context.{name}.nodes]\nnode = \"127.0.0.1:{port}\"\n\n",
+            rita.cert.display(),
+            rita.key.display(),
+            ca.display()
+        )
+    };
+    std::fs::write(
+        &config,
+        context("fleet", &fleet_ca) + &context("wrong", &ops_ca),
+    )
+    .expect("write the config");
+    let cli = Cli {
+        berth: berth_image::berth_binary::berth_binary().expect("the berth binary"),
+        config,
+    };
+    let mut vm = Vm::boot_forwarding(&image, "", &[(port, berth_config::api::DEFAULT_PORT)]);
+    let listening = vm.wait_for("api: listening on 0.0.0.0:7443", BOOT);
+    assert!(
+        listening.contains("(from the image, issued by CN=berth operators CA "),
+        "{listening}"
+    );
+    vm.wait_for("web | web up", BOOT);
+    let (code, out, err) = cli.text("fleet", &["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !err.contains("first contact"),
+        "pinned under a fleet CA: {err}"
+    );
+    assert!(!tmp.path().join("known_nodes").exists());
+    let (code, _, err) = cli.text("wrong", &["status"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("the node's certificate is not signed by your fleet CA"),
+        "{err}"
+    );
+    vm.monitor("system_powerdown");
+    vm.wait_exit(BOOT);
 }

@@ -55,6 +55,9 @@ struct Config {
 struct Context {
     cert: PathBuf,
     key: PathBuf,
+    /// A fleet CA that signed the nodes' certificates: checked instead
+    /// of pinning.
+    ca: Option<PathBuf>,
     #[serde(default)]
     nodes: BTreeMap<String, String>,
 }
@@ -66,10 +69,14 @@ pub struct Target {
     pub display: String,
     /// `HOST:PORT`.
     pub addr: String,
-    pub host: String,
     pub cert: PathBuf,
     pub key: PathBuf,
     pub known_nodes: PathBuf,
+    /// The fleet CA, when the context names one.
+    pub ca: Option<PathBuf>,
+    /// The name the node's certificate must carry under a fleet CA: the
+    /// context's name for it, else the host.
+    pub server_name: String,
 }
 
 /// The config file's path.
@@ -117,18 +124,22 @@ pub fn resolve(node: &str, context: Option<&str>) -> Result<Target, String> {
         )
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let (addr, display) = match ctx.nodes.get(node) {
-        Some(a) => (with_port(a), format!("{node} ({})", with_port(a))),
-        None => (with_port(node), with_port(node)),
+    let (addr, display, server_name) = match ctx.nodes.get(node) {
+        Some(a) => (
+            with_port(a),
+            format!("{node} ({})", with_port(a)),
+            node.to_owned(),
+        ),
+        None => (with_port(node), with_port(node), host_of(&with_port(node))),
     };
-    let host = host_of(&addr);
     Ok(Target {
         display,
-        host,
         addr,
         cert: dir.join(&ctx.cert),
         key: dir.join(&ctx.key),
         known_nodes: dir.join("known_nodes"),
+        ca: ctx.ca.as_ref().map(|c| dir.join(c)),
+        server_name,
     })
 }
 
@@ -288,6 +299,28 @@ fn pin(known: &Path, addr: &str, fp: &str) -> std::io::Result<()> {
     writeln!(f, "{addr} {fp}")
 }
 
+/// Checks nodes' certificates against the fleet CA in `ca` (and the
+/// node's name), as a browser checks a web server's.
+fn fleet_verifier(
+    ca: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    let bytes =
+        std::fs::read(ca).map_err(|e| format!("read the fleet CA {}: {e}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for item in x509_parser::pem::Pem::iter_from_buffer(&bytes) {
+        let item = item.map_err(|e| format!("{}: not PEM: {e}", ca.display()))?;
+        roots
+            .add(CertificateDer::from(item.contents))
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("the fleet CA {}: {e}", ca.display()))?;
+    Ok(verifier)
+}
+
 /// An open connection and what is needed to explain its failures.
 #[derive(Debug)]
 pub struct Remote {
@@ -329,25 +362,32 @@ pub fn open(target: &Target, timeout: Duration) -> Result<Remote, ClientError> {
         )));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let expected = pinned(&target.known_nodes, &target.addr);
-    let first_contact = expected.is_none();
+    let expected = match target.ca {
+        Some(_) => None,
+        None => pinned(&target.known_nodes, &target.addr),
+    };
+    let first_contact = expected.is_none() && target.ca.is_none();
     let pin = Arc::new(Pin {
         expected,
         seen: Mutex::new(None),
         provider: provider.clone(),
     });
+    let verifier: Arc<dyn ServerCertVerifier> = match &target.ca {
+        None => pin.clone(),
+        Some(ca) => fleet_verifier(ca, provider.clone()).map_err(&fail)?,
+    };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| fail(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(pin.clone())
+        .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(
             vec![CertificateDer::from(cert_der)],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
         )
         .map_err(|e| fail(format!("your certificate and key: {e}")))?;
-    let name = ServerName::try_from(target.host.clone())
-        .map_err(|e| fail(format!("{}: {e}", target.host)))?;
+    let name = ServerName::try_from(target.server_name.clone())
+        .map_err(|e| fail(format!("{}: {e}", target.server_name)))?;
     let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| fail(e.to_string()))?;
     let addr = target
         .addr
@@ -424,6 +464,20 @@ impl Remote {
                     self.pin.expected.clone().unwrap_or_default(),
                     t.addr
                 )
+            }
+            Some(rustls::Error::InvalidCertificate(c)) if t.ca.is_some() => {
+                let ca = t.ca.as_deref().unwrap_or(Path::new("?")).display();
+                match c {
+                    rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature => {
+                        format!("the node's certificate is not signed by your fleet CA {ca}")
+                    }
+                    rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. } => format!(
+                        "the node's certificate is not for {} (the name your context gives it)",
+                        t.server_name
+                    ),
+                    other => format!("the node's certificate does not check out against your fleet CA {ca}: {other:?}"),
+                }
             }
             Some(rustls::Error::AlertReceived(alert)) => match alert {
                 AlertDescription::CertificateExpired => format!(

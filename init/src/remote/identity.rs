@@ -88,7 +88,9 @@ pub fn load_or_make(dir: &Path, hostname: &str) -> Result<Identity, IdentityErro
     })
 }
 
-fn load(cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError> {
+/// The certificate and key at these paths (the image's, when the
+/// manifest gives them).
+pub fn load(cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| IdentityError::Io {
             step: "read",

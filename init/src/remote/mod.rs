@@ -98,7 +98,18 @@ pub fn start(api: Option<&Api>, hostname: &str) {
 }
 
 fn listen(api: &Api, hostname: &str) -> Result<String, RemoteError> {
-    let id = identity::load_or_make(Path::new(layout::API_DIR), hostname)?;
+    let given = Path::new(layout::API_NODE_CERT);
+    let (id, origin) = if given.exists() {
+        let id = identity::load(given, Path::new(layout::API_NODE_KEY))?;
+        let issuer = x509_parser::parse_x509_certificate(&id.cert)
+            .map(|(_, c)| c.issuer().to_string())
+            .unwrap_or_default();
+        (id, format!(" (from the image, issued by {issuer})"))
+    } else {
+        let id = identity::load_or_make(Path::new(layout::API_DIR), hostname)?;
+        let origin = if id.made { " (made this boot)" } else { "" };
+        (id, origin.to_owned())
+    };
     let mut revoked: BTreeSet<String> = api.revoked.iter().cloned().collect();
     revoked.extend(load_revoked(Path::new(layout::API_REVOKED)));
     let count = revoked.len();
@@ -119,10 +130,9 @@ fn listen(api: &Api, hostname: &str) -> Result<String, RemoteError> {
             source,
         })?;
     Ok(format!(
-        "listening on {} (TLS 1.3, client certificates from the operator CAs; {count} serial(s) revoked); node certificate SHA-256 {}{}",
+        "listening on {} (TLS 1.3, client certificates from the operator CAs; {count} serial(s) revoked); node certificate SHA-256 {}{origin}",
         api.listen,
         id.fingerprint(),
-        if id.made { " (made this boot)" } else { "" }
     ))
 }
 
