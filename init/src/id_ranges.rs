@@ -8,7 +8,6 @@
 //! [`layout::RUN_BUNDLES`] with the id mappings replaced and the root
 //! path made absolute (the rootfs stays in the image).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use berth_config::id_ranges::{assign, How, RangeTable};
@@ -68,7 +67,7 @@ pub fn settle(containers: &mut [Container]) {
         }
     }
     if table != before {
-        if let Err(e) = write_table(path, &table) {
+        if let Err(e) = crate::atomic_file::write(path, table.render().as_bytes(), 0o644) {
             log::error!(
                 "userns: cannot record the ranges in {}: {e}; they hold for this boot only",
                 path.display()
@@ -101,21 +100,6 @@ fn holder(table: &RangeTable, host_id: u32) -> String {
         .iter()
         .find(|(_, &id)| id == host_id)
         .map_or_else(|| "another container".to_owned(), |(n, _)| n.clone())
-}
-
-/// Writes `table` to `path` whole or not at all: a temporary file beside
-/// it, synced, renamed over it, and the folder synced.
-fn write_table(path: &Path, table: &RangeTable) -> std::io::Result<()> {
-    let tmp = path.with_extension("toml.new");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(table.render().as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// The bundle container `name` runs from with `range`: its own when its

@@ -5,6 +5,7 @@
 //! which only the initramfs carries: present → stage 0 (find and enter the
 //! real root), absent → stage 1 (set up the node and supervise).
 
+mod atomic_file;
 mod cgroups;
 mod cli;
 mod client;

@@ -5,8 +5,7 @@
 //! spans 1975 to 4096 (rcgen's default): a node's clock at first boot may
 //! be anything, and the pin, not the dates, is what clients check.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -78,9 +77,10 @@ pub fn load_or_make(dir: &Path, hostname: &str) -> Result<Identity, IdentityErro
         .mode(0o700)
         .create(dir)
         .map_err(io("create", dir))?;
-    write_atomically(&key_path, key.serialize_pem().as_bytes(), 0o600)
+    crate::atomic_file::write(&key_path, key.serialize_pem().as_bytes(), 0o600)
         .map_err(io("write", &key_path))?;
-    write_atomically(&cert_path, cert.pem().as_bytes(), 0o644).map_err(io("write", &cert_path))?;
+    crate::atomic_file::write(&cert_path, cert.pem().as_bytes(), 0o644)
+        .map_err(io("write", &cert_path))?;
     Ok(Identity {
         cert: cert.der().to_vec(),
         key: key.serialize_der(),
@@ -121,25 +121,6 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<Identity, IdentityError
         key,
         made: false,
     })
-}
-
-/// A temporary file beside `path`, synced, renamed over it.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("new");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
