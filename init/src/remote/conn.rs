@@ -311,8 +311,12 @@ fn handshake_error(e: &std::io::Error) -> String {
     };
     use rustls::{CertificateError as C, Error as E, PeerIncompatible as P};
     match tls {
-        E::InvalidCertificate(C::Expired) => "the client's certificate has expired".into(),
-        E::InvalidCertificate(C::NotValidYet) => "the client's certificate is not valid yet".into(),
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the client's certificate has expired".into()
+        }
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "the client's certificate is not valid yet".into()
+        }
         E::InvalidCertificate(C::Revoked) => "the client's certificate is revoked".into(),
         E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
             "the client's certificate is not from an operator CA (api.ca)".into()
