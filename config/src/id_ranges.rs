@@ -124,6 +124,19 @@ impl RangeTable {
     }
 }
 
+/// `n` ranges from the top of the id space down, for a boot whose table
+/// cannot be read: the table hands out the lowest free ranges, so these
+/// are held by nobody unless a node has seen tens of thousands of
+/// containers; nobody's volume files become another container's.
+pub fn top_ranges(n: usize) -> Vec<UserNamespace> {
+    let count = (0..).map_while(UserNamespace::for_index).count();
+    (0..count)
+        .rev()
+        .take(n)
+        .filter_map(UserNamespace::for_index)
+        .collect()
+}
+
 /// The range index of `host_id`, if it starts a range.
 fn slot_of(host_id: u32) -> Option<u32> {
     let offset = host_id.checked_sub(USERNS_HOST_BASE)?;
@@ -257,6 +270,19 @@ mod tests {
             ranges(&out),
             [("x", 165_536, How::Moved), ("y", 231_072, How::Moved)]
         );
+    }
+
+    #[test]
+    fn top_ranges_are_the_last_ones() {
+        let top = top_ranges(2);
+        assert_eq!(top.len(), 2);
+        let last = top[0];
+        assert!(u64::from(last.host_id) + u64::from(last.size) <= u64::from(u32::MAX));
+        assert!(
+            u64::from(last.host_id) + 2 * u64::from(last.size) > u64::from(u32::MAX),
+            "not the last range: {last:?}"
+        );
+        assert_eq!(top[1].host_id, last.host_id - USERNS_SIZE);
     }
 
     #[test]

@@ -30,15 +30,15 @@ pub fn settle(containers: &mut [Container]) {
     let mut table = match std::fs::read_to_string(path) {
         Ok(text) => match RangeTable::parse(&text) {
             Ok(t) => t,
-            Err(e) => return unusable(path, &e.to_string()),
+            Err(e) => return unusable(containers, path, &e.to_string()),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => RangeTable::default(),
-        Err(e) => return unusable(path, &e.to_string()),
+        Err(e) => return unusable(containers, path, &e.to_string()),
     };
     let before = table.clone();
     let assigned = match assign(&mut table, &wanted, layout::USERNS_TABLE) {
         Ok(a) => a,
-        Err(e) => return unusable(path, &e.to_string()),
+        Err(e) => return unusable(containers, path, &e.to_string()),
     };
     for a in &assigned {
         let range = ids(a.range);
@@ -76,11 +76,25 @@ pub fn settle(containers: &mut [Container]) {
     }
 }
 
-fn unusable(path: &Path, why: &str) {
+/// The table cannot be used: it is left as it is, and this boot the
+/// user-namespaced containers get ranges from the top of the id space,
+/// which the table never hands out early, rather than their planned ones,
+/// which the table may have given to others (whose volume files they
+/// would then own).
+fn unusable(containers: &mut [Container], path: &Path, why: &str) {
+    let mut top = berth_config::id_ranges::top_ranges(containers.len()).into_iter();
+    let mut moved = Vec::new();
+    for c in containers.iter_mut().filter(|c| c.userns.is_some()) {
+        c.userns = top.next();
+        if let Some(ns) = c.userns {
+            moved.push(format!("{} {}", c.name, ids(ns)));
+        }
+    }
     log::error!(
-        "userns: {}: {why}; left as it is, and user-namespaced containers run with the \
-         ranges their image planned this boot",
-        path.display()
+        "userns: {}: {why}; left as it is. This boot the user-namespaced containers run with \
+         ranges nobody holds ({}): they will not own their volumes' files",
+        path.display(),
+        moved.join(", ")
     );
 }
 
@@ -146,6 +160,23 @@ pub fn bundle_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_table_gives_ranges_nobody_holds() {
+        let mut containers = vec![
+            Container::new("plain", "rootfs"),
+            Container::new("keeper", "rootfs"),
+        ];
+        containers[1].userns = UserNamespace::for_index(1);
+        unusable(
+            &mut containers,
+            Path::new("/t/userns.toml"),
+            "not a range table",
+        );
+        assert_eq!(containers[0].userns, None);
+        let top = berth_config::id_ranges::top_ranges(1);
+        assert_eq!(containers[1].userns, top.first().copied());
+    }
 
     #[test]
     fn a_bundle_built_with_another_range_is_copied_with_the_new_one() {

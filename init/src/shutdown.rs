@@ -59,16 +59,28 @@ pub fn finish(action: PowerAction, started: Instant, reset: Option<&Reset>) -> !
 
 /// Lets the boot log's writer sync and close its file, so STATE can be
 /// unmounted rather than only remounted read-only.
+/// A disk that no longer answers must not hold the shutdown: the writer
+/// gets [`JOURNAL_GRACE`], then the shutdown goes on without it.
 fn close_boot_log() -> String {
     let writer = console().detach_journal();
-    match writer {
-        None => "none open".into(),
-        Some(w) => match w.join() {
-            Ok(()) => "closed".into(),
-            Err(_) => "its writer had failed".into(),
-        },
+    let Some(w) = writer else {
+        return "none open".into();
+    };
+    let end = Instant::now() + JOURNAL_GRACE;
+    while !w.is_finished() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !w.is_finished() {
+        return format!("its writer is still busy after {JOURNAL_GRACE:?}; going on");
+    }
+    match w.join() {
+        Ok(()) => "closed".into(),
+        Err(_) => "its writer had failed".into(),
     }
 }
+
+/// How long the boot log's writer may take to finish at shutdown.
+const JOURNAL_GRACE: Duration = Duration::from_secs(3);
 
 fn step(name: &str, f: impl FnOnce() -> String) {
     let t = Instant::now();

@@ -62,7 +62,8 @@ pub fn run() -> Fatal {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "berth".into());
-    crate::remote::start(api.as_ref(), &hostname);
+    let on_disk = matches!(state, disk::state::State::Disk { .. });
+    crate::remote::start(api.as_ref(), &hostname, on_disk);
     system::raise_hard_limits(&containers);
     supervise::run(containers, net, workload_memory, state)
 }

@@ -186,16 +186,14 @@ fn pem_contents(path: &Path, label: &str) -> Result<Vec<u8>, String> {
     Err(format!("{} holds no {label}", path.display()))
 }
 
-fn facts(der: &[u8]) -> CertFacts {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-        return CertFacts::default();
-    };
-    CertFacts {
+fn facts(der: &[u8]) -> Option<CertFacts> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(CertFacts {
         issuer: cert.issuer().to_string(),
         serial: berth_config::api::serial_hex(cert.raw_serial()),
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
-    }
+    })
 }
 
 /// `2026-12-03 18:40:00 UTC`.
@@ -343,7 +341,12 @@ pub fn open(target: &Target, timeout: Duration) -> Result<Remote, ClientError> {
     let fail = |why: String| tls_error(target, why);
     let cert_der = pem_contents(&target.cert, "CERTIFICATE").map_err(&fail)?;
     let key_der = pem_contents(&target.key, "PRIVATE KEY").map_err(&fail)?;
-    let mine = facts(&cert_der);
+    let mine = facts(&cert_der).ok_or_else(|| {
+        fail(format!(
+            "your certificate {} is not an X.509 certificate",
+            target.cert.display()
+        ))
+    })?;
     let now = now_unix();
     if now < mine.not_before {
         return Err(fail(format!(

@@ -119,6 +119,62 @@ impl Tls {
     }
 }
 
+/// The handshake, by hand rather than with `complete_io`, which loops
+/// inside itself: every read is bounded by what is left of
+/// [`HANDSHAKE_TIMEOUT`], so a client that trickles a byte at a time
+/// still ends at the deadline.
+fn handshake(tls: &mut Tls) -> Result<(), ConnError> {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let late = || ConnError::Handshake(format!("no handshake within {HANDSHAKE_TIMEOUT:?}"));
+    while tls.conn.is_handshaking() {
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut tls.tcp)?;
+        }
+        if !tls.conn.is_handshaking() {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(late());
+        }
+        tls.tcp.set_read_timeout(Some(left))?;
+        match tls.conn.read_tls(&mut tls.tcp) {
+            Ok(0) => {
+                return Err(ConnError::Handshake(
+                    "the client closed the connection during the handshake".into(),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(late())
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Err(e) = tls.conn.process_new_packets() {
+            // The alert that says why, if it can still go out.
+            let _ = tls.conn.write_tls(&mut tls.tcp);
+            let e = std::io::Error::new(ErrorKind::InvalidData, e);
+            return Err(ConnError::Handshake(handshake_error(&e)));
+        }
+    }
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.tcp)?;
+    }
+    Ok(())
+}
+
+/// TCP keepalive: a client that vanished (no FIN, a cut network) is
+/// noticed within about a minute even while nothing is sent (a quiet
+/// `logs -f`), and its thread and proxy slot are freed.
+fn keep_alive(tcp: &TcpStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(tcp, sockopt::KeepAlive, &true);
+    let _ = setsockopt(tcp, sockopt::TcpKeepIdle, &30);
+    let _ = setsockopt(tcp, sockopt::TcpKeepInterval, &10);
+    let _ = setsockopt(tcp, sockopt::TcpKeepCount, &3);
+}
+
 /// Serves one connection; returns who it was and what they asked (for
 /// the console), or why it ended.
 pub fn serve(
@@ -130,24 +186,22 @@ pub fn serve(
         .peer_addr()
         .map_or_else(|_| "?".to_owned(), |a: SocketAddr| a.to_string());
     let _ = tcp.set_nodelay(true);
+    keep_alive(&tcp);
     tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let conn =
         ServerConnection::new(config).map_err(|e| ConnError::Io(std::io::Error::other(e)))?;
     let mut tls = Tls { conn, tcp };
-    let start = Instant::now();
-    while tls.conn.is_handshaking() {
-        let left = HANDSHAKE_TIMEOUT.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(ConnError::Handshake(format!(
-                "no handshake within {HANDSHAKE_TIMEOUT:?}"
-            )));
-        }
-        tls.tcp.set_read_timeout(Some(left))?;
-        if let Err(e) = tls.conn.complete_io(&mut tls.tcp) {
-            return Err(ConnError::Handshake(handshake_error(&e)));
-        }
-    }
+    handshake(&mut tls)?;
     let client = identify(&tls.conn);
+    // Resumption is off (no tickets, no session cache), so every
+    // connection's certificate was just checked; the serial is checked
+    // here again, against the set as it is now.
+    if super::is_revoked(&client.serial) {
+        tls.close();
+        return Err(ConnError::Handshake(
+            "the client's certificate is revoked".into(),
+        ));
+    }
     let mut line = Vec::new();
     let got = tls.read_until(&mut line, Instant::now() + REQUEST_TIMEOUT, |b| {
         b.contains(&b'\n') || b.len() > MAX_REQUEST
@@ -258,8 +312,23 @@ fn describe(request: &Request) -> String {
 /// Sends `request` to the local control socket and passes every byte of
 /// the answer back until the socket closes; a client that leaves ends it.
 fn proxy(tls: &mut Tls, request: &Request) -> Result<(), ConnError> {
-    let mut local = UnixStream::connect(SOCKET_PATH)?;
-    local.write_all(&encode_request(request))?;
+    let connected = UnixStream::connect(SOCKET_PATH).and_then(|mut s| {
+        s.write_all(&encode_request(request))?;
+        Ok(s)
+    });
+    let mut local = match connected {
+        Ok(s) => s,
+        Err(e) => {
+            // Said to the client too, not only on the console.
+            let why = format!("the node's control socket {SOCKET_PATH}: {e}");
+            tls.send(&encode_response(&Response::error(
+                ErrorCode::Internal,
+                why.clone(),
+            )))?;
+            tls.close();
+            return Err(ConnError::Io(std::io::Error::other(why)));
+        }
+    };
     tls.tcp.set_read_timeout(Some(Duration::from_millis(1)))?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {

@@ -79,11 +79,19 @@ pub enum RemoteError {
 }
 
 /// Starts the API if the manifest asks for it; says on the console what
-/// happened. Never fails the boot.
-pub fn start(api: Option<&Api>, hostname: &str) {
+/// happened. Never fails the boot. `state_on_disk`: STATE is mounted
+/// from its partition (else the node's key and run-time revocations
+/// last one boot, and the console says so).
+pub fn start(api: Option<&Api>, hostname: &str, state_on_disk: bool) {
     let Some(api) = api else {
         return;
     };
+    if !state_on_disk {
+        log::warn!(
+            "api: STATE is in memory: a node key made now and serials revoked with `berth revoke` \
+             last only until the next boot (name lasting revocations in the manifest's api.revoked)"
+        );
+    }
     match listen(api, hostname) {
         Ok(text) => {
             log::info!("api: {text}");
@@ -179,10 +187,14 @@ fn server_config(
         revoked: revoked_set().clone(),
     });
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone()));
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![CertificateDer::from(id.cert.clone())], key)?;
+    // No resumption: a resumed session skips the client certificate, so
+    // a revoked or expired one would keep its role.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
@@ -270,6 +282,14 @@ fn load_revoked(path: &Path) -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|l| normalize_serial(l).ok())
         .collect()
+}
+
+/// Whether `serial` (normalised) is revoked now.
+pub fn is_revoked(serial: &str) -> bool {
+    revoked_set()
+        .read()
+        .map(|set| set.contains(serial))
+        .unwrap_or(true)
 }
 
 /// Refuses `serial` from the next handshake on, and keeps it on STATE.

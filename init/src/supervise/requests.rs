@@ -65,10 +65,14 @@ impl Loop {
                 ErrorCode::BadRequest,
                 "nothing to reset (`state` is false; `berth reset --state` empties STATE)".into(),
             )
-        } else if let Some(uid) = self.control.peer_uid(conn).filter(|uid| *uid != 0) {
+        } else if let Some(who) = match self.control.peer_uid(conn) {
+            Some(0) => None,
+            Some(uid) => Some(format!("this client runs as uid {uid}")),
+            None => Some("the client's user is unknown".to_owned()),
+        } {
             refuse(
                 ErrorCode::InvalidState,
-                format!("only root on the node may reset STATE (this client runs as uid {uid})"),
+                format!("only root on the node may reset STATE ({who})"),
             )
         } else if let Some(action) = self.node.shutting_down() {
             refuse(
