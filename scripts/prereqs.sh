@@ -17,7 +17,7 @@
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
-packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci ovmf systemd-boot-efi dosfstools mtools qemu-utils e2fsprogs fdisk openssl)
+packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci ovmf systemd-boot-efi dosfstools mtools qemu-utils e2fsprogs fdisk openssl zstd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 //! would scroll away); the panic hook takes the same path.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use berth_config::cmdline::PanicAction;
@@ -80,4 +81,40 @@ pub fn install_panic_hook(action: PanicAction) {
         crate::console::emergency(&format!("panic{location}: {payload}"));
         finish(action)
     }));
+}
+
+/// `berth.panic=` for the SIGBUS handler, as an index into
+/// [`PanicAction::ALL`].
+static BUS_ACTION: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes a SIGBUS in PID 1 a fatal error that says what it means. On the
+/// verified root, PID 1's own pages are checked by dm-verity as they are
+/// first read (stage 0 does not read the whole binary ahead of the exec),
+/// and a block that fails the check faults with SIGBUS: without a handler
+/// the kernel would panic with "Attempted to kill init!".
+pub fn catch_bus_errors(action: PanicAction) {
+    let index = PanicAction::ALL
+        .iter()
+        .position(|a| *a == action)
+        .unwrap_or(0);
+    BUS_ACTION.store(index, Ordering::SeqCst);
+    if let Err(e) = crate::sys::on_bus_error(bus_error) {
+        log::warn!("catch SIGBUS: {e}");
+    }
+}
+
+extern "C" fn bus_error(_: libc::c_int) {
+    // A process PID 1 forked (a container's set-up, before its exec) dies
+    // as it would have; only PID 1 itself takes the machine down.
+    if std::process::id() != 1 {
+        crate::sys::exit_now(128 + libc::SIGBUS);
+    }
+    crate::console::emergency(
+        "fatal: PID 1 could not read a page of its own binary (SIGBUS): on the verified root that is a block dm-verity rejected (see the kernel's device-mapper: verity line)",
+    );
+    let action = PanicAction::ALL
+        .get(BUS_ACTION.load(Ordering::SeqCst))
+        .copied()
+        .unwrap_or_default();
+    finish(action)
 }

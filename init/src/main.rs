@@ -16,6 +16,7 @@ mod devcgroup;
 mod disk;
 mod dm;
 mod fatal;
+mod footprint;
 mod id_ranges;
 mod journal;
 mod kmsg;
@@ -93,6 +94,7 @@ fn take_stage0_history() {
 /// PID 1's path. Never returns: success supervises forever, failure ends in
 /// `berth.panic=`'s action.
 fn boot() -> ! {
+    sys::one_malloc_arena();
     let stage0 = Path::new(layout::INITRD_RELEASE).exists();
     // Mount /proc, /sys and /dev first so the console and the command line
     // exist; a failure here is reported once the console is open.
@@ -105,6 +107,7 @@ fn boot() -> ! {
     let cmdline = KernelCmdline::parse(&cmdline);
     console::init_logging(cmdline.debug);
     fatal::install_panic_hook(cmdline.panic);
+    fatal::catch_bus_errors(cmdline.panic);
     unignore_sigpipe();
     log::info!(
         "berth {} starting stage {} (uptime {:.3} s)",

@@ -2,9 +2,11 @@
 //! (our own `modules.dep`/`modules.softdep` reading in `berth-config`, then
 //! `finit_module(2)`; no kmod).
 
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use berth_config::modules::{ModuleFiles, ModuleIndex};
@@ -91,17 +93,36 @@ pub fn load(dir: &Path, names: &[&str]) -> Result<usize, ModLoadError> {
     }
 }
 
+/// Optional modules the kernel refused this boot (crc32c_intel on a CPU
+/// without SSE4.2): not tried again by every later load that names them.
+static REFUSED_OPTIONAL: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn refused(name: &str) -> bool {
+    REFUSED_OPTIONAL
+        .lock()
+        .map(|set| set.contains(name))
+        .unwrap_or(false)
+}
+
 fn load_with_deps(dir: &Path, index: &ModuleIndex, name: &str) -> Result<usize, ModLoadError> {
     let steps = index
         .load_order(&[name])
         .map_err(|e| ModLoadError::Index(dir.to_owned(), e))?;
     let mut loaded = 0;
     for step in &steps {
+        if step.optional && refused(&step.name) {
+            continue;
+        }
         let path = dir.join(&step.path);
         match load_one(&path) {
             Ok(true) => loaded += 1,
             Ok(false) => {}
-            Err(e) if step.optional => log::debug!("optional module {} not loaded: {e}", step.name),
+            Err(e) if step.optional => {
+                log::debug!("optional module {} not loaded: {e}", step.name);
+                if let Ok(mut set) = REFUSED_OPTIONAL.lock() {
+                    set.insert(step.name.clone());
+                }
+            }
             Err(source) => {
                 log::error!("load module {} ({}): {source}", step.name, path.display());
                 return Err(ModLoadError::Load {

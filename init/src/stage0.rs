@@ -4,15 +4,17 @@
 //!
 //! With `berth.verity=ROOTHASH` the root is mounted through a dm-verity
 //! device (`verity.rs` reads the superblocks and builds the table, `dm.rs`
-//! creates the device), and the stage-1 binary is read through it once
-//! before the exec, so a corrupted `/sbin/init` is a clear fatal error
-//! rather than a SIGBUS in PID 1. Without the option the disk is mounted
-//! as it is, with a warning on every boot. A read error while mounting
+//! creates the device). The stage-1 binary is not read ahead of the exec:
+//! its pages are verified as they are first used, and a block dm-verity
+//! rejects there is a fatal error naming it (PID 1's SIGBUS handler,
+//! `fatal::catch_bus_errors`); the scrub reads the rest once the
+//! containers run. Without the option the disk is mounted as it is, with a
+//! warning on every boot. A read error while mounting
 //! is fatal either way.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_config::cmdline::{KernelCmdline, RootVerity};
@@ -90,13 +92,6 @@ pub enum Stage0Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("read {} from the verified root ({device})", path.display())]
-    ReadInit {
-        path: PathBuf,
-        device: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// The console line of every boot without `berth.verity=`.
@@ -109,7 +104,6 @@ struct RootDevice {
     node: String,
     /// `/dev/dm-0 (dm-verity over /dev/vda)` or just the node.
     label: String,
-    verified: bool,
 }
 
 /// Runs stage 0; returns only on failure (success execs stage 1).
@@ -123,16 +117,29 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         Ok(d) => d,
         Err(e) => return Fatal::new("find kernel modules", e),
     };
-    if let Err(e) = load_disk_drivers(&dir) {
-        return Fatal::new("load the disk drivers", e);
-    }
-    if let Err(e) = modload::load(&dir, layout::STAGE0_MODULES) {
-        return Fatal::new("load stage 0 modules", e);
-    }
-    if root_hash.is_some() {
-        if let Err(e) = modload::load(&dir, layout::STAGE0_VERITY_MODULES) {
-            return Fatal::new("load the dm-verity modules", e);
-        }
+    // The filesystem and dm-verity modules load while the disk drivers
+    // probe their devices: neither needs the other.
+    let loaded = std::thread::scope(|scope| {
+        let filesystems = scope.spawn(|| {
+            modload::load(&dir, layout::STAGE0_MODULES)
+                .map_err(|e| Fatal::new("load stage 0 modules", e))?;
+            if root_hash.is_some() {
+                modload::load(&dir, layout::STAGE0_VERITY_MODULES)
+                    .map_err(|e| Fatal::new("load the dm-verity modules", e))?;
+            }
+            Ok(())
+        });
+        let disks = load_disk_drivers(&dir).map_err(|e| Fatal::new("load the disk drivers", e));
+        let filesystems = filesystems.join().unwrap_or_else(|_| {
+            Err(Fatal::msg(
+                "load stage 0 modules",
+                "the loading thread panicked",
+            ))
+        });
+        disks.and(filesystems)
+    });
+    if let Err(fatal) = loaded {
+        return fatal;
     }
     let root_dev = match find_root(cmdline) {
         Ok(dev) => dev,
@@ -148,17 +155,11 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
             RootDevice {
                 node: root_dev.clone(),
                 label: root_dev,
-                verified: false,
             }
         }
     };
     if let Err(e) = mount_root(&root, cmdline.rootfstype.as_deref()) {
         return Fatal::new("mount the root image", e);
-    }
-    if root.verified {
-        if let Err(e) = check_init(&root) {
-            return Fatal::new("verify the stage-1 binary", e);
-        }
     }
     log::info!("switching to the real root");
     let err = switch_root::switch_root(layout::SYSROOT, "/sbin/init");
@@ -312,38 +313,7 @@ fn open_verified(dev: &str, root_hash: &str) -> Result<RootDevice, Stage0Error> 
     Ok(RootDevice {
         label: format!("{node} (dm-verity over {dev})"),
         node,
-        verified: true,
     })
-}
-
-/// Reads the stage-1 binary through the verified root once: every block
-/// is checked now, while a failure can still be reported, and the pages
-/// are cached for the exec.
-fn check_init(root: &RootDevice) -> Result<(), Stage0Error> {
-    let start = Instant::now();
-    let path = PathBuf::from(layout::SYSROOT).join("sbin/init");
-    let failed = |source| Stage0Error::ReadInit {
-        path: path.clone(),
-        device: root.label.clone(),
-        source,
-    };
-    let mut f = File::open(&path).map_err(failed)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(failed(e)),
-        }
-    }
-    log::info!(
-        "verified /sbin/init ({:.1} MiB) in {} ms",
-        total as f64 / (1024.0 * 1024.0),
-        start.elapsed().as_millis()
-    );
-    Ok(())
 }
 
 /// Mounts the API filesystems stage 0 needs.
@@ -461,14 +431,6 @@ mod tests {
                     source: VerityError::UnknownFilesystem,
                 },
                 "find where the filesystem on /dev/vda ends: neither EROFS nor squashfs: cannot tell where the data ends",
-            ),
-            (
-                Stage0Error::ReadInit {
-                    path: "/sysroot/sbin/init".into(),
-                    device: "/dev/dm-0 (dm-verity over /dev/vda)".into(),
-                    source: eio(),
-                },
-                "read /sysroot/sbin/init from the verified root (/dev/dm-0 (dm-verity over /dev/vda)): Input/output error (os error 5)",
             ),
             (
                 Stage0Error::MountRoot {

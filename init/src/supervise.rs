@@ -129,6 +129,10 @@ pub(crate) struct Loop {
     next_token: u64,
     /// The one read of the whole verified root, while it runs.
     scrub: Option<Scrub>,
+    /// When the scrub starts, unless every container has started before:
+    /// it hashes the whole root on the one CPU a small node may have, so
+    /// it waits for the boot to finish rather than slow it down.
+    scrub_due: Option<Duration>,
     /// The root's integrity for `berth status`.
     root: String,
     /// The core's next deadline.
@@ -180,7 +184,6 @@ pub fn run(
         Err(e) => return Fatal::new("start the launcher thread", e),
     };
     lp.begin();
-    lp.start_scrub();
     console().defer_writes();
     loop {
         lp.turn(None);
@@ -229,6 +232,7 @@ impl Loop {
             execs: HashMap::new(),
             next_token: 0,
             scrub: None,
+            scrub_due: Some(uptime() + SCRUB_LATEST),
             root: "not verified".to_owned(),
             timer: None,
             reap_due: false,
@@ -286,10 +290,20 @@ impl Loop {
             Command::Answer { id, response } => self.control.reply(id, &response, None),
             Command::Log(line) => log::info!("{line}"),
             Command::Timer(at) => self.timer = at,
-            Command::Supervising { running, total } => log::info!(
-                "supervising {running} of {total} container(s); PID 1 RSS {} KiB",
-                rss_kib().map_or_else(|| "unknown".to_owned(), |k| k.to_string())
-            ),
+            Command::Supervising { running, total } => {
+                log::info!(
+                    "supervising {running} of {total} container(s); PID 1 RSS {}",
+                    rss_line()
+                );
+                if let Some((before, after)) = crate::footprint::release_boot_pages() {
+                    log::info!(
+                        "PID 1 handed back {} KiB of its binary's pages touched during boot; RSS now {}",
+                        before.saturating_sub(after),
+                        rss_line()
+                    );
+                }
+                self.start_scrub();
+            }
             Command::Finish(action) => {
                 let started = self.shutdown_started.unwrap_or_else(Instant::now);
                 self.drain_launcher(SHUTDOWN_DRAIN);
@@ -403,8 +417,13 @@ impl Loop {
 
     /// Reads the whole verified root once, in a child at idle I/O
     /// priority, so corruption anywhere shows within a minute of boot and
-    /// not only when a damaged file happens to be read.
+    /// not only when a damaged file happens to be read: once every
+    /// container has started, or [`SCRUB_LATEST`] after the loop began;
+    /// only once.
     fn start_scrub(&mut self) {
+        if self.scrub_due.take().is_none() {
+            return;
+        }
         let Some(device) = crate::dm::find_by_name(layout::VERITY_DEVICE) else {
             return;
         };
@@ -520,6 +539,9 @@ impl Loop {
         if self.timer.is_some_and(|t| t <= uptime()) {
             self.feed(Event::Tick);
         }
+        if self.scrub_due.is_some_and(|t| t <= uptime()) {
+            self.start_scrub();
+        }
     }
 
     fn check_signals(&mut self) {
@@ -609,6 +631,7 @@ impl Loop {
             .timer
             .into_iter()
             .chain(self.net.deadline())
+            .chain(self.scrub_due)
             .min()
             .map(|t| t.saturating_sub(now));
         let instants = self
@@ -670,10 +693,34 @@ impl Loop {
 
 /// How long a shutdown waits for the launcher's last jobs.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+/// The latest the dm-verity scrub starts after the loop does, when not
+/// every container has started by then (one failing to start, a
+/// dependency never ready).
+const SCRUB_LATEST: Duration = Duration::from_secs(20);
 
 /// PID 1's resident set size, from `/proc/self/status`.
 fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    status_kib(
+        &std::fs::read_to_string("/proc/self/status").ok()?,
+        "VmRSS:",
+    )
+}
+
+/// `KEY:   N kB` of `/proc/self/status`.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `6708 KiB (heap and stacks 2104, binary 4604)`: the resident set and
+/// its anonymous and file-backed parts.
+fn rss_line() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key| status_kib(&status, key).map_or_else(|| "?".to_owned(), |k| k.to_string());
+    format!(
+        "{} KiB (heap and stacks {}, binary {})",
+        kib("VmRSS:"),
+        kib("RssAnon:"),
+        kib("RssFile:")
+    )
 }

@@ -473,3 +473,54 @@ pub fn inherited_memfd(fd: i32, name: &str) -> Option<std::fs::File> {
     // opened or taken it, so the new File is its only owner.
     Some(unsafe { std::fs::File::from_raw_fd(fd) })
 }
+
+/// Runs `handler` on SIGBUS, which signal-hook refuses to register: a
+/// fault signal's handler must not return into the faulting code, and
+/// `handler` never returns.
+pub fn on_bus_error(handler: extern "C" fn(libc::c_int)) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: `handler` is a plain function that never returns (it ends
+    // the process or reboots the machine), so no code resumes on a state
+    // the signal interrupted; replacing SIGBUS's disposition affects no
+    // other handler, and the previous one (the default) is not needed.
+    unsafe { sigaction(Signal::SIGBUS, &action) }.map(|_| ())
+}
+
+/// `_exit(2)`: ends the process at once, without running exit handlers or
+/// flushing anything (what a signal handler may call).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` takes a plain integer and does not return; it runs
+    // no user code, so it is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
+
+/// One malloc arena for the whole process: glibc would give each thread
+/// that allocates (launcher, readers, the API's connections) an arena of
+/// its own, each keeping freed memory resident. PID 1 allocates little
+/// and rarely from several threads at once, so the lock costs nothing.
+pub fn one_malloc_arena() {
+    // SAFETY: mallopt takes two integers and only changes the allocator's
+    // settings; called before any other thread exists.
+    let _ = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
+/// `madvise(MADV_PAGEOUT)` over `len` bytes at `addr`: the kernel
+/// reclaims the range's pages now (clean file pages are simply dropped;
+/// they are read again if touched).
+pub fn page_out(addr: usize, len: usize) -> io::Result<()> {
+    // SAFETY: MADV_PAGEOUT never changes what the memory holds, only
+    // where it lives: a page touched later is faulted in again with the
+    // same contents, so no reference into the range is invalidated. The
+    // kernel checks the range itself and fails with EINVAL or ENOMEM.
+    let rc = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_PAGEOUT) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

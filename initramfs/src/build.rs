@@ -96,6 +96,8 @@ pub struct BuildReport {
     pub berth: PathBuf,
     pub vmlinuz_bytes: u64,
     pub initramfs_bytes: u64,
+    /// The initramfs's cpio before compression.
+    pub initramfs_cpio_bytes: u64,
     pub root_bytes: u64,
     /// The root image's compressor, if any.
     pub compression: Option<&'static str>,
@@ -346,7 +348,8 @@ fn build_in(
 
     let (initrd_tree, stage0) = initramfs::tree(kernel, &index, berth)?;
     let initrd = staging_dir.join(INITRAMFS);
-    let initramfs_bytes = initramfs::write(&initrd_tree, &initrd, opts.source_date_epoch)?;
+    let (initramfs_cpio_bytes, initramfs_bytes) =
+        initramfs::write(&initrd_tree, &initrd, opts.source_date_epoch)?;
 
     let vmlinuz = staging_dir.join(VMLINUZ);
     let vmlinuz_bytes =
@@ -369,6 +372,7 @@ fn build_in(
         berth: berth.clone(),
         vmlinuz_bytes,
         initramfs_bytes,
+        initramfs_cpio_bytes,
         root_bytes,
         compression: erofs.compression,
         verity,
@@ -724,8 +728,10 @@ impl fmt::Display for BuildReport {
         writeln!(f, "  {VMLINUZ:<14} {:>10}", mib(self.vmlinuz_bytes))?;
         writeln!(
             f,
-            "  {INITRAMFS:<14} {:>10}  cpio, {} modules: {}",
+            "  {INITRAMFS:<14} {:>10}  cpio of {} (zstd -{}), {} modules: {}",
             mib(self.initramfs_bytes),
+            mib(self.initramfs_cpio_bytes).trim(),
+            initramfs::ZSTD_LEVEL,
             self.stage0_modules.len(),
             self.stage0_modules.join(" ")
         )?;

@@ -1,5 +1,5 @@
 //! Running the host tools the build relies on (apt, dpkg-deb, depmod,
-//! mkfs.erofs, veritysetup, mkfs.ext4, qemu-img, busybox), with errors that name the tool, its Debian package
+//! mkfs.erofs, veritysetup, mkfs.ext4, zstd, qemu-img, busybox), with errors that name the tool, its Debian package
 //! and what it printed.
 
 use std::path::{Path, PathBuf};
@@ -52,6 +52,10 @@ pub const TUNE2FS: Tool = Tool {
 pub const DUMPE2FS: Tool = Tool {
     program: "dumpe2fs",
     package: "e2fsprogs",
+};
+pub const ZSTD: Tool = Tool {
+    program: "zstd",
+    package: "zstd",
 };
 pub const QEMU_IMG: Tool = Tool {
     program: "qemu-img",

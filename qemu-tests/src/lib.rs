@@ -6,6 +6,7 @@
 //! console log and QEMU's stderr are printed, so CI output alone explains
 //! the failure.
 
+pub mod bench;
 pub mod disk;
 pub mod flood;
 pub mod http;

@@ -97,7 +97,54 @@ impl Vm {
         if let Err(e) = prepare(&opts) {
             panic!("{}: prepare the boot: {}", image.name(), crate::chain(&e));
         }
-        let mut cmd = qemu_command(&opts);
+        Vm::spawn(image.name(), qemu_command(&opts), scratch)
+    }
+
+    /// Boots a guest that is not a berth image (a benchmark's comparison
+    /// systems) from `image`'s QEMU flags with the kernel's initramfs, its
+    /// command line and, if given, its disk replaced: the same machine,
+    /// memory, devices and kernel, so only the userspace differs.
+    pub fn boot_foreign(
+        image: &TestImage,
+        name: &str,
+        initrd: &Path,
+        append: &str,
+        drive: Option<&Path>,
+    ) -> Vm {
+        let scratch = tempfile::Builder::new()
+            .prefix("berth-vm-")
+            .tempdir()
+            .expect("create a temporary folder");
+        let opts = QemuOptions {
+            serial: Serial::Pipe,
+            monitor_socket: Some(scratch.path().join("monitor.sock")),
+            ..QemuOptions::new(image.dir())
+        };
+        let mut args = berth_image::qemu::qemu_args(&opts, false);
+        let mut replaced_drive = false;
+        for i in 1..args.len() {
+            let flag = args[i - 1].to_string_lossy().into_owned();
+            match flag.as_str() {
+                "-initrd" => args[i] = initrd.into(),
+                "-append" => args[i] = append.into(),
+                "-drive" if !replaced_drive => {
+                    if let Some(file) = drive {
+                        let mut d = std::ffi::OsString::from("file=");
+                        d.push(file);
+                        d.push(",format=raw,snapshot=on,if=none,id=disk0");
+                        args[i] = d;
+                    }
+                    replaced_drive = true;
+                }
+                _ => {}
+            }
+        }
+        let mut cmd = std::process::Command::new(berth_image::qemu::QEMU);
+        cmd.args(args);
+        Vm::spawn(name, cmd, scratch)
+    }
+
+    fn spawn(name: &str, mut cmd: std::process::Command, scratch: tempfile::TempDir) -> Vm {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -120,7 +167,7 @@ impl Vm {
             stderr,
             readers,
             started,
-            name: image.name().to_owned(),
+            name: name.to_owned(),
             scratch,
         }
     }

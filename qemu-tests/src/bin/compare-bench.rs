@@ -1,0 +1,441 @@
+//! berth side by side with what a user would pick instead, under QEMU
+//! (TCG), the same kernel and the same QEMU flags for every system.
+//! Prints figures and ratios from one run, and writes them as an SVG bar
+//! chart; asserts nothing.
+//!
+//! 1. Boot: QEMU start → the first container line (the host's clock), for
+//!    (a) the floor: an initramfs whose busybox `/init` prints at once;
+//!    (b) a Debian node with systemd and crun running a busybox container
+//!    as a unit (`scripts/systemd-node.sh`, debootstrap; run first if its
+//!    output is missing); (c) berth with `examples/hello.toml`, direct
+//!    mode with its disk. Boots interleaved, medians.
+//! 2. Container start, in one berth guest: from just before `berth start`
+//!    (`crun run`, `runc run`) to the container's first instruction, as
+//!    both sides' `clock-ns` print it (CLOCK_REALTIME, shared by every
+//!    namespace). crun and runc are Debian's, in a privileged host
+//!    container, running a bundle from `crun spec`; berth starts a
+//!    workload with `network = "none"` and its default hardening.
+//! 3. Restart latency (exit → next run's first line), PID 1 RSS with 1
+//!    and with 20 containers (and 20 with the remote API) when the last
+//!    one started and 10 s later, image sizes.
+//!
+//! Usage: cargo run --release -p qemu-tests --bin compare-bench --
+//!        [--boots N] [--starts N] [--svg PATH] [--no-systemd]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use qemu_tests::bench::{self, median, ChartGroup};
+use qemu_tests::{example_manifest, TestImage, Vm};
+
+struct Args {
+    boots: usize,
+    starts: usize,
+    svg: PathBuf,
+    systemd: bool,
+}
+
+fn parse_args() -> Args {
+    let root = berth_image::berth_binary::workspace_root();
+    let mut a = Args {
+        boots: 3,
+        starts: 20,
+        svg: root.join("docs/bench/compare.svg"),
+        systemd: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut number = |what: &str| -> usize {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{what} needs a number"))
+        };
+        match flag.as_str() {
+            "--boots" => a.boots = number("--boots"),
+            "--starts" => a.starts = number("--starts"),
+            "--svg" => a.svg = PathBuf::from(it.next().expect("--svg needs a path")),
+            "--no-systemd" => a.systemd = false,
+            other => panic!("unknown argument {other}; see the usage at the top of the source"),
+        }
+    }
+    a
+}
+
+fn main() {
+    let args = parse_args();
+    let mut groups = Vec::new();
+    let image = TestImage::build("compare", &example_manifest());
+    let boot = boot_section(&image, &args);
+    groups.push(boot);
+    let (start, restart) = start_section(args.starts);
+    groups.push(start);
+    groups.push(restart);
+    groups.push(rss_section());
+    groups.push(size_section(&image));
+    let svg = bench::svg_chart(
+        "berth compared (QEMU TCG, one run; lower is better)",
+        &groups,
+    );
+    if let Some(parent) = args.svg.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match std::fs::write(&args.svg, svg) {
+        Ok(()) => println!("\nchart: {}", args.svg.display()),
+        Err(e) => println!("\nchart: cannot write {}: {e}", args.svg.display()),
+    }
+}
+
+/// The systemd node's files, made by the script when missing.
+fn systemd_node() -> Option<PathBuf> {
+    let root = berth_image::berth_binary::workspace_root();
+    let dir = root.join("target/systemd-node");
+    let ready = ["vmlinuz", "initrd.img", "root.ext4"]
+        .iter()
+        .all(|f| dir.join(f).is_file());
+    if !ready {
+        println!("systemd node: building it with scripts/systemd-node.sh (debootstrap, minutes)");
+        let status = std::process::Command::new(root.join("scripts/systemd-node.sh"))
+            .arg(&dir)
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            println!("systemd node: scripts/systemd-node.sh failed ({status:?}); left out");
+            return None;
+        }
+    }
+    Some(dir)
+}
+
+const SYSTEMD_LINE: &str = "bench-container: hello from crun";
+
+fn boot_section(image: &TestImage, args: &Args) -> ChartGroup {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let floor = scratch.path().join("floor.cpio");
+    bench::floor_initramfs(&floor);
+    let systemd = if args.systemd { systemd_node() } else { None };
+    let append = berth_image::qemu::BASE_CMDLINE;
+    let (mut f, mut s, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    println!("\n== boot: QEMU start → first container line (host clock, ms) ==");
+    println!("boot  floor   systemd+crun  berth");
+    for n in 1..=args.boots {
+        let mut vm = Vm::boot_foreign(image, "floor", &floor, append, None);
+        f.push(time_to(&mut vm, |l| l.contains(bench::FLOOR_LINE)));
+        drop(vm);
+        let sd = systemd.as_ref().map(|dir| {
+            let mut vm = Vm::boot_foreign(
+                image,
+                "systemd",
+                &dir.join("initrd.img"),
+                &format!("{append} root=/dev/vda"),
+                Some(&dir.join("root.ext4")),
+            );
+            time_to(&mut vm, |l| l.contains(SYSTEMD_LINE))
+        });
+        if let Some(ms) = sd {
+            s.push(ms);
+        }
+        let mut vm = Vm::boot(image);
+        b.push(time_to(&mut vm, is_container_line));
+        drop(vm);
+        println!(
+            "{n:>4}  {:>5.0}  {:>12}  {:>5.0}",
+            f[n - 1],
+            sd.map_or("-".to_owned(), |v| format!("{v:.0}")),
+            b[n - 1]
+        );
+    }
+    let (fm, bm) = (median(&mut f), median(&mut b));
+    println!(
+        "median floor {fm:.0} ms; berth {bm:.0} ms: {:+.0} ms over the floor ({:+.0}%)",
+        bm - fm,
+        (bm / fm - 1.0) * 100.0
+    );
+    let mut bars = vec![("floor (busybox /init)".to_owned(), fm)];
+    if s.is_empty() {
+        println!("systemd + crun: not measured (--no-systemd or no node)");
+    } else {
+        let sm = median(&mut s);
+        println!(
+            "median systemd + crun {sm:.0} ms: {:+.0} ms over the floor; berth's overhead is {:.1}× smaller",
+            sm - fm,
+            (sm - fm) / (bm - fm)
+        );
+        bars.push(("Debian systemd + crun".to_owned(), sm));
+    }
+    bars.push(("berth".to_owned(), bm));
+    ChartGroup {
+        title: "Boot: QEMU start → first container line".into(),
+        unit: "ms".into(),
+        bars,
+    }
+}
+
+/// A console line of a container (`[ t] NAME | …`, not berth's own).
+fn is_container_line(l: &str) -> bool {
+    l.split_once("] ")
+        .and_then(|(_, rest)| rest.split_once(" | "))
+        .is_some_and(|(name, _)| name != "berth")
+}
+
+/// Host ms from QEMU's start until a console line matches.
+fn time_to(vm: &mut Vm, matches: impl Fn(&str) -> bool) -> f64 {
+    let until = Instant::now() + Duration::from_secs(240);
+    loop {
+        if vm.console().lines().any(&matches) {
+            return vm.elapsed().as_secs_f64() * 1000.0;
+        }
+        assert!(
+            Instant::now() < until,
+            "no first line within 240 s:\n{}",
+            vm.console()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const START_MANIFEST: &str = r#"
+[container.probe]
+rootfs = "@RUNTIMES@/bench/bundle/rootfs"
+network = "none"
+restart = "never"
+command = ["/bin/clock-ns", "t1"]
+
+[container.bench]
+kind = "host"
+privileged = true
+restart = "never"
+rootfs = "@RUNTIMES@"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", """
+sleep 3
+# crun and runc make their cgroups next to the driver, not above it.
+mkdir -p /sys/fs/cgroup/driver && echo $$ > /sys/fs/cgroup/driver/cgroup.procs
+i=0
+while [ $i -lt @N@ ]; do
+  i=$((i+1))
+  clock-ns berth-t0; berth start probe >/dev/null; sleep 1
+done
+for rt in crun runc; do
+  i=0
+  while [ $i -lt @N@ ]; do
+    i=$((i+1))
+    clock-ns $rt-t0; $rt run --bundle /bench/bundle c$i; $rt delete -f c$i >/dev/null 2>&1
+    sleep 0.2
+  done
+done
+echo bench-done
+"""]
+
+[container.flap]
+rootfs = "@BUSYBOX@"
+network = "none"
+command = ["/bin/sh", "-c", "echo up $(cut -d' ' -f1 /proc/uptime); echo down $(cut -d' ' -f1 /proc/uptime); exit 1"]
+restart = "always"
+backoff-initial = "0ms"
+backoff-max = "0ms"
+crash-loop-starts = @FLAPS@
+crash-loop-window = "1h"
+"#;
+
+/// Container start (berth, crun, runc) and restart latency, from one guest.
+fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
+    let runtimes = bench::runtimes_rootfs();
+    let manifest = START_MANIFEST
+        .replace("@RUNTIMES@", &runtimes.display().to_string())
+        .replace("@N@", &starts.to_string())
+        .replace("@FLAPS@", &(starts + 1).to_string());
+    let image = TestImage::build("start-bench", &manifest);
+    let mut vm = Vm::boot(&image);
+    vm.wait_for("bench | bench-done", Duration::from_secs(900));
+    let console = vm.console();
+    let values = |prefix: &str| -> Vec<i64> {
+        console
+            .lines()
+            .filter_map(|l| l.split_once(prefix).map(|(_, v)| v.trim()))
+            .filter_map(|v| v.parse().ok())
+            .collect()
+    };
+    // probe's boot-time run prints a t1 before any berth-t0.
+    let berth_t1: Vec<i64> = values("probe | t1 ").into_iter().skip(1).collect();
+    let runtime_t1 = values("bench | t1 ");
+    let pairs = |t0: Vec<i64>, t1: &[i64]| -> Vec<f64> {
+        t0.iter()
+            .zip(t1)
+            .map(|(a, b)| (b - a) as f64 / 1e6)
+            .collect()
+    };
+    let mut berth = pairs(values("bench | berth-t0 "), &berth_t1);
+    let mut crun = pairs(values("bench | crun-t0 "), &runtime_t1);
+    let runc_t1: Vec<i64> = runtime_t1.iter().skip(crun.len()).copied().collect();
+    let mut runc = pairs(values("bench | runc-t0 "), &runc_t1);
+    println!("\n== container start: command → the container's first instruction (ms, median of {starts}) ==");
+    let (bm, cm, rm) = (median(&mut berth), median(&mut crun), median(&mut runc));
+    for (name, v, m) in [
+        ("berth start", &berth, bm),
+        ("crun run", &crun, cm),
+        ("runc run", &runc, rm),
+    ] {
+        let min = v.first().copied().unwrap_or(f64::NAN);
+        let max = v.last().copied().unwrap_or(f64::NAN);
+        println!(
+            "{name:<12} median {m:>6.1}  min {min:>6.1}  max {max:>6.1}  ({} samples)",
+            v.len()
+        );
+    }
+    println!(
+        "berth / crun = {:.2}×, berth / runc = {:.2}×",
+        bm / cm,
+        bm / rm
+    );
+    if berth.len() < starts || crun.len() < starts || runc.len() < starts {
+        let errors: Vec<&str> = console
+            .lines()
+            .filter(|l| l.contains("bench | ") && !l.contains("-t0 ") && !l.contains(" t1 "))
+            .take(10)
+            .collect();
+        println!("missing samples; the driver said:\n{}", errors.join("\n"));
+    }
+    let restart = restart_latency(&console);
+    (
+        ChartGroup {
+            title: "Container start: command → first instruction".into(),
+            unit: "ms".into(),
+            bars: vec![
+                ("runc run".into(), rm),
+                ("crun run".into(), cm),
+                ("berth start".into(), bm),
+            ],
+        },
+        ChartGroup {
+            title: "berth restart: exit → next run's first line".into(),
+            unit: "ms".into(),
+            bars: vec![("berth".into(), restart)],
+        },
+    )
+}
+
+/// The flap container's exits and next starts (`/proc/uptime`, 10 ms).
+fn restart_latency(console: &str) -> f64 {
+    let value = |l: &str, tag: &str| -> Option<f64> {
+        l.split(&format!("flap | {tag} "))
+            .nth(1)?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ups: Vec<f64> = console.lines().filter_map(|l| value(l, "up")).collect();
+    let downs: Vec<f64> = console.lines().filter_map(|l| value(l, "down")).collect();
+    let mut lat: Vec<f64> = downs
+        .iter()
+        .zip(ups.iter().skip(1))
+        .map(|(d, u)| (u - d) * 1000.0)
+        .collect();
+    let m = median(&mut lat);
+    println!(
+        "\n== restart latency (exit → next run's first line, /proc/uptime): median {m:.0} ms over {} restarts ==",
+        lat.len()
+    );
+    m
+}
+
+/// PID 1's RSS (MiB) when the last container has started (the
+/// "supervising" line) and 10 s later, as `berth status` reports it to a
+/// host container that is one of the `n` containers.
+fn rss_of(manifest: &str, name: &str) -> (f64, f64) {
+    let image = TestImage::build(name, manifest);
+    let mut vm = Vm::boot(&image);
+    let line = vm.wait_for("PID 1 RSS", Duration::from_secs(240));
+    let at_start = line
+        .rsplit("PID 1 RSS ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    let later = vm.wait_for("rssprobe | rss ", Duration::from_secs(120));
+    let later = later
+        .rsplit(' ')
+        .next()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    (at_start / 1024.0, later / 1024.0)
+}
+
+/// `n` containers: `n - 1` busybox workloads and the host container that
+/// asks for PID 1's RSS.
+fn containers(n: usize) -> String {
+    let mut m = String::new();
+    for i in 1..n {
+        let _ = write!(
+            m,
+            "[container.w{i:02}]\nrootfs = \"@BUSYBOX@\"\ncommand = [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while :; do sleep 3600 & wait; done\"]\n\n"
+        );
+    }
+    m.push_str(
+        r#"[container.rssprobe]
+kind = "host"
+rootfs = "@BUSYBOX@"
+mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+command = ["/bin/sh", "-c", """
+trap 'exit 0' TERM
+sleep 10
+berth status --json | sed -n 's/.*"pid1_rss_kib":\\([0-9]*\\).*/rss \\1/p'
+while :; do sleep 3600 & wait; done
+"""]
+"#,
+    );
+    m
+}
+
+fn rss_section() -> ChartGroup {
+    let one = rss_of(&containers(1), "rss-1");
+    let twenty = rss_of(&containers(20), "rss-20");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = berth_image::ca::init(&tmp.path().join("ca")).expect("make a CA");
+    let api = format!("[api]\nca = [\"{}\"]\n\n{}", ca.display(), containers(20));
+    let with_api = rss_of(&api, "rss-api");
+    println!(
+        "\n== PID 1 RSS (MiB): when the last container started / 10 s later (berth status) =="
+    );
+    for (what, (a, b)) in [
+        ("1 container", one),
+        ("20 containers", twenty),
+        ("20 containers and the remote API", with_api),
+    ] {
+        println!("{what:<34} {a:>5.2} / {b:>5.2}");
+    }
+    ChartGroup {
+        title: "PID 1 resident memory, 10 s after the last start".into(),
+        unit: "MiB".into(),
+        bars: vec![
+            ("1 container".into(), one.1),
+            ("20 containers".into(), twenty.1),
+            ("20 + remote API".into(), with_api.1),
+        ],
+    }
+}
+
+fn size_section(image: &TestImage) -> ChartGroup {
+    let size =
+        |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0);
+    let dir = image.dir();
+    let (initramfs, root) = (
+        size(&dir.join("initramfs.img")),
+        size(&dir.join("root.img")),
+    );
+    let berth = size(&berth_image::berth_binary::static_binary_path(
+        &berth_image::berth_binary::workspace_root(),
+    ));
+    println!("\n== sizes (MiB) ==");
+    println!(
+        "initramfs {initramfs:.2} + root image {root:.2} = {:.2}; berth binary {berth:.2}",
+        initramfs + root
+    );
+    ChartGroup {
+        title: "The example's image".into(),
+        unit: "MiB".into(),
+        bars: vec![
+            ("initramfs + root image".into(), initramfs + root),
+            ("berth binary".into(), berth),
+        ],
+    }
+}
