@@ -93,14 +93,19 @@ static BUS_ACTION: AtomicUsize = AtomicUsize::new(0);
 /// and a block that fails the check faults with SIGBUS: without a handler
 /// the kernel would panic with "Attempted to kill init!".
 pub fn catch_bus_errors(action: PanicAction) {
+    set_bus_error_action(action);
+    if let Err(e) = crate::sys::on_bus_error(bus_error) {
+        log::warn!("catch SIGBUS: {e}");
+    }
+}
+
+/// What a SIGBUS in PID 1 ends in (`berth.panic=`, once it is known).
+pub fn set_bus_error_action(action: PanicAction) {
     let index = PanicAction::ALL
         .iter()
         .position(|a| *a == action)
         .unwrap_or(0);
     BUS_ACTION.store(index, Ordering::SeqCst);
-    if let Err(e) = crate::sys::on_bus_error(bus_error) {
-        log::warn!("catch SIGBUS: {e}");
-    }
 }
 
 extern "C" fn bus_error(_: libc::c_int) {

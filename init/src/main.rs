@@ -94,6 +94,9 @@ fn take_stage0_history() {
 /// PID 1's path. Never returns: success supervises forever, failure ends in
 /// `berth.panic=`'s action.
 fn boot() -> ! {
+    // First, so as few of the binary's pages as possible run uncovered;
+    // berth.panic= is not known yet and replaces the default below.
+    fatal::catch_bus_errors(berth_config::cmdline::PanicAction::default());
     sys::one_malloc_arena();
     let stage0 = Path::new(layout::INITRD_RELEASE).exists();
     // Mount /proc, /sys and /dev first so the console and the command line
@@ -107,7 +110,7 @@ fn boot() -> ! {
     let cmdline = KernelCmdline::parse(&cmdline);
     console::init_logging(cmdline.debug);
     fatal::install_panic_hook(cmdline.panic);
-    fatal::catch_bus_errors(cmdline.panic);
+    fatal::set_bus_error_action(cmdline.panic);
     unignore_sigpipe();
     log::info!(
         "berth {} starting stage {} (uptime {:.3} s)",

@@ -46,6 +46,7 @@ impl Backend for Libcontainer {
         prepare: &mut dyn FnMut(i32) -> Result<(), String>,
     ) -> Result<Started, String> {
         let name = &job.name;
+        let t0 = std::time::Instant::now();
         let mut notes = Vec::new();
         if !job.volumes.is_empty() {
             let (uid, gid) = volume_owner(job)?;
@@ -65,15 +66,31 @@ impl Backend for Libcontainer {
             )?,
             None => job.bundle.clone(),
         };
+        // Where a launch's time goes, for `berth.debug`.
+        let t_root = t0.elapsed();
+        let mut marks = [std::time::Duration::ZERO; 3];
         let launched = self.runtime.launch(name, &bundle, |pid| {
+            marks[0] = t0.elapsed();
             if job.confine_devices {
                 devcgroup::confine(&job.cgroup)?;
             }
             if let Some(bytes) = job.default_memory {
                 limit_memory(&job.cgroup, bytes)?;
             }
-            prepare(pid.as_raw())
+            marks[1] = t0.elapsed();
+            let prepared = prepare(pid.as_raw());
+            marks[2] = t0.elapsed();
+            prepared
         });
+        let ms = |d: std::time::Duration| d.as_millis();
+        log::debug!(
+            "launch {name}: root and volumes {} ms, create {} ms, cgroup limits {} ms, network {} ms, start {} ms",
+            ms(t_root),
+            ms(marks[0].saturating_sub(t_root)),
+            ms(marks[1].saturating_sub(marks[0])),
+            ms(marks[2].saturating_sub(marks[1])),
+            ms(t0.elapsed().saturating_sub(marks[2]))
+        );
         // libcontainer touched PID 1's own oom_score_adj and dumpable flag
         // (both belong to the process, not to this thread).
         system::protect_pid1();

@@ -8,7 +8,8 @@
 //!    (b) a Debian node with systemd and crun running a busybox container
 //!    as a unit (`scripts/systemd-node.sh`, debootstrap; run first if its
 //!    output is missing); (c) berth with `examples/hello.toml`, direct
-//!    mode with its disk. Boots interleaved, medians.
+//!    mode with its disk, booted once before so STATE has grown (each
+//!    measured boot on a copy of that disk). Boots interleaved, medians.
 //! 2. Container start, in one berth guest: from just before `berth start`
 //!    (`crun run`, `runc run`) to the container's first instruction, as
 //!    both sides' `clock-ns` print it (CLOCK_REALTIME, shared by every
@@ -21,6 +22,7 @@
 //!
 //! Usage: cargo run --release -p qemu-tests --bin compare-bench --
 //!        [--boots N] [--starts N] [--svg PATH] [--no-systemd]
+//!        [--only boot|start|rss]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ struct Args {
     starts: usize,
     svg: PathBuf,
     systemd: bool,
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +46,7 @@ fn parse_args() -> Args {
         starts: 20,
         svg: root.join("docs/bench/compare.svg"),
         systemd: true,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +60,7 @@ fn parse_args() -> Args {
             "--starts" => a.starts = number("--starts"),
             "--svg" => a.svg = PathBuf::from(it.next().expect("--svg needs a path")),
             "--no-systemd" => a.systemd = false,
+            "--only" => a.only = it.next(),
             other => panic!("unknown argument {other}; see the usage at the top of the source"),
         }
     }
@@ -64,14 +69,20 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
+    let wanted = |s: &str| args.only.as_deref().is_none_or(|o| o == s);
     let mut groups = Vec::new();
     let image = TestImage::build("compare", &example_manifest());
-    let boot = boot_section(&image, &args);
-    groups.push(boot);
-    let (start, restart) = start_section(args.starts);
-    groups.push(start);
-    groups.push(restart);
-    groups.push(rss_section());
+    if wanted("boot") {
+        groups.push(boot_section(&image, &args));
+    }
+    if wanted("start") {
+        let (start, restart) = start_section(args.starts);
+        groups.push(start);
+        groups.push(restart);
+    }
+    if wanted("rss") {
+        groups.push(rss_section());
+    }
     groups.push(size_section(&image));
     let svg = bench::svg_chart(
         "berth compared (QEMU TCG, one run; lower is better)",
@@ -114,6 +125,16 @@ fn boot_section(image: &TestImage, args: &Args) -> ChartGroup {
     bench::floor_initramfs(&floor);
     let systemd = if args.systemd { systemd_node() } else { None };
     let append = berth_image::qemu::BASE_CMDLINE;
+    // berth boots as a node does after its first boot: STATE already
+    // grown to the disk (the first boot's grow is boot-bench's figure).
+    let grown = scratch.path().join("grown.qcow2");
+    image.overlay(&grown, 1 << 30);
+    {
+        let mut vm = Vm::boot_on_overlay(image, &grown);
+        vm.wait_for("PID 1 RSS", Duration::from_secs(240));
+        vm.monitor("system_powerdown");
+        vm.wait_exit(Duration::from_secs(120));
+    }
     let (mut f, mut s, mut b) = (Vec::new(), Vec::new(), Vec::new());
     println!("\n== boot: QEMU start → first container line (host clock, ms) ==");
     println!("boot  floor   systemd+crun  berth");
@@ -134,7 +155,9 @@ fn boot_section(image: &TestImage, args: &Args) -> ChartGroup {
         if let Some(ms) = sd {
             s.push(ms);
         }
-        let mut vm = Vm::boot(image);
+        let disk = scratch.path().join(format!("boot-{n}.qcow2"));
+        std::fs::copy(&grown, &disk).expect("copy the grown overlay");
+        let mut vm = Vm::boot_on_overlay(image, &disk);
         b.push(time_to(&mut vm, is_container_line));
         drop(vm);
         println!(
