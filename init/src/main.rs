@@ -97,7 +97,6 @@ fn boot() -> ! {
     // First, so as few of the binary's pages as possible run uncovered;
     // berth.panic= is not known yet and replaces the default below.
     fatal::catch_bus_errors(berth_config::cmdline::PanicAction::default());
-    sys::one_malloc_arena();
     let stage0 = Path::new(layout::INITRD_RELEASE).exists();
     // Mount /proc, /sys and /dev first so the console and the command line
     // exist; a failure here is reported once the console is open.

@@ -499,16 +499,6 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// One malloc arena for the whole process: glibc would give each thread
-/// that allocates (launcher, readers, the API's connections) an arena of
-/// its own, each keeping freed memory resident. PID 1 allocates little
-/// and rarely from several threads at once, so the lock costs nothing.
-pub fn one_malloc_arena() {
-    // SAFETY: mallopt takes two integers and only changes the allocator's
-    // settings; called before any other thread exists.
-    let _ = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-}
-
 /// `madvise(MADV_PAGEOUT)` over `len` bytes at `addr`: the kernel
 /// reclaims the range's pages now (clean file pages are simply dropped;
 /// they are read again if touched).

@@ -95,9 +95,11 @@ fn twenty_containers_with_five_crash_looping_for_two_minutes() {
     let console = vm.console();
     let (rss0, fds0, _) = sample(&console, "first");
     let (rss1, fds1, zombies) = sample(&console, "last");
-    eprintln!("PID 1: rss {rss0} → {rss1} KiB, fds {fds0} → {fds1}");
     // Crashers restart every second: about 100 restarts each in between.
     let restarts = console.matches("crasher0 exited").count();
+    eprintln!(
+        "PID 1: rss {rss0} → {rss1} KiB, fds {fds0} → {fds1}; crasher0 exited {restarts} times"
+    );
     assert!(restarts >= 60, "crasher0 restarted only {restarts} times");
     assert!(
         fds1 <= fds0 + 4,
