@@ -18,16 +18,25 @@
 set -euo pipefail
 
 packages=(qemu-system-x86 erofs-utils cryptsetup-bin busybox-static libseccomp-dev kmod cpio file pkg-config gcc libc6-dev tini util-linux perl-base iproute2 nftables umoci ovmf systemd-boot-efi dosfstools mtools qemu-utils e2fsprogs fdisk openssl zstd)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
+# Two passes: installing one package can remove another that conflicts
+# with it (a machine with a backported qemu-utils loses it to bookworm's
+# qemu-system-x86), and the second pass installs the matching version.
+export DEBIAN_FRONTEND=noninteractive
+updated=
+for pass in 1 2; do
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && break
   echo "berth: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  [ -n "$updated" ] || { apt-get update -qq; updated=1; }
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+done
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    { echo "berth: $p is still not installed" >&2; exit 1; }
+done
 # The kernel comes with `apt-get download`, which needs current package lists.
 if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
   apt-get update -qq
