@@ -8,6 +8,25 @@ use std::process::Command;
 use berth_image::busybox::{busybox_rootfs, HOST_BUSYBOX};
 use berth_image::cpio::CpioWriter;
 
+/// A flapping container's restart gaps in ms: from each `NAME | down T`
+/// line to the next run's `NAME | up T` (its `/proc/uptime`, 10 ms).
+pub fn restart_gaps_ms(console: &str, name: &str) -> Vec<f64> {
+    let value = |l: &str, tag: &str| -> Option<f64> {
+        l.split(&format!("{name} | {tag} "))
+            .nth(1)?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ups: Vec<f64> = console.lines().filter_map(|l| value(l, "up")).collect();
+    let downs: Vec<f64> = console.lines().filter_map(|l| value(l, "down")).collect();
+    downs
+        .iter()
+        .zip(ups.iter().skip(1))
+        .map(|(d, u)| (u - d) * 1000.0)
+        .collect()
+}
+
 /// The median of `values` (the upper one of an even count); NaN if empty.
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -215,6 +234,22 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_gaps_pair_each_exit_with_the_next_start() {
+        let console = "\
+[ 1.0] flap | up 10.00
+[ 1.1] flap | down 10.05
+[ 1.2] other | up 10.06
+[ 1.3] flap | up 10.14
+[ 1.4] flap | down 10.20
+[ 1.5] flap | up 10.31
+";
+        let gaps = restart_gaps_ms(console, "flap");
+        assert_eq!(gaps.len(), 2);
+        assert!((gaps[0] - 90.0).abs() < 0.01, "{gaps:?}");
+        assert!((gaps[1] - 110.0).abs() < 0.01, "{gaps:?}");
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

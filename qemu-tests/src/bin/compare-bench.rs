@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use qemu_tests::bench::{self, median, ChartGroup};
+use qemu_tests::bench::{self, median, restart_gaps_ms, ChartGroup};
 use qemu_tests::{example_manifest, TestImage, Vm};
 
 struct Args {
@@ -339,20 +339,7 @@ fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
 
 /// The flap container's exits and next starts (`/proc/uptime`, 10 ms).
 fn restart_latency(console: &str) -> f64 {
-    let value = |l: &str, tag: &str| -> Option<f64> {
-        l.split(&format!("flap | {tag} "))
-            .nth(1)?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let ups: Vec<f64> = console.lines().filter_map(|l| value(l, "up")).collect();
-    let downs: Vec<f64> = console.lines().filter_map(|l| value(l, "down")).collect();
-    let mut lat: Vec<f64> = downs
-        .iter()
-        .zip(ups.iter().skip(1))
-        .map(|(d, u)| (u - d) * 1000.0)
-        .collect();
+    let mut lat = restart_gaps_ms(console, "flap");
     let m = median(&mut lat);
     println!(
         "\n== restart latency (exit → next run's first line, /proc/uptime): median {m:.0} ms over {} restarts ==",

@@ -45,20 +45,7 @@ crash-loop-starts = 0
     }
     let _ = last;
     let console = vm.console();
-    let value = |l: &str, tag: &str| -> Option<f64> {
-        l.split(&format!("flap | {tag} "))
-            .nth(1)?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let ups: Vec<f64> = console.lines().filter_map(|l| value(l, "up")).collect();
-    let downs: Vec<f64> = console.lines().filter_map(|l| value(l, "down")).collect();
-    let mut lat: Vec<f64> = downs
-        .iter()
-        .zip(ups.iter().skip(1))
-        .map(|(d, u)| (u - d) * 1000.0)
-        .collect();
+    let mut lat = qemu_tests::bench::restart_gaps_ms(&console, "flap");
     lat.sort_by(f64::total_cmp);
     if lat.is_empty() {
         println!("restart latency: no samples");
