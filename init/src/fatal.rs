@@ -4,7 +4,10 @@
 //! would scroll away); the panic hook takes the same path.
 
 use std::fmt::Display;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::fmt::Write as _;
+use std::os::fd::IntoRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use berth_config::cmdline::PanicAction;
@@ -86,6 +89,11 @@ pub fn install_panic_hook(action: PanicAction) {
 /// `berth.panic=` for the SIGBUS handler, as an index into
 /// [`PanicAction::ALL`].
 static BUS_ACTION: AtomicUsize = AtomicUsize::new(0);
+/// The console descriptor the SIGBUS handler writes to (stderr until
+/// `/dev/console` could be opened).
+static BUS_CONSOLE: AtomicI32 = AtomicI32::new(2);
+/// Set by the first thread that takes a SIGBUS; any other waits.
+static BUS_FAULTED: AtomicBool = AtomicBool::new(false);
 
 /// Makes a SIGBUS in PID 1 a fatal error that says what it means. On the
 /// verified root, PID 1's own pages are checked by dm-verity as they are
@@ -99,27 +107,159 @@ pub fn catch_bus_errors(action: PanicAction) {
     }
 }
 
-/// What a SIGBUS in PID 1 ends in (`berth.panic=`, once it is known).
+/// What a SIGBUS in PID 1 ends in (`berth.panic=`, once it is known), and
+/// the console it is said on, opened once `/dev` is mounted.
 pub fn set_bus_error_action(action: PanicAction) {
     let index = PanicAction::ALL
         .iter()
         .position(|a| *a == action)
         .unwrap_or(0);
     BUS_ACTION.store(index, Ordering::SeqCst);
+    if let Ok(console) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/dev/console")
+    {
+        let old = BUS_CONSOLE.swap(console.into_raw_fd(), Ordering::SeqCst);
+        if old != 2 {
+            // `old` came from `into_raw_fd` above, on an earlier call.
+            crate::sys::close_raw(old);
+        }
+    }
 }
 
-extern "C" fn bus_error(_: libc::c_int) {
-    // A process PID 1 forked (a container's set-up, before its exec) dies
-    // as it would have; only PID 1 itself takes the machine down.
-    if std::process::id() != 1 {
-        crate::sys::exit_now(128 + libc::SIGBUS);
+/// A console line built in place: the SIGBUS handler may neither allocate
+/// nor lock (the fault may have hit malloc with its lock held).
+struct LineBuf {
+    bytes: [u8; 384],
+    len: usize,
+}
+
+impl LineBuf {
+    fn new() -> LineBuf {
+        LineBuf {
+            bytes: [0; 384],
+            len: 0,
+        }
     }
-    crate::console::emergency(
-        "fatal: PID 1 could not read a page of its own binary (SIGBUS): on the verified root that is a block dm-verity rejected (see the kernel's device-mapper: verity line)",
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::fmt::Write for LineBuf {
+    /// Keeps what fits and drops the rest.
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let take = s.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+/// The SIGBUS line, as the console's other lines look.
+fn bus_error_line(up: Duration, addr: usize) -> LineBuf {
+    let mut line = LineBuf::new();
+    let _ = writeln!(
+        line,
+        "[{:5}.{:03}] berth | fatal: PID 1 could not read the page at {addr:#x} (SIGBUS): on the verified root that is a block of its binary dm-verity rejected (see the kernel's device-mapper: verity line)",
+        up.as_secs(),
+        up.subsec_millis()
     );
+    line
+}
+
+/// One line of the SIGBUS handler's countdown.
+fn countdown_line(up: Duration, verb: &str, left: u32) -> LineBuf {
+    let mut line = LineBuf::new();
+    let _ = writeln!(
+        line,
+        "[{:5}.{:03}] berth | {verb} in {left} s (berth.panic=)",
+        up.as_secs(),
+        up.subsec_millis()
+    );
+    line
+}
+
+/// SIGBUS: only async-signal-safe calls and no allocation from here on.
+extern "C" fn bus_error(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // A process PID 1 forked or cloned (a container's set-up before its
+    // exec, the first of which is pid 1 in its own PID namespace) dies of
+    // the signal as it would have; only PID 1 takes the machine down.
+    if std::process::id() != 1 || crate::sys::clone_child::in_cloned_child() {
+        crate::sys::die_of_signal(libc::SIGBUS);
+        return;
+    }
+    if BUS_FAULTED.swap(true, Ordering::SeqCst) {
+        // Another thread is counting down already.
+        loop {
+            crate::sys::sleep_raw(60);
+        }
+    }
+    let addr = crate::sys::fault_address(info);
+    let console = BUS_CONSOLE.load(Ordering::SeqCst);
+    let uptime = crate::console::uptime;
+    crate::sys::write_raw(console, bus_error_line(uptime(), addr).as_bytes());
     let action = PanicAction::ALL
         .get(BUS_ACTION.load(Ordering::SeqCst))
         .copied()
         .unwrap_or_default();
-    finish(action)
+    let (verb, cmd) = match action {
+        PanicAction::Reboot => ("rebooting", libc::RB_AUTOBOOT),
+        PanicAction::Halt => ("halting", libc::RB_HALT_SYSTEM),
+        PanicAction::Poweroff => ("powering off", libc::RB_POWER_OFF),
+    };
+    for left in (1..=5).rev() {
+        crate::sys::write_raw(console, countdown_line(uptime(), verb, left).as_bytes());
+        crate::sys::sleep_raw(1);
+    }
+    loop {
+        crate::sys::sync_and_reboot_raw(cmd);
+        crate::sys::sleep_raw(60);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn bus_error_lines_look_like_console_lines_and_name_the_address() {
+        let line = bus_error_line(Duration::from_millis(12_345), 0x7f00_1234);
+        let text = std::str::from_utf8(line.as_bytes()).expect("utf-8");
+        assert!(
+            text.starts_with(
+                "[   12.345] berth | fatal: PID 1 could not read the page at 0x7f001234 (SIGBUS)"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("device-mapper: verity line)\n"), "{text}");
+        let line = countdown_line(Duration::from_millis(5), "powering off", 3);
+        assert_eq!(
+            line.as_bytes(),
+            b"[    0.005] berth | powering off in 3 s (berth.panic=)\n"
+        );
+    }
+
+    #[test]
+    fn a_line_too_long_is_cut_not_overflowed() {
+        let mut line = LineBuf::new();
+        for _ in 0..100 {
+            let _ = line.write_str("0123456789");
+        }
+        assert_eq!(line.as_bytes().len(), 384);
+    }
+
+    /// A process that is not PID 1 dies of a real bus error (a read past
+    /// the end of a mapped empty file) as if the handler were not there.
+    #[test]
+    fn a_child_dies_of_its_bus_error() {
+        let died_of = crate::sys::bus_error_in_a_child(|| {
+            let _ = crate::sys::on_bus_error(bus_error);
+        });
+        assert_eq!(died_of, Some(libc::SIGBUS));
+    }
 }

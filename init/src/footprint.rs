@@ -1,8 +1,8 @@
 //! PID 1's resident memory after boot. Most of it is the binary's own
 //! pages: the boot touches stage-1 code that never runs again (manifest
 //! checks, disk set-up, the first launches' paths), and the kernel's
-//! fault-around maps whole 64 KiB windows of it. Once every container has
-//! started, PID 1 hands those clean pages back (`MADV_PAGEOUT` over the
+//! fault-around maps whole 64 KiB windows of it. Once the boot's first
+//! launches have ended (the `supervising` line), PID 1 hands those clean pages back (`MADV_PAGEOUT` over the
 //! mappings of its executable); what the loop uses afterwards is read
 //! back through dm-verity on first touch, as any page would be.
 

@@ -93,9 +93,17 @@ pub fn load(dir: &Path, names: &[&str]) -> Result<usize, ModLoadError> {
     }
 }
 
-/// Optional modules the kernel refused this boot (crc32c_intel on a CPU
-/// without SSE4.2): not tried again by every later load that names them.
+/// Optional modules the kernel refused this boot for good (crc32c_intel
+/// on a CPU without SSE4.2): not tried again by every later load that
+/// names them.
 static REFUSED_OPTIONAL: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Whether a module's load failed for a reason that holds all boot: no
+/// such device or CPU feature, no such file, not a module for this
+/// kernel. A shortage (memory, descriptors) or an interruption may pass.
+fn refused_for_good(e: Errno) -> bool {
+    matches!(e, Errno::ENODEV | Errno::ENOENT | Errno::ENOEXEC)
+}
 
 fn refused(name: &str) -> bool {
     REFUSED_OPTIONAL
@@ -111,6 +119,7 @@ fn load_with_deps(dir: &Path, index: &ModuleIndex, name: &str) -> Result<usize, 
     let mut loaded = 0;
     for step in &steps {
         if step.optional && refused(&step.name) {
+            log::debug!("optional module {} skipped: refused earlier", step.name);
             continue;
         }
         let path = dir.join(&step.path);
@@ -119,8 +128,10 @@ fn load_with_deps(dir: &Path, index: &ModuleIndex, name: &str) -> Result<usize, 
             Ok(false) => {}
             Err(e) if step.optional => {
                 log::debug!("optional module {} not loaded: {e}", step.name);
-                if let Ok(mut set) = REFUSED_OPTIONAL.lock() {
-                    set.insert(step.name.clone());
+                if refused_for_good(e) {
+                    if let Ok(mut set) = REFUSED_OPTIONAL.lock() {
+                        set.insert(step.name.clone());
+                    }
                 }
             }
             Err(source) => {
@@ -145,5 +156,26 @@ fn load_one(path: &Path) -> Result<bool, nix::Error> {
         Ok(()) => Ok(true),
         Err(Errno::EEXIST) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lasting_refusals_are_remembered() {
+        for e in [Errno::ENODEV, Errno::ENOENT, Errno::ENOEXEC] {
+            assert!(refused_for_good(e), "{e}");
+        }
+        for e in [
+            Errno::ENOMEM,
+            Errno::EINTR,
+            Errno::EAGAIN,
+            Errno::EBUSY,
+            Errno::EMFILE,
+        ] {
+            assert!(!refused_for_good(e), "{e}");
+        }
     }
 }

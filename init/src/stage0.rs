@@ -118,24 +118,36 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         Err(e) => return Fatal::new("find kernel modules", e),
     };
     // The filesystem and dm-verity modules load while the disk drivers
-    // probe their devices: neither needs the other.
+    // probe their devices: neither needs the other. If no thread can be
+    // made, they load one after the other.
+    let load_filesystems = || -> Result<(), Fatal> {
+        modload::load(&dir, layout::STAGE0_MODULES)
+            .map_err(|e| Fatal::new("load stage 0 modules", e))?;
+        if root_hash.is_some() {
+            modload::load(&dir, layout::STAGE0_VERITY_MODULES)
+                .map_err(|e| Fatal::new("load the dm-verity modules", e))?;
+        }
+        Ok(())
+    };
     let loaded = std::thread::scope(|scope| {
-        let filesystems = scope.spawn(|| {
-            modload::load(&dir, layout::STAGE0_MODULES)
-                .map_err(|e| Fatal::new("load stage 0 modules", e))?;
-            if root_hash.is_some() {
-                modload::load(&dir, layout::STAGE0_VERITY_MODULES)
-                    .map_err(|e| Fatal::new("load the dm-verity modules", e))?;
-            }
-            Ok(())
-        });
+        let filesystems = std::thread::Builder::new()
+            .name("stage0-modules".into())
+            .spawn_scoped(scope, load_filesystems);
         let disks = load_disk_drivers(&dir).map_err(|e| Fatal::new("load the disk drivers", e));
-        let filesystems = filesystems.join().unwrap_or_else(|_| {
-            Err(Fatal::msg(
-                "load stage 0 modules",
-                "the loading thread panicked",
-            ))
-        });
+        let filesystems = match filesystems {
+            // PID 1's panic hook never returns, so a join error cannot
+            // reach here; it is mapped all the same.
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                Err(Fatal::msg(
+                    "load stage 0 modules",
+                    "the loading thread panicked",
+                ))
+            }),
+            Err(e) => {
+                log::debug!("stage 0: no thread for the module loads ({e}); loading them now");
+                load_filesystems()
+            }
+        };
         disks.and(filesystems)
     });
     if let Err(fatal) = loaded {

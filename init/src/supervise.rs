@@ -129,7 +129,8 @@ pub(crate) struct Loop {
     next_token: u64,
     /// The one read of the whole verified root, while it runs.
     scrub: Option<Scrub>,
-    /// When the scrub starts, unless every container has started before:
+    /// When the scrub starts, unless the boot's first launches have all
+    /// ended before (`Command::Supervising`):
     /// it hashes the whole root on the one CPU a small node may have, so
     /// it waits for the boot to finish rather than slow it down.
     scrub_due: Option<Duration>,
@@ -417,8 +418,9 @@ impl Loop {
 
     /// Reads the whole verified root once, in a child at idle I/O
     /// priority, so corruption anywhere shows within a minute of boot and
-    /// not only when a damaged file happens to be read: once every
-    /// container has started, or [`SCRUB_LATEST`] after the loop began;
+    /// not only when a damaged file happens to be read: once the
+    /// boot's first launches have ended, or [`SCRUB_LATEST`] after the
+    /// loop began;
     /// only once.
     fn start_scrub(&mut self) {
         if self.scrub_due.take().is_none() {
@@ -693,9 +695,9 @@ impl Loop {
 
 /// How long a shutdown waits for the launcher's last jobs.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
-/// The latest the dm-verity scrub starts after the loop does, when not
-/// every container has started by then (one failing to start, a
-/// dependency never ready).
+/// The latest the dm-verity scrub starts after the loop does, when the
+/// boot's first launches have not all ended by then (a launch that
+/// takes that long).
 const SCRUB_LATEST: Duration = Duration::from_secs(20);
 
 /// PID 1's resident set size, from `/proc/self/status`.

@@ -474,29 +474,147 @@ pub fn inherited_memfd(fd: i32, name: &str) -> Option<std::fs::File> {
     Some(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// What a SIGBUS handler receives: the signal, its `siginfo_t` (the
+/// faulting address) and the interrupted context.
+pub type FaultHandler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
 /// Runs `handler` on SIGBUS, which signal-hook refuses to register: a
-/// fault signal's handler must not return into the faulting code, and
-/// `handler` never returns.
-pub fn on_bus_error(handler: extern "C" fn(libc::c_int)) -> nix::Result<()> {
+/// fault signal's handler must not return into the faulting code unless
+/// it has restored the default first ([`die_of_signal`]).
+pub fn on_bus_error(handler: FaultHandler) -> nix::Result<()> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(
-        SigHandler::Handler(handler),
-        SaFlags::empty(),
+        SigHandler::SigAction(handler),
+        SaFlags::SA_SIGINFO,
         SigSet::empty(),
     );
-    // SAFETY: `handler` is a plain function that never returns (it ends
-    // the process or reboots the machine), so no code resumes on a state
-    // the signal interrupted; replacing SIGBUS's disposition affects no
-    // other handler, and the previous one (the default) is not needed.
+    // SAFETY: `handler` either never returns (it reboots the machine) or
+    // restores the default disposition and re-raises first, so no code
+    // resumes on a state the signal interrupted; replacing SIGBUS's
+    // disposition affects no other handler, and the previous one (the
+    // default) is not needed.
     unsafe { sigaction(Signal::SIGBUS, &action) }.map(|_| ())
 }
 
-/// `_exit(2)`: ends the process at once, without running exit handlers or
-/// flushing anything (what a signal handler may call).
-pub fn exit_now(code: i32) -> ! {
-    // SAFETY: `_exit` takes a plain integer and does not return; it runs
-    // no user code, so it is async-signal-safe.
-    unsafe { libc::_exit(code) }
+/// From a fault signal's handler: restores the signal's default action
+/// and raises it again, so that once the handler returns the process
+/// dies of it, as if it had never been caught (a faulting instruction
+/// would also fault again). Async-signal-safe.
+pub fn die_of_signal(signal: libc::c_int) {
+    // SAFETY: signal(2) and raise(3) are async-signal-safe and take plain
+    // integers; the raised signal stays pending until the handler returns.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+}
+
+/// The faulting address in a fault signal's `siginfo_t` (0 if none).
+pub fn fault_address(info: *const libc::siginfo_t) -> usize {
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t (or
+    // null is checked); si_addr is set for SIGBUS and SIGSEGV.
+    unsafe { info.as_ref().map_or(0, |i| i.si_addr() as usize) }
+}
+
+/// Closes a descriptor this program owns and no `File` holds.
+pub fn close_raw(fd: libc::c_int) {
+    // SAFETY: the caller owns `fd` (it came from `into_raw_fd`) and
+    // nothing else refers to it; the new File closes it on drop.
+    drop(unsafe { std::fs::File::from_raw_fd(fd) });
+}
+
+/// Test support: forks a child that runs `install` (a SIGBUS handler)
+/// and then reads a page mapped past the end of an empty file, which the
+/// kernel answers with SIGBUS; returns the signal the child died of, or
+/// None if it lived on for 15 s (then it is killed). The child first
+/// enters a user namespace of its own, where `reboot(2)` is refused: a
+/// handler that took it for PID 1 must not reboot the machine the tests
+/// run on.
+#[cfg(test)]
+pub fn bus_error_in_a_child(install: fn()) -> Option<libc::c_int> {
+    let file = tempfile::tempfile().expect("temporary file");
+    // SAFETY: the child only installs the handler, maps and reads, then
+    // exits; the parent only waits for it.
+    match unsafe { libc::fork() } {
+        0 => {
+            // SAFETY: unshare takes a flag; the forked child has one thread.
+            if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(3) };
+            }
+            install();
+            // SAFETY: a shared read mapping of one page of an empty file;
+            // the read past its end raises SIGBUS.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    file.as_raw_fd(),
+                    0,
+                );
+                if p == libc::MAP_FAILED {
+                    libc::_exit(2);
+                }
+                std::ptr::read_volatile(p.cast::<u8>());
+                libc::_exit(0)
+            }
+        }
+        pid if pid > 0 => {
+            let mut status = 0;
+            for _ in 0..150 {
+                // SAFETY: polls the child just forked; `status` is ours.
+                if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                    return libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            // SAFETY: kills and reaps the child, which is still ours.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// `write(2)` of all of `bytes` to `fd`, errors ignored: for a signal
+/// handler's last words (no allocation, no lock).
+pub fn write_raw(fd: libc::c_int, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe `bytes`, which outlives
+        // the call; write(2) only reads them.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        match usize::try_from(n) {
+            Ok(n) if n > 0 => bytes = &bytes[n.min(bytes.len())..],
+            Err(_) if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
+    }
+}
+
+/// `nanosleep(2)` for `secs` seconds, async-signal-safe.
+pub fn sleep_raw(secs: libc::time_t) {
+    let t = libc::timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec; the remainder pointer may be null.
+    unsafe { libc::nanosleep(&t, std::ptr::null_mut()) };
+}
+
+/// `sync(2)` then `reboot(2)` with `cmd` (`RB_AUTOBOOT`, ...), for a
+/// signal handler; returns only if the kernel refused (not PID 1).
+pub fn sync_and_reboot_raw(cmd: libc::c_int) {
+    // SAFETY: sync and reboot take no pointers; reboot fails with EPERM
+    // without CAP_SYS_BOOT and otherwise does not return.
+    unsafe {
+        libc::sync();
+        libc::reboot(cmd);
+    }
 }
 
 /// `madvise(MADV_PAGEOUT)` over `len` bytes at `addr`: the kernel
