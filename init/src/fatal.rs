@@ -158,28 +158,29 @@ impl std::fmt::Write for LineBuf {
     }
 }
 
-/// The SIGBUS line, as the console's other lines look.
-fn bus_error_line(up: Duration, addr: usize) -> LineBuf {
+/// A `berth` console line, stamped as the console's other lines are.
+fn console_line(up: Duration, text: std::fmt::Arguments) -> LineBuf {
     let mut line = LineBuf::new();
     let _ = writeln!(
         line,
-        "[{:5}.{:03}] berth | fatal: PID 1 could not read the page at {addr:#x} (SIGBUS): on the verified root that is a block of its binary dm-verity rejected (see the kernel's device-mapper: verity line)",
+        "[{:5}.{:03}] berth | {text}",
         up.as_secs(),
         up.subsec_millis()
     );
     line
 }
 
+/// The SIGBUS line.
+fn bus_error_line(up: Duration, addr: usize) -> LineBuf {
+    console_line(
+        up,
+        format_args!("fatal: PID 1 could not read the page at {addr:#x} (SIGBUS): on the verified root that is a block of its binary dm-verity rejected (see the kernel's device-mapper: verity line)"),
+    )
+}
+
 /// One line of the SIGBUS handler's countdown.
 fn countdown_line(up: Duration, verb: &str, left: u32) -> LineBuf {
-    let mut line = LineBuf::new();
-    let _ = writeln!(
-        line,
-        "[{:5}.{:03}] berth | {verb} in {left} s (berth.panic=)",
-        up.as_secs(),
-        up.subsec_millis()
-    );
-    line
+    console_line(up, format_args!("{verb} in {left} s (berth.panic=)"))
 }
 
 /// SIGBUS: only async-signal-safe calls and no allocation from here on.
