@@ -115,16 +115,17 @@ pub fn set_bus_error_action(action: PanicAction) {
         .position(|a| *a == action)
         .unwrap_or(0);
     BUS_ACTION.store(index, Ordering::SeqCst);
+    // Opened once per stage: the first call may come before `/dev` is
+    // mounted, the second (with `berth.panic=`) after.
+    if BUS_CONSOLE.load(Ordering::SeqCst) != 2 {
+        return;
+    }
     if let Ok(console) = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
         .open("/dev/console")
     {
-        let old = BUS_CONSOLE.swap(console.into_raw_fd(), Ordering::SeqCst);
-        if old != 2 {
-            // `old` came from `into_raw_fd` above, on an earlier call.
-            crate::sys::close_raw(old);
-        }
+        BUS_CONSOLE.store(console.into_raw_fd(), Ordering::SeqCst);
     }
 }
 

@@ -516,13 +516,6 @@ pub fn fault_address(info: *const libc::siginfo_t) -> usize {
     unsafe { info.as_ref().map_or(0, |i| i.si_addr() as usize) }
 }
 
-/// Closes a descriptor this program owns and no `File` holds.
-pub fn close_raw(fd: libc::c_int) {
-    // SAFETY: the caller owns `fd` (it came from `into_raw_fd`) and
-    // nothing else refers to it; the new File closes it on drop.
-    drop(unsafe { std::fs::File::from_raw_fd(fd) });
-}
-
 /// Test support: forks a child that runs `install` (a SIGBUS handler)
 /// and then reads a page mapped past the end of an empty file, which the
 /// kernel answers with SIGBUS; returns the signal the child died of, or
