@@ -5,15 +5,33 @@
 //! health probes), which join the same cgroup.
 
 use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::sync::Mutex;
 
 use berth_oci::devices::{program_bytes, DEFAULT_ALLOWED};
+
+/// The default device program, loaded (and verified by the kernel) once
+/// and attached to every confined cgroup: the program is the same for all
+/// of them, and loading it is most of the cost of confining one.
+static PROGRAM: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
 /// Attaches the default device program to the cgroup directory `dir`
 /// (e.g. `/sys/fs/cgroup/berth/workloads/web`).
 pub fn confine(dir: &Path) -> Result<(), String> {
     let cgroup = File::open(dir).map_err(|e| format!("open cgroup {}: {e}", dir.display()))?;
-    crate::sys::attach_device_program(&cgroup, &program_bytes(DEFAULT_ALLOWED))
+    let mut program = PROGRAM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if program.is_none() {
+        let loaded = crate::sys::load_device_program(&program_bytes(DEFAULT_ALLOWED))
+            .map_err(|e| format!("device filter on {}: {e}", dir.display()))?;
+        *program = Some(loaded);
+    }
+    let Some(prog) = program.as_ref() else {
+        return Err("device filter: no program".to_owned());
+    };
+    crate::sys::attach_device_program(&cgroup, prog.as_fd())
         .map_err(|e| format!("device filter on {}: {e}", dir.display()))
 }
 
@@ -98,5 +116,64 @@ mod tests {
         assert_ne!(kmsg_after, 0, "/dev/kmsg's numbers open after");
         assert_ne!(block_after, 0, "a block device opens after");
         assert_ne!(mknod_after, 0, "mknod of a block device works after");
+    }
+
+    #[test]
+    fn one_loaded_program_confines_each_cgroup_it_is_attached_to() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: attaching a cgroup device program needs root");
+            return;
+        }
+        let Some(root) = cgroup2_root() else {
+            eprintln!("skipped: no cgroup2 mount on this machine");
+            return;
+        };
+        let pid = std::process::id();
+        let dirs = [1, 2].map(|n| root.join(format!("berth-devcg-shared-{pid}-{n}")));
+        for dir in &dirs {
+            std::fs::create_dir(dir).expect("create a test cgroup");
+        }
+        let nodes = tempfile::tempdir().expect("temp dir");
+        let kmsg = nodes.path().join("kmsg");
+        nix::sys::stat::mknod(
+            &kmsg,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(1, 11),
+        )
+        .expect("mknod kmsg");
+        let m = kmsg.display();
+        let results: Vec<(i32, i32)> = dirs
+            .iter()
+            .map(|dir| {
+                confine(dir).expect("attach the device program");
+                (
+                    run_in(dir, &format!(": < {m} 2>/dev/null")),
+                    run_in(dir, "echo x > /dev/null"),
+                )
+            })
+            .collect();
+        for dir in &dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+        for (n, (kmsg_open, null_open)) in results.into_iter().enumerate() {
+            assert_ne!(kmsg_open, 0, "/dev/kmsg's numbers open in cgroup {n}");
+            assert_eq!(null_open, 0, "/dev/null stays usable in cgroup {n}");
+        }
+    }
+
+    #[test]
+    fn a_refused_program_is_explained_by_the_verifier_log() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: loading a cgroup device program needs root");
+            return;
+        }
+        // `r0 = 0` and no exit: the verifier refuses the fall-through.
+        let insns = [0xb7u8, 0, 0, 0, 0, 0, 0, 0];
+        let err = crate::sys::load_device_program(&insns).expect_err("no exit instruction");
+        let text = err.to_string();
+        assert!(text.starts_with("load the device program: "), "{text}");
+        // The verifier's own words: "last insn is not an exit or jmp".
+        assert!(text.contains("exit"), "no verifier log: {text}");
     }
 }

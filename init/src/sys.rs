@@ -266,24 +266,55 @@ struct ProgAttachAttr {
     replace_bpf_fd: u32,
 }
 
-/// Loads `insns` (encoded `struct bpf_insn`s) as a cgroup device program
-/// and attaches it to the cgroup directory `cgroup`. The attachment holds
-/// the program; it goes with the cgroup. The kernel's verifier log is
-/// returned in the error when it refuses the program.
-pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result<()> {
+/// Loads `insns` (encoded `struct bpf_insn`s) as a cgroup device
+/// program, for [`attach_device_program`]. The verifier runs without a
+/// log (its log costs more than the check itself); only when it refuses
+/// the program is it run again with one, and the log is in the error.
+pub fn load_device_program(insns: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    match bpf_prog_load(insns, None) {
+        Ok(fd) => Ok(fd),
+        Err(first) => {
+            let mut log = vec![0u8; 4096];
+            match bpf_prog_load(insns, Some(&mut log)) {
+                // Refused once, accepted now: nothing to explain.
+                Ok(fd) => Ok(fd),
+                Err(err) => {
+                    let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                    let text = String::from_utf8_lossy(&log[..end]);
+                    let reason = if text.trim().is_empty() {
+                        first.to_string()
+                    } else {
+                        format!("{err}: {}", text.trim())
+                    };
+                    Err(io::Error::new(
+                        err.kind(),
+                        format!("load the device program: {reason}"),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// One `BPF_PROG_LOAD` of a cgroup device program, with the verifier's
+/// log in `log` if given.
+fn bpf_prog_load(insns: &[u8], mut log: Option<&mut [u8]>) -> io::Result<std::os::fd::OwnedFd> {
     let license = c"Apache-2.0";
-    let mut log = vec![0u8; 4096];
     let mut name = [0u8; 16];
     name[..11].copy_from_slice(b"berth_devcg");
+    let (log_level, log_size, log_buf) = match log.as_deref_mut() {
+        Some(buf) => (1, buf.len() as u32, buf.as_mut_ptr() as u64),
+        None => (0, 0, 0),
+    };
     let load = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: u32::try_from(insns.len() / 8)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "program too long"))?,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_level,
+        log_size,
+        log_buf,
         prog_name: name,
         ..ProgLoadAttr::default()
     };
@@ -296,10 +327,10 @@ pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result
         attempts += 1;
         // SAFETY: `load` is a valid, fully initialised prefix of `union
         // bpf_attr` (the kernel zero-extends a shorter attr) whose
-        // pointers (`insns`, `license`, `log_buf` with `log_size`) point
-        // into buffers that live until the call returns; the kernel only
-        // reads `insns` and `license` and writes at most `log_size` bytes
-        // of `log`.
+        // pointers (`insns`, `license`, and `log_buf` with `log_size` when
+        // set) point into buffers that live until the call returns; the
+        // kernel only reads `insns` and `license` and writes at most
+        // `log_size` bytes of the log.
         let prog = unsafe {
             libc::syscall(
                 libc::SYS_bpf,
@@ -313,24 +344,30 @@ pub fn attach_device_program(cgroup: &std::fs::File, insns: &[u8]) -> io::Result
         }
         match io::Error::last_os_error().raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::EINTR) => {
-                log.fill(0);
+                if let Some(buf) = log.as_deref_mut() {
+                    buf.fill(0);
+                }
                 continue;
             }
             _ => break prog,
         }
     };
     if prog < 0 {
-        let err = io::Error::last_os_error();
-        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-        let text = String::from_utf8_lossy(&log[..end]);
-        return Err(io::Error::new(
-            err.kind(),
-            format!("load the device program: {err}: {}", text.trim()),
-        ));
+        return Err(io::Error::last_os_error());
     }
-    // SAFETY: BPF_PROG_LOAD returned a new file descriptor that nothing
-    // else owns.
-    let prog = unsafe { std::os::fd::OwnedFd::from_raw_fd(prog as i32) };
+    // SAFETY: BPF_PROG_LOAD returned a new file descriptor (close-on-exec,
+    // as every bpf(2) descriptor) that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(prog as i32) })
+}
+
+/// Attaches the device program `prog` ([`load_device_program`]) to the
+/// cgroup directory `cgroup`. The attachment holds the program; it goes
+/// with the cgroup. One loaded program may be attached to any number of
+/// cgroups.
+pub fn attach_device_program(
+    cgroup: &std::fs::File,
+    prog: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
     let attach = ProgAttachAttr {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,

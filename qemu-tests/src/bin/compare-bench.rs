@@ -14,15 +14,22 @@
 //!    (`crun run`, `runc run`) to the container's first instruction, as
 //!    both sides' `clock-ns` print it (CLOCK_REALTIME, shared by every
 //!    namespace). crun and runc are Debian's, in a privileged host
-//!    container, running a bundle from `crun spec`; berth starts a
-//!    workload with `network = "none"` and its default hardening.
+//!    container. The same bundle for all three: berth's own bundle of a
+//!    read-only workload with `network = "none"` and the default hardening
+//!    (its seccomp filter included), given to crun and runc with only its
+//!    host paths adjusted. For reference, crun and runc also run a bundle
+//!    from `crun spec`, which has no seccomp filter.
 //! 3. Restart latency (exit → next run's first line), PID 1 RSS with 1
 //!    and with 20 containers (and 20 with the remote API) when the last
 //!    one started and 10 s later, image sizes.
 //!
 //! Usage: cargo run --release -p qemu-tests --bin compare-bench --
 //!        [--boots N] [--starts N] [--svg PATH] [--no-systemd]
-//!        [--only boot|start|rss]
+//!        [--only boot|start|rss] [--cmdline ARGS] [--console DIR]
+//!
+//! `--cmdline` appends kernel arguments to berth's boots (`berth.debug`
+//! logs where each launch's time goes); `--console` keeps each berth
+//! guest's console there.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -37,6 +44,8 @@ struct Args {
     svg: PathBuf,
     systemd: bool,
     only: Option<String>,
+    cmdline: String,
+    console: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -47,6 +56,8 @@ fn parse_args() -> Args {
         svg: root.join("docs/bench/compare.svg"),
         systemd: true,
         only: None,
+        cmdline: String::new(),
+        console: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +72,8 @@ fn parse_args() -> Args {
             "--svg" => a.svg = PathBuf::from(it.next().expect("--svg needs a path")),
             "--no-systemd" => a.systemd = false,
             "--only" => a.only = it.next(),
+            "--cmdline" => a.cmdline = it.next().expect("--cmdline needs arguments"),
+            "--console" => a.console = it.next().map(PathBuf::from),
             other => panic!("unknown argument {other}; see the usage at the top of the source"),
         }
     }
@@ -76,7 +89,7 @@ fn main() {
         groups.push(boot_section(&image, &args));
     }
     if wanted("start") {
-        let (start, restart) = start_section(args.starts);
+        let (start, restart) = start_section(&args);
         groups.push(start);
         groups.push(restart);
     }
@@ -157,8 +170,16 @@ fn boot_section(image: &TestImage, args: &Args) -> ChartGroup {
         }
         let disk = scratch.path().join(format!("boot-{n}.qcow2"));
         std::fs::copy(&grown, &disk).expect("copy the grown overlay");
-        let mut vm = Vm::boot_on_overlay(image, &disk);
+        let mut vm = Vm::boot_opts(image, |opts, _| {
+            opts.writes = berth_image::qemu::Writes::Overlay(disk.clone());
+            opts.extra_cmdline.clone_from(&args.cmdline);
+        });
         b.push(time_to(&mut vm, is_container_line));
+        if args.console.is_some() {
+            // The lines right after the first one, too.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        keep_console(args, &format!("boot-{n}"), &vm.console());
         drop(vm);
         println!(
             "{n:>4}  {:>5.0}  {:>12}  {:>5.0}",
@@ -193,6 +214,17 @@ fn boot_section(image: &TestImage, args: &Args) -> ChartGroup {
     }
 }
 
+/// Keeps a berth guest's console in `--console DIR`, if given.
+fn keep_console(args: &Args, what: &str, console: &str) {
+    if let Some(dir) = &args.console {
+        let path = dir.join(format!("{what}.console"));
+        let kept = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, console));
+        if let Err(e) = kept {
+            println!("console: cannot write {}: {e}", path.display());
+        }
+    }
+}
+
 /// A console line of a container (`[ t] NAME | …`, not berth's own).
 fn is_container_line(l: &str) -> bool {
     l.split_once("] ")
@@ -221,6 +253,7 @@ const START_MANIFEST: &str = r#"
 rootfs = "@RUNTIMES@/bench/bundle/rootfs"
 network = "none"
 restart = "never"
+readonly = true
 command = ["/bin/clock-ns", "t1"]
 
 [container.bench]
@@ -228,22 +261,35 @@ kind = "host"
 privileged = true
 restart = "never"
 rootfs = "@RUNTIMES@"
-mounts = ["/run/berth:/run/berth", "/usr/lib/berth/bin:/usr/local/bin:ro"]
+mounts = [
+  "/run/berth:/run/berth",
+  "/usr/lib/berth/bin:/usr/local/bin:ro",
+  "/usr/lib/berth/containers/probe:/berth-bundle:ro",
+]
 command = ["/bin/sh", "-c", """
 sleep 3
 # crun and runc make their cgroups next to the driver, not above it.
 mkdir -p /sys/fs/cgroup/driver && echo $$ > /sys/fs/cgroup/driver/cgroup.procs
+# berth's own bundle of probe, as is but for the paths only berth's
+# network step makes (/etc/hosts, /etc/resolv.conf) and the rootfs made
+# absolute; its cgroup beside the driver's (whose own holds processes).
+mkdir -p /bench/same /bench/net
+echo '127.0.0.1 localhost probe' > /bench/net/hosts
+: > /bench/net/resolv.conf
+sed -e 's|/run/berth-net/probe/|/bench/net/|' -e 's|"path": "rootfs"|"path": "/berth-bundle/rootfs"|' -e 's|"/berth/workloads/probe"|"/same"|' /berth-bundle/config.json > /bench/same/config.json
 i=0
 while [ $i -lt @N@ ]; do
   i=$((i+1))
   clock-ns berth-t0; berth start probe >/dev/null; sleep 1
 done
 for rt in crun runc; do
-  i=0
-  while [ $i -lt @N@ ]; do
-    i=$((i+1))
-    clock-ns $rt-t0; $rt run --bundle /bench/bundle c$i; $rt delete -f c$i >/dev/null 2>&1
-    sleep 0.2
+  for bundle in bundle same; do
+    i=0
+    while [ $i -lt @N@ ]; do
+      i=$((i+1))
+      clock-ns $rt-$bundle-t0; $rt run --bundle /bench/$bundle c$i; $rt delete -f c$i >/dev/null 2>&1
+      sleep 0.2
+    done
   done
 done
 echo bench-done
@@ -261,16 +307,18 @@ crash-loop-window = "1h"
 "#;
 
 /// Container start (berth, crun, runc) and restart latency, from one guest.
-fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
+fn start_section(args: &Args) -> (ChartGroup, ChartGroup) {
+    let starts = args.starts;
     let runtimes = bench::runtimes_rootfs();
     let manifest = START_MANIFEST
         .replace("@RUNTIMES@", &runtimes.display().to_string())
         .replace("@N@", &starts.to_string())
         .replace("@FLAPS@", &(starts + 1).to_string());
     let image = TestImage::build("start-bench", &manifest);
-    let mut vm = Vm::boot(&image);
+    let mut vm = Vm::boot_with(&image, &args.cmdline);
     vm.wait_for("bench | bench-done", Duration::from_secs(900));
     let console = vm.console();
+    keep_console(args, "start", &console);
     let values = |prefix: &str| -> Vec<i64> {
         console
             .lines()
@@ -280,7 +328,6 @@ fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
     };
     // probe's boot-time run prints a t1 before any berth-t0.
     let berth_t1: Vec<i64> = values("probe | t1 ").into_iter().skip(1).collect();
-    let runtime_t1 = values("bench | t1 ");
     let pairs = |t0: Vec<i64>, t1: &[i64]| -> Vec<f64> {
         t0.iter()
             .zip(t1)
@@ -288,29 +335,42 @@ fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
             .collect()
     };
     let mut berth = pairs(values("bench | berth-t0 "), &berth_t1);
-    let mut crun = pairs(values("bench | crun-t0 "), &runtime_t1);
-    let runc_t1: Vec<i64> = runtime_t1.iter().skip(crun.len()).copied().collect();
-    let mut runc = pairs(values("bench | runc-t0 "), &runc_t1);
+    let mut by_label = runtime_samples(&console);
+    let mut runtime = |label: &str| by_label.remove(label).unwrap_or_default();
+    let mut crun = runtime("crun-bundle");
+    let mut crun_same = runtime("crun-same");
+    let mut runc = runtime("runc-bundle");
+    let mut runc_same = runtime("runc-same");
     println!("\n== container start: command → the container's first instruction (ms, median of {starts}) ==");
-    let (bm, cm, rm) = (median(&mut berth), median(&mut crun), median(&mut runc));
+    let bm = median(&mut berth);
+    let (cm, csm) = (median(&mut crun), median(&mut crun_same));
+    let (rm, rsm) = (median(&mut runc), median(&mut runc_same));
     for (name, v, m) in [
         ("berth start", &berth, bm),
-        ("crun run", &crun, cm),
-        ("runc run", &runc, rm),
+        ("crun run, berth's bundle", &crun_same, csm),
+        ("runc run, berth's bundle", &runc_same, rsm),
+        ("crun run, `crun spec`", &crun, cm),
+        ("runc run, `crun spec`", &runc, rm),
     ] {
         let min = v.first().copied().unwrap_or(f64::NAN);
         let max = v.last().copied().unwrap_or(f64::NAN);
         println!(
-            "{name:<12} median {m:>6.1}  min {min:>6.1}  max {max:>6.1}  ({} samples)",
+            "{name:<26} median {m:>6.1}  min {min:>6.1}  max {max:>6.1}  ({} samples)",
             v.len()
         );
     }
     println!(
-        "berth / crun = {:.2}×, berth / runc = {:.2}×",
+        "the same bundle: berth / crun = {:.2}×, berth / runc = {:.2}×",
+        bm / csm,
+        bm / rsm
+    );
+    println!(
+        "crun's and runc's default spec (no seccomp filter): berth / crun = {:.2}×, berth / runc = {:.2}×",
         bm / cm,
         bm / rm
     );
-    if berth.len() < starts || crun.len() < starts || runc.len() < starts {
+    let counts = [&berth, &crun, &crun_same, &runc, &runc_same].map(|v| v.len());
+    if counts.iter().any(|n| *n < starts) {
         let errors: Vec<&str> = console
             .lines()
             .filter(|l| l.contains("bench | ") && !l.contains("-t0 ") && !l.contains(" t1 "))
@@ -324,8 +384,8 @@ fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
             title: "Container start: command → first instruction".into(),
             unit: "ms".into(),
             bars: vec![
-                ("runc run".into(), rm),
-                ("crun run".into(), cm),
+                ("runc run (berth's bundle)".into(), rsm),
+                ("crun run (berth's bundle)".into(), csm),
                 ("berth start".into(), bm),
             ],
         },
@@ -335,6 +395,36 @@ fn start_section(starts: usize) -> (ChartGroup, ChartGroup) {
             bars: vec![("berth".into(), restart)],
         },
     )
+}
+
+/// The driver's runtime samples (ms) by label: a `t1` belongs to the last
+/// `LABEL-t0` before it (a run that failed has none, and its t0 is
+/// dropped).
+fn runtime_samples(console: &str) -> std::collections::HashMap<String, Vec<f64>> {
+    let mut by_label: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    let mut pending: Option<(String, i64)> = None;
+    for line in console.lines() {
+        let Some((_, said)) = line.split_once("bench | ") else {
+            continue;
+        };
+        let Some((word, value)) = said.trim().split_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<i64>() else {
+            continue;
+        };
+        if let Some(label) = word.strip_suffix("-t0") {
+            pending = Some((label.to_owned(), value));
+        } else if word == "t1" {
+            if let Some((label, t0)) = pending.take() {
+                by_label
+                    .entry(label)
+                    .or_default()
+                    .push((value - t0) as f64 / 1e6);
+            }
+        }
+    }
+    by_label
 }
 
 /// The flap container's exits and next starts (`/proc/uptime`, 10 ms).
