@@ -106,16 +106,26 @@ pub const STAGE0_DISK_DRIVERS: &[DiskDriver] = &[
 ];
 
 /// Every module the initramfs carries for stage 0 (with their
-/// dependencies): [`STAGE0_MODULES`], the disk drivers and
-/// [`STAGE0_VERITY_MODULES`].
+/// dependencies): [`STAGE0_MODULES`], the disk drivers,
+/// [`STAGE0_VERITY_MODULES`] and [`STAGE0_EARLY_MODULES`].
 pub fn stage0_all_modules() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = STAGE0_MODULES.to_vec();
     for driver in STAGE0_DISK_DRIVERS {
         all.extend_from_slice(driver.modules);
     }
     all.extend_from_slice(STAGE0_VERITY_MODULES);
+    all.extend_from_slice(STAGE0_EARLY_MODULES);
     all
 }
+/// Modules stage 1 needs that stage 0 already loads, best effort, while
+/// the disk drivers wait for their devices (a module load is kernel CPU
+/// work; the probe is mostly waiting): STATE's filesystem and
+/// [`STAGE1_MODULES`]. Stage 1 still asks for each and skips those the
+/// kernel has; a failure here is only logged, and stage 1 reports its own.
+pub const STAGE0_EARLY_MODULES: &[&str] =
+    &[STATE_FILESYSTEM, "overlay", "button", "evdev", "virtio_net"];
+/// The filesystem of the STATE partition.
+pub const STATE_FILESYSTEM: &str = "ext4";
 /// Modules stage 0 loads when the root is verified (`berth.verity=`):
 /// device-mapper and its verity target (`modules.dep` adds `dm_bufio`
 /// and `reed_solomon`). The initramfs always carries them.
@@ -233,6 +243,14 @@ pub fn default_workload_memory(workload_budget: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stage_0_loads_the_state_filesystem_and_every_stage_1_module_early() {
+        for name in STAGE1_MODULES.iter().chain([&STATE_FILESYSTEM]) {
+            assert!(STAGE0_EARLY_MODULES.contains(name), "{name}");
+            assert!(stage0_all_modules().contains(name), "{name}");
+        }
+    }
 
     #[test]
     fn reserved_memory_by_node_size() {

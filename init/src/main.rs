@@ -73,6 +73,16 @@ fn unignore_sigpipe() {
     }
 }
 
+/// Remembers the optional modules stage 0 found the kernel refuses
+/// ([`switch_root::REFUSED_MODULES_ARG`]).
+fn take_stage0_refused_modules() {
+    for arg in std::env::args().skip(1) {
+        if let Some(names) = arg.strip_prefix(switch_root::REFUSED_MODULES_ARG) {
+            modload::remember_refused(names.split(',').filter(|n| !n.is_empty()));
+        }
+    }
+}
+
 /// Puts the console lines stage 0 handed over ([`switch_root`]) in front
 /// of stage 1's, so the boot log has the whole boot.
 fn take_stage0_history() {
@@ -104,6 +114,7 @@ fn boot() -> ! {
     console::console().open();
     if !stage0 {
         take_stage0_history();
+        take_stage0_refused_modules();
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let cmdline = KernelCmdline::parse(&cmdline);

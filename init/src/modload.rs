@@ -105,6 +105,31 @@ fn refused_for_good(e: Errno) -> bool {
     matches!(e, Errno::ENODEV | Errno::ENOENT | Errno::ENOEXEC)
 }
 
+/// The optional modules refused for good so far, for the next stage.
+pub fn refused_modules() -> Vec<String> {
+    REFUSED_OPTIONAL
+        .lock()
+        .map(|set| set.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Remembers modules an earlier stage found refused for good.
+pub fn remember_refused<'a>(names: impl IntoIterator<Item = &'a str>) {
+    if let Ok(mut set) = REFUSED_OPTIONAL.lock() {
+        set.extend(names.into_iter().map(str::to_owned));
+    }
+}
+
+/// Whether the kernel already has module `name` (loaded by an earlier
+/// stage or request): asking again would cost a whole load (the file
+/// read and its signature checked) only to hear EEXIST.
+fn in_kernel(name: &str) -> bool {
+    Path::new("/sys/module")
+        .join(name)
+        .join("initstate")
+        .exists()
+}
+
 fn refused(name: &str) -> bool {
     REFUSED_OPTIONAL
         .lock()
@@ -120,6 +145,9 @@ fn load_with_deps(dir: &Path, index: &ModuleIndex, name: &str) -> Result<usize, 
     for step in &steps {
         if step.optional && refused(&step.name) {
             log::debug!("optional module {} skipped: refused earlier", step.name);
+            continue;
+        }
+        if in_kernel(&step.name) {
             continue;
         }
         let path = dir.join(&step.path);
@@ -177,5 +205,18 @@ mod tests {
         ] {
             assert!(!refused_for_good(e), "{e}");
         }
+    }
+
+    #[test]
+    fn refusals_handed_over_by_stage_0_are_remembered() {
+        remember_refused(["berth_test_refused_a", "berth_test_refused_b"]);
+        assert!(refused("berth_test_refused_a"));
+        assert!(refused_modules().contains(&"berth_test_refused_b".to_owned()));
+        assert!(!refused("berth_test_never_named"));
+    }
+
+    #[test]
+    fn a_module_the_kernel_lacks_is_not_in_the_kernel() {
+        assert!(!in_kernel("berth_no_such_module"));
     }
 }

@@ -117,8 +117,9 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         Ok(d) => d,
         Err(e) => return Fatal::new("find kernel modules", e),
     };
-    // The filesystem and dm-verity modules load while the disk drivers
-    // probe their devices: neither needs the other. If no thread can be
+    // The filesystem and dm-verity modules (and stage 1's, see
+    // `STAGE0_EARLY_MODULES`) load while the disk drivers probe their
+    // devices: neither needs the other. If no thread can be
     // made, they load one after the other.
     let load_filesystems = || -> Result<(), Fatal> {
         modload::load(&dir, layout::STAGE0_MODULES)
@@ -126,6 +127,11 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         if root_hash.is_some() {
             modload::load(&dir, layout::STAGE0_VERITY_MODULES)
                 .map_err(|e| Fatal::new("load the dm-verity modules", e))?;
+        }
+        // Stage 1's own modules, while the disk drivers mostly wait;
+        // stage 1 asks again and reports what is still missing.
+        if let Err(e) = modload::load(&dir, layout::STAGE0_EARLY_MODULES) {
+            log::debug!("stage 0: early modules: {}", crate::fatal::chain(&e));
         }
         Ok(())
     };

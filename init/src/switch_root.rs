@@ -36,6 +36,12 @@ pub fn switch_root(new_root: &str, init: &str) -> SwitchRootError {
     if let Some(arg) = hand_over_history() {
         argv.push(arg);
     }
+    let refused = crate::modload::refused_modules();
+    if !refused.is_empty() {
+        if let Ok(arg) = CString::new(format!("{REFUSED_MODULES_ARG}{}", refused.join(","))) {
+            argv.push(arg);
+        }
+    }
     match nix::unistd::execv(&path, &argv) {
         Err(e) => SwitchRootError::Exec(init.to_owned(), e),
         Ok(never) => match never {},
@@ -63,6 +69,10 @@ fn hand_over_history() -> Option<CString> {
 
 /// `--stage0-log=FD` on stage 1's command line.
 pub const STAGE0_LOG_ARG: &str = "--stage0-log=";
+/// `--refused-modules=NAME,…` on stage 1's command line: optional modules
+/// the kernel refused for good in stage 0 (crc32c_intel without SSE4.2),
+/// which stage 1 then does not try again.
+pub const REFUSED_MODULES_ARG: &str = "--refused-modules=";
 /// The memfd's name.
 pub const STAGE0_LOG_NAME: &str = "berth-stage0-log";
 

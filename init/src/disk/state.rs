@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use berth_config::layout::disk;
+use berth_config::layout::{self, disk};
 use nix::mount::{mount, MsFlags};
 
 use super::grow::{self, size, TableView};
@@ -168,7 +168,9 @@ pub fn setup() -> State {
 /// Loads ext4 from the root image; an error is returned as text to add
 /// to a mount failure (the mount then says what is missing).
 fn modload_ext4() -> String {
-    match crate::modload::modules_dir().and_then(|d| crate::modload::load(&d, &["ext4"])) {
+    match crate::modload::modules_dir()
+        .and_then(|d| crate::modload::load(&d, &[layout::STATE_FILESYSTEM]))
+    {
         Ok(_) => String::new(),
         Err(e) => format!(" (loading ext4 failed: {})", crate::fatal::chain(&e)),
     }
