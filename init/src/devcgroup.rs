@@ -53,6 +53,31 @@ mod tests {
             .map(|f| PathBuf::from(f[1]))
     }
 
+    /// The cgroup2 root when this test can attach device programs (root,
+    /// a cgroup2 mount); `None` after saying why it is skipped.
+    fn test_root() -> Option<PathBuf> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: attaching a cgroup device program needs root");
+            return None;
+        }
+        let root = cgroup2_root();
+        if root.is_none() {
+            eprintln!("skipped: no cgroup2 mount on this machine");
+        }
+        root
+    }
+
+    /// Makes the device node `path` (block or character, `major:minor`).
+    fn node(path: &Path, kind: nix::sys::stat::SFlag, major: u64, minor: u64) {
+        nix::sys::stat::mknod(
+            path,
+            kind,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(major, minor),
+        )
+        .unwrap_or_else(|e| panic!("mknod {}: {e}", path.display()));
+    }
+
     /// Runs `sh -c script` inside `cgroup` (the shell moves itself there
     /// first) and returns its exit code.
     fn run_in(cgroup: &Path, script: &str) -> i32 {
@@ -68,12 +93,7 @@ mod tests {
 
     #[test]
     fn only_the_standard_devices_open_in_a_confined_cgroup() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: attaching a cgroup device program needs root");
-            return;
-        }
-        let Some(root) = cgroup2_root() else {
-            eprintln!("skipped: no cgroup2 mount on this machine");
+        let Some(root) = test_root() else {
             return;
         };
         let dir = root.join(format!("berth-devcg-test-{}", std::process::id()));
@@ -82,20 +102,8 @@ mod tests {
         let block = nodes.path().join("blk");
         let kmsg = nodes.path().join("kmsg");
         // Nodes made outside the cgroup, as a bind mount would bring them.
-        nix::sys::stat::mknod(
-            &block,
-            nix::sys::stat::SFlag::S_IFBLK,
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-            nix::sys::stat::makedev(7, 0),
-        )
-        .expect("mknod loop0");
-        nix::sys::stat::mknod(
-            &kmsg,
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-            nix::sys::stat::makedev(1, 11),
-        )
-        .expect("mknod kmsg");
+        node(&block, nix::sys::stat::SFlag::S_IFBLK, 7, 0);
+        node(&kmsg, nix::sys::stat::SFlag::S_IFCHR, 1, 11);
         let b = block.display();
         let m = kmsg.display();
         let before = run_in(&dir, &format!(": < {m}"));
@@ -120,12 +128,7 @@ mod tests {
 
     #[test]
     fn one_loaded_program_confines_each_cgroup_it_is_attached_to() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: attaching a cgroup device program needs root");
-            return;
-        }
-        let Some(root) = cgroup2_root() else {
-            eprintln!("skipped: no cgroup2 mount on this machine");
+        let Some(root) = test_root() else {
             return;
         };
         let pid = std::process::id();
@@ -135,13 +138,7 @@ mod tests {
         }
         let nodes = tempfile::tempdir().expect("temp dir");
         let kmsg = nodes.path().join("kmsg");
-        nix::sys::stat::mknod(
-            &kmsg,
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-            nix::sys::stat::makedev(1, 11),
-        )
-        .expect("mknod kmsg");
+        node(&kmsg, nix::sys::stat::SFlag::S_IFCHR, 1, 11);
         let m = kmsg.display();
         let results: Vec<(i32, i32)> = dirs
             .iter()
