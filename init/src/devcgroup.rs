@@ -23,16 +23,14 @@ pub fn confine(dir: &Path) -> Result<(), String> {
     let mut program = PROGRAM
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if program.is_none() {
-        let loaded = crate::sys::load_device_program(&program_bytes(DEFAULT_ALLOWED))
-            .map_err(|e| format!("device filter on {}: {e}", dir.display()))?;
-        *program = Some(loaded);
-    }
-    let Some(prog) = program.as_ref() else {
-        return Err("device filter: no program".to_owned());
+    let prog = match program.take() {
+        Some(prog) => prog,
+        None => crate::sys::load_device_program(&program_bytes(DEFAULT_ALLOWED))
+            .map_err(|e| format!("device filter on {}: {e}", dir.display()))?,
     };
-    crate::sys::attach_device_program(&cgroup, prog.as_fd())
-        .map_err(|e| format!("device filter on {}: {e}", dir.display()))
+    let attached = crate::sys::attach_device_program(&cgroup, prog.as_fd());
+    *program = Some(prog);
+    attached.map_err(|e| format!("device filter on {}: {e}", dir.display()))
 }
 
 #[cfg(test)]
