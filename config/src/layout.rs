@@ -107,14 +107,14 @@ pub const STAGE0_DISK_DRIVERS: &[DiskDriver] = &[
 
 /// Every module the initramfs carries for stage 0 (with their
 /// dependencies): [`STAGE0_MODULES`], the disk drivers,
-/// [`STAGE0_VERITY_MODULES`] and [`STAGE0_EARLY_MODULES`].
+/// [`STAGE0_VERITY_MODULES`] and [`stage0_early_modules`].
 pub fn stage0_all_modules() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = STAGE0_MODULES.to_vec();
     for driver in STAGE0_DISK_DRIVERS {
         all.extend_from_slice(driver.modules);
     }
     all.extend_from_slice(STAGE0_VERITY_MODULES);
-    all.extend_from_slice(STAGE0_EARLY_MODULES);
+    all.extend(stage0_early_modules());
     all
 }
 /// Modules stage 1 needs that stage 0 already loads, best effort, while
@@ -122,8 +122,11 @@ pub fn stage0_all_modules() -> Vec<&'static str> {
 /// work; the probe is mostly waiting): STATE's filesystem and
 /// [`STAGE1_MODULES`]. Stage 1 still asks for each and skips those the
 /// kernel has; a failure here is only logged, and stage 1 reports its own.
-pub const STAGE0_EARLY_MODULES: &[&str] =
-    &[STATE_FILESYSTEM, "overlay", "button", "evdev", "virtio_net"];
+pub fn stage0_early_modules() -> Vec<&'static str> {
+    let mut early = vec![STATE_FILESYSTEM];
+    early.extend_from_slice(STAGE1_MODULES);
+    early
+}
 /// The filesystem of the STATE partition.
 pub const STATE_FILESYSTEM: &str = "ext4";
 /// Modules stage 0 loads when the root is verified (`berth.verity=`):
@@ -247,7 +250,7 @@ mod tests {
     #[test]
     fn stage_0_loads_the_state_filesystem_and_every_stage_1_module_early() {
         for name in STAGE1_MODULES.iter().chain([&STATE_FILESYSTEM]) {
-            assert!(STAGE0_EARLY_MODULES.contains(name), "{name}");
+            assert!(stage0_early_modules().contains(name), "{name}");
             assert!(stage0_all_modules().contains(name), "{name}");
         }
     }

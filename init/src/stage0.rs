@@ -118,7 +118,7 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         Err(e) => return Fatal::new("find kernel modules", e),
     };
     // The filesystem and dm-verity modules (and stage 1's, see
-    // `STAGE0_EARLY_MODULES`) load while the disk drivers probe their
+    // `stage0_early_modules`) load while the disk drivers probe their
     // devices: neither needs the other. If no thread can be
     // made, they load one after the other.
     let load_filesystems = || -> Result<(), Fatal> {
@@ -130,7 +130,7 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         }
         // Stage 1's own modules, while the disk drivers mostly wait;
         // stage 1 asks again and reports what is still missing.
-        if let Err(e) = modload::load(&dir, layout::STAGE0_EARLY_MODULES) {
+        if let Err(e) = modload::load(&dir, &layout::stage0_early_modules()) {
             log::debug!("stage 0: early modules: {}", crate::fatal::chain(&e));
         }
         Ok(())
