@@ -107,23 +107,31 @@ pub const STAGE0_DISK_DRIVERS: &[DiskDriver] = &[
 
 /// Every module the initramfs carries for stage 0 (with their
 /// dependencies): [`STAGE0_MODULES`], the disk drivers,
-/// [`STAGE0_VERITY_MODULES`] and [`stage0_early_modules`].
-pub fn stage0_all_modules() -> Vec<&'static str> {
+/// [`STAGE0_VERITY_MODULES`] and [`stage0_early_modules`]; STATE's
+/// filesystem only when `state_first` (something in the manifest needs
+/// STATE before the first container, see
+/// [`crate::state_use::needed_before_containers`]).
+pub fn stage0_all_modules(state_first: bool) -> Vec<&'static str> {
     let mut all: Vec<&'static str> = STAGE0_MODULES.to_vec();
     for driver in STAGE0_DISK_DRIVERS {
         all.extend_from_slice(driver.modules);
     }
     all.extend_from_slice(STAGE0_VERITY_MODULES);
-    all.extend(stage0_early_modules());
+    all.extend(stage0_early_modules(state_first));
     all
 }
 /// Modules stage 1 needs that stage 0 already loads, best effort, while
 /// the disk drivers wait for their devices (a module load is kernel CPU
-/// work; the probe is mostly waiting): STATE's filesystem and
-/// [`STAGE1_MODULES`]. Stage 1 still asks for each and skips those the
-/// kernel has; a failure here is only logged, and stage 1 reports its own.
-pub fn stage0_early_modules() -> Vec<&'static str> {
-    let mut early = vec![STATE_FILESYSTEM];
+/// work; the probe is mostly waiting): [`STAGE1_MODULES`], and STATE's
+/// filesystem when `state_first` (otherwise STATE is mounted after the
+/// boot's first launches, and ext4 loads then). Stage 1 still asks for
+/// each and skips those the kernel has; a failure here is only logged, and
+/// stage 1 reports its own.
+pub fn stage0_early_modules(state_first: bool) -> Vec<&'static str> {
+    let mut early = Vec::new();
+    if state_first {
+        early.push(STATE_FILESYSTEM);
+    }
     early.extend_from_slice(STAGE1_MODULES);
     early
 }
@@ -248,10 +256,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stage_0_loads_the_state_filesystem_and_every_stage_1_module_early() {
-        for name in STAGE1_MODULES.iter().chain([&STATE_FILESYSTEM]) {
-            assert!(stage0_early_modules().contains(name), "{name}");
-            assert!(stage0_all_modules().contains(name), "{name}");
+    fn stage_0_loads_every_stage_1_module_early_and_ext4_when_state_comes_first() {
+        for first in [false, true] {
+            for name in STAGE1_MODULES {
+                assert!(stage0_early_modules(first).contains(name), "{name}");
+                assert!(stage0_all_modules(first).contains(name), "{name}");
+            }
+            assert_eq!(
+                stage0_early_modules(first).contains(&STATE_FILESYSTEM),
+                first
+            );
+            assert_eq!(stage0_all_modules(first).contains(&STATE_FILESYSTEM), first);
         }
     }
 

@@ -33,6 +33,7 @@ pub mod network;
 pub mod plan;
 mod serde_text;
 pub mod state_template;
+pub mod state_use;
 mod toml_walk;
 
 pub use error_line::chain;

@@ -6,6 +6,7 @@
 
 pub mod drivers;
 pub mod grow;
+pub mod later;
 pub mod partitions;
 pub mod reset;
 pub mod state;

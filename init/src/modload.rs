@@ -37,6 +37,19 @@ pub fn modules_dir() -> Result<PathBuf, ModLoadError> {
     Ok(Path::new("/lib/modules").join(uts.release()))
 }
 
+/// Whether the module folder `dir` lists `name` in its `modules.dep`
+/// (the initramfs carries a subset).
+pub fn carries(dir: &Path, name: &str) -> bool {
+    let Ok(dep) = std::fs::read_to_string(dir.join("modules.dep")) else {
+        return false;
+    };
+    let want = ModuleIndex::normalize(name);
+    dep.lines()
+        .filter_map(|l| l.split(':').next())
+        .filter_map(|path| Path::new(path).file_name()?.to_str())
+        .any(|file| ModuleIndex::normalize(file.split(".ko").next().unwrap_or(file)) == want)
+}
+
 /// Loads `names` and everything they need. Returns how many modules the
 /// kernel took, or the first failure after trying every name (each failure
 /// is logged). A module already loaded counts as done; an optional
@@ -218,5 +231,22 @@ mod tests {
     #[test]
     fn a_module_the_kernel_lacks_is_not_in_the_kernel() {
         assert!(!in_kernel("berth_no_such_module"));
+    }
+
+    #[test]
+    fn carries_finds_a_module_by_its_normalized_name_in_modules_dep() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("modules.dep"),
+            "kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko\nkernel/drivers/md/dm-mod.ko.xz:\nkernel/fs/jbd2/jbd2.ko:\n",
+        )
+        .expect("write");
+        assert!(carries(dir.path(), "ext4"));
+        assert!(carries(dir.path(), "jbd2"));
+        assert!(carries(dir.path(), "dm_mod"));
+        assert!(!carries(dir.path(), "ext"));
+        assert!(!carries(dir.path(), "overlay"));
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert!(!carries(empty.path(), "ext4"));
     }
 }

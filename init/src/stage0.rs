@@ -130,7 +130,10 @@ pub fn run(cmdline: &KernelCmdline) -> Fatal {
         }
         // Stage 1's own modules, while the disk drivers mostly wait;
         // stage 1 asks again and reports what is still missing.
-        if let Err(e) = modload::load(&dir, &layout::stage0_early_modules()) {
+        // ext4 is here only when STATE is mounted before the first
+        // container (the image builder decides).
+        let state_first = modload::carries(&dir, layout::STATE_FILESYSTEM);
+        if let Err(e) = modload::load(&dir, &layout::stage0_early_modules(state_first)) {
             log::debug!("stage 0: early modules: {}", crate::fatal::chain(&e));
         }
         Ok(())

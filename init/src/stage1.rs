@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use berth_config::network::{Network, NetworkMode};
 use berth_config::plan::PlanError;
-use berth_config::{layout, Container, Kind, Manifest, System};
+use berth_config::{layout, state_use, Container, Kind, Manifest, System};
 use berth_net::node::Net;
 
 use crate::console::uptime;
@@ -40,14 +40,7 @@ pub fn run() -> Fatal {
         .map(|m| m.system.clone())
         .unwrap_or_default();
     let workload_memory = node_settings(os, &sys);
-    let t = Instant::now();
-    let state = disk::state::setup();
-    volumes::setup_root();
-    let history = console().take_history();
-    if let Some(j) = journal::start(history) {
-        console().attach_journal(j);
-    }
-    log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
+    let state = state_slot(manifest.as_ref());
 
     let api = manifest.as_ref().and_then(|m| m.api.clone());
     let (network, mut containers) = match manifest {
@@ -62,10 +55,43 @@ pub fn run() -> Fatal {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "berth".into());
-    let on_disk = matches!(state, disk::state::State::Disk { .. });
+    let on_disk = matches!(state.ready(), Some(disk::state::State::Disk { .. }));
     crate::remote::start(api.as_ref(), &hostname, on_disk);
     system::raise_hard_limits(&containers);
     supervise::run(containers, net, workload_memory, state)
+}
+
+/// STATE set up now when something needs it before the first container,
+/// else left to the loop ([`disk::later`]).
+fn state_slot(manifest: Option<&Manifest>) -> disk::later::Slot {
+    let resolve = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let why = manifest.and_then(|m| state_use::needed_before_containers(m, &resolve));
+    match why {
+        Some(why) => {
+            log::info!("stage 1: STATE is set up before the containers: {why}");
+            disk::later::Slot::Ready(set_up_state())
+        }
+        None => {
+            log::info!(
+                "stage 1: STATE is set up after the boot's first launches: no container needs it before"
+            );
+            disk::later::Slot::Later(Box::new(set_up_state))
+        }
+    }
+}
+
+/// Mounts STATE (or a tmpfs in its place), prepares the volumes' folder
+/// and starts the boot log there with the lines kept so far.
+fn set_up_state() -> disk::state::State {
+    let t = Instant::now();
+    let state = disk::state::setup();
+    volumes::setup_root();
+    let history = console().take_history();
+    if let Some(j) = journal::start(history) {
+        console().attach_journal(j);
+    }
+    log::info!("stage 1: state: {} ms", t.elapsed().as_millis());
+    state
 }
 
 /// The manifest, or `None` when it is invalid: a bad one must not stop the

@@ -37,7 +37,7 @@ use crate::console::{console, uptime};
 use crate::fatal::Fatal;
 use crate::scrub::{Scrub, ScrubResult};
 use crate::{powerbutton, shutdown};
-use berth_supervisor::control::Control;
+use berth_supervisor::control::{ConnId, Control};
 
 mod backend;
 mod launcher;
@@ -79,6 +79,8 @@ enum Source {
         stream: usize,
     },
     Scrub,
+    /// STATE's set-up thread ended.
+    State,
     /// The network's k-th descriptor.
     Net(usize),
     /// The control server's k-th descriptor.
@@ -105,8 +107,8 @@ pub(crate) struct Parts {
     pub control: Control,
     /// `memory.max` of a workload without a `memory` key.
     pub workload_memory: Option<u64>,
-    /// Where `/var/lib/berth` lives, for `berth status`.
-    pub state: crate::disk::state::State,
+    /// Where `/var/lib/berth` lives, or when it will be set up.
+    pub state: crate::disk::later::Slot,
 }
 
 /// The loop's state.
@@ -142,7 +144,11 @@ pub(crate) struct Loop {
     reap_due: bool,
     shutdown_started: Option<Instant>,
     workload_memory: Option<u64>,
-    state: crate::disk::state::State,
+    state: crate::disk::later::Slot,
+    /// When STATE is set up at the latest, if it is left to the loop.
+    state_due: Option<Duration>,
+    /// Requests that read or write STATE, held until it is set up.
+    state_waiters: Vec<(ConnId, berth_supervisor::api::Request)>,
     /// Threads answering from the disk (`boot-log`).
     readers: readers::Readers,
     /// `berth reset --state` was asked for: carried out by the shutdown.
@@ -156,7 +162,7 @@ pub fn run(
     containers: Vec<Container>,
     net: Net,
     workload_memory: Option<u64>,
-    state: crate::disk::state::State,
+    state: crate::disk::later::Slot,
 ) -> Fatal {
     let (wake, signals) = match register_signals() {
         Ok(s) => s,
@@ -239,7 +245,13 @@ impl Loop {
             reap_due: false,
             shutdown_started: None,
             workload_memory: parts.workload_memory,
+            state_due: parts
+                .state
+                .ready()
+                .is_none()
+                .then(|| uptime() + crate::disk::later::STATE_LATEST),
             state: parts.state,
+            state_waiters: Vec::new(),
             reset: None,
             readers: readers::Readers::new()?,
             console_fd: None,
@@ -303,11 +315,15 @@ impl Loop {
                         rss_line()
                     );
                 }
+                self.begin_state();
                 self.start_scrub();
             }
             Command::Finish(action) => {
                 let started = self.shutdown_started.unwrap_or_else(Instant::now);
                 self.drain_launcher(SHUTDOWN_DRAIN);
+                // The boot log and a reset need STATE; the unmount must
+                // not cut its mount short.
+                self.state.settle(SHUTDOWN_DRAIN);
                 shutdown::finish(action, started, self.reset.as_ref());
             }
         }
@@ -503,6 +519,7 @@ impl Loop {
                         self.scrub_done(result);
                     }
                 }
+                Source::State => self.state_ready(),
                 Source::Net(k) => net_ready.push(k),
                 Source::Control(k) => control_ready.push((k, flags)),
                 Source::Console => {}
@@ -543,6 +560,26 @@ impl Loop {
         }
         if self.scrub_due.is_some_and(|t| t <= uptime()) {
             self.start_scrub();
+        }
+        if self.state_due.is_some_and(|t| t <= uptime()) {
+            self.begin_state();
+        }
+    }
+
+    /// Begins STATE's set-up if the loop holds it back.
+    fn begin_state(&mut self) {
+        self.state_due = None;
+        self.state.begin();
+        self.state_ready();
+    }
+
+    /// Once STATE is set up: answers the requests that waited for it.
+    fn state_ready(&mut self) {
+        self.state.collect();
+        if self.state.ready().is_some() {
+            for (conn, request) in std::mem::take(&mut self.state_waiters) {
+                self.handle(conn, request);
+            }
         }
     }
 
@@ -613,6 +650,9 @@ impl Loop {
         if let Some(fd) = self.scrub.as_ref().and_then(Scrub::fd) {
             set.add(fd, r, Source::Scrub);
         }
+        if let Some(fd) = self.state.fd() {
+            set.add(fd, r, Source::State);
+        }
         for (k, fd) in self.net.poll_fds().into_iter().enumerate() {
             set.add(fd, r, Source::Net(k));
         }
@@ -634,6 +674,7 @@ impl Loop {
             .into_iter()
             .chain(self.net.deadline())
             .chain(self.scrub_due)
+            .chain(self.state_due)
             .min()
             .map(|t| t.saturating_sub(now));
         let instants = self

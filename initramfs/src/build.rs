@@ -248,6 +248,14 @@ pub fn resolve_inputs() -> Result<Inputs, BuildError> {
     Ok(Inputs { kernel, berth })
 }
 
+/// Whether STATE is mounted before the first container: then ext4 goes
+/// into the initramfs, for stage 0 to load early.
+fn state_first(manifest: Option<&Manifest>) -> bool {
+    manifest.is_some_and(|m| {
+        berth_config::state_use::needed_before_containers(m, &|p| p.to_owned()).is_some()
+    })
+}
+
 /// Validates the manifest, resolves the inputs and builds.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let loaded = load(opts)?;
@@ -346,7 +354,8 @@ fn build_in(
         None
     };
 
-    let (initrd_tree, stage0) = initramfs::tree(kernel, &index, berth)?;
+    let (initrd_tree, stage0) =
+        initramfs::tree(kernel, &index, berth, state_first(loaded.manifest.as_ref()))?;
     let initrd = staging_dir.join(INITRAMFS);
     let (initramfs_cpio_bytes, initramfs_bytes) =
         initramfs::write(&initrd_tree, &initrd, opts.source_date_epoch)?;

@@ -134,20 +134,27 @@ pub fn initrd_release() -> String {
 }
 
 /// The modules the initramfs carries: those stage 0 always loads, the
-/// disk drivers, then those it loads for a verified root (`berth.verity=`).
-pub fn stage0_module_names() -> Vec<&'static str> {
-    layout::stage0_all_modules()
+/// disk drivers, those it loads for a verified root (`berth.verity=`),
+/// then those it loads early for stage 1 (STATE's filesystem among them
+/// only when `state_first`).
+pub fn stage0_module_names(state_first: bool) -> Vec<&'static str> {
+    layout::stage0_all_modules(state_first)
 }
 
 /// The initramfs tree for `kernel`, with `berth` as `/init`, and the
-/// stage-0 modules it carries.
+/// stage-0 modules it carries (see [`stage0_module_names`]).
 pub fn tree(
     kernel: &Kernel,
     index: &ModuleIndex,
     berth: &Path,
+    state_first: bool,
 ) -> Result<(Tree, ModulePack), InitramfsError> {
-    let pack = modules::pack(&kernel.modules_dir, index, &stage0_module_names())
-        .map_err(InitramfsError::Modules)?;
+    let pack = modules::pack(
+        &kernel.modules_dir,
+        index,
+        &stage0_module_names(state_first),
+    )
+    .map_err(InitramfsError::Modules)?;
     let mut t = Tree::default();
     t.insert(
         "init",
@@ -334,7 +341,7 @@ mod tests {
 
     #[test]
     fn carries_the_verity_modules() {
-        let names = stage0_module_names();
+        let names = stage0_module_names(false);
         for m in [
             "virtio_blk",
             "nvme",

@@ -16,6 +16,13 @@ use berth_supervisor::control::{ConnId, Follow};
 impl Loop {
     /// Handles one request on connection `conn`.
     pub(super) fn handle(&mut self, conn: ConnId, request: Request) {
+        if self.state.ready().is_none() && reads_state(&request) {
+            // Answered once STATE is set up, which begins now if it had
+            // not: it takes a moment, and the answer needs it.
+            self.state_waiters.push((conn, request));
+            self.begin_state();
+            return;
+        }
         let op = match request {
             Request::Start { name } => Op::Start(name),
             Request::Stop { name } => Op::Stop(name),
@@ -80,7 +87,7 @@ impl Loop {
                 format!("the node is shutting down ({})", action.as_str()),
             )
         } else {
-            match crate::disk::reset::Reset::for_node(self.state.device()) {
+            match crate::disk::reset::Reset::for_node(self.state.ready().and_then(|s| s.device())) {
                 Err(e) => refuse(ErrorCode::InvalidState, crate::fatal::chain(&e)),
                 Ok(reset) => {
                     let msg = format!(
@@ -138,6 +145,14 @@ impl Loop {
         self.control.reply(conn, &response, sub);
     }
 
+    /// STATE as `berth status` says it.
+    fn state_status(&self) -> String {
+        match self.state.ready() {
+            Some(state) => state.status(),
+            None => "being set up".to_owned(),
+        }
+    }
+
     fn status(&self) -> StatusResult {
         let now = uptime();
         StatusResult {
@@ -150,7 +165,7 @@ impl Loop {
                 pid1_rss_kib: rss_kib().unwrap_or(0),
                 stage: self.node.stage_word().to_owned(),
                 root: self.root.clone(),
-                state: self.state.status(),
+                state: self.state_status(),
                 api: crate::remote::status(),
             },
             containers: self.node.statuses(now),
@@ -193,4 +208,13 @@ fn dmesg(lines: Option<usize>) -> Response {
         }
         Err(e) => Response::error(ErrorCode::Internal, format!("read /dev/kmsg: {e}")),
     }
+}
+
+/// Whether answering `request` reads or writes STATE: the status (its
+/// usage), an earlier boot's log, a reset, a revocation.
+fn reads_state(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Status | Request::BootLog { .. } | Request::Reset { .. } | Request::Revoke { .. }
+    )
 }

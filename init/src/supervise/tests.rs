@@ -190,6 +190,20 @@ impl Network for FakeNet {
 /// `b` (a 5-second launch), with the test's ends of the signal pipe, the
 /// network's descriptor and the control socket's path.
 fn fixture(dir: &Path) -> (Loop, Arc<Shared>, UnixStream, UnixStream) {
+    fixture_with(
+        dir,
+        crate::disk::later::Slot::Ready(crate::disk::state::State::Memory {
+            why: "a host test".into(),
+            device: None,
+        }),
+    )
+}
+
+/// [`fixture`] with STATE as `state`.
+fn fixture_with(
+    dir: &Path,
+    state: crate::disk::later::Slot,
+) -> (Loop, Arc<Shared>, UnixStream, UnixStream) {
     let shared = Arc::new(Shared::default());
     let a = Container {
         stop_grace: Duration::from_millis(300),
@@ -218,10 +232,7 @@ fn fixture(dir: &Path) -> (Loop, Arc<Shared>, UnixStream, UnixStream) {
         buttons: Vec::new(),
         control: Control::bind(&dir.join("control.sock")),
         workload_memory: None,
-        state: crate::disk::state::State::Memory {
-            why: "a host test".into(),
-            device: None,
-        },
+        state,
     };
     let lp = Loop::new(parts).expect("launcher thread");
     (lp, shared, wake_w, net_w)
@@ -350,4 +361,67 @@ fn during_a_long_launch_the_loop_serves_output_requests_and_timers_and_defers_re
     assert_eq!(shared.early_reaps.load(Ordering::SeqCst), 0);
     let last = &lp.node.statuses(uptime())[0].last_exit;
     assert_eq!(last.as_deref(), Some("killed by signal SIGKILL (9)"));
+}
+
+#[test]
+fn state_left_to_the_loop_waits_for_the_launches_and_a_status_waits_for_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let began = Arc::new(AtomicBool::new(false));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let flag = began.clone();
+    let job = Box::new(move || {
+        flag.store(true, Ordering::SeqCst);
+        let _ = released.recv_timeout(Duration::from_secs(20));
+        crate::disk::state::State::Memory {
+            why: "set up by the loop".into(),
+            device: None,
+        }
+    });
+    let (mut lp, shared, _wake, _net) =
+        fixture_with(dir.path(), crate::disk::later::Slot::Later(job));
+    let _cleanup = Cleanup(shared.clone());
+    lp.begin();
+    // b's launch takes 5 s: the boot's first launches have not ended.
+    assert!(turn_until(&mut lp, Duration::from_secs(3), |lp| {
+        lp.node.running(0).is_some() && shared.in_launch.load(Ordering::SeqCst)
+    }));
+    assert!(
+        !began.load(Ordering::SeqCst),
+        "STATE began before the launches ended"
+    );
+
+    // A status needs STATE: it begins now, and the answer waits for it.
+    let mut conn = UnixStream::connect(dir.path().join("control.sock")).expect("connect");
+    conn.write_all(&encode_request(&Request::Status))
+        .expect("send");
+    conn.set_nonblocking(true).expect("nonblocking");
+    assert!(turn_until(&mut lp, Duration::from_secs(3), |_| began
+        .load(Ordering::SeqCst)));
+    let mut got = Vec::new();
+    let mut read = |got: &mut Vec<u8>| {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = conn.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.contains(&b'\n')
+    };
+    assert!(
+        !turn_until(&mut lp, Duration::from_millis(300), |_| read(&mut got)),
+        "answered before STATE was set up"
+    );
+    release.send(()).expect("release the job");
+    assert!(turn_until(&mut lp, Duration::from_secs(3), |_| read(
+        &mut got
+    )));
+    let Ok(Response::Success(Outcome::Status(status))) = decode_response(&got) else {
+        panic!("no status: {}", String::from_utf8_lossy(&got));
+    };
+    assert!(
+        status.node.state.ends_with("): set up by the loop"),
+        "{}",
+        status.node.state
+    );
 }
