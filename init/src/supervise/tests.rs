@@ -258,17 +258,23 @@ fn ask(lp: &mut Loop, dir: &Path, request: &Request) -> Response {
     conn.set_nonblocking(true).expect("nonblocking");
     let mut got = Vec::new();
     let answered = turn_until(lp, Duration::from_secs(3), |_| {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = conn.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        got.contains(&b'\n')
+        read_answer(&mut conn, &mut got)
     });
     assert!(answered, "no answer to {request:?}");
     decode_response(&got).expect("a valid response")
+}
+
+/// Reads what a non-blocking connection has into `got`; whether a whole
+/// answer (a line) has come.
+fn read_answer(conn: &mut UnixStream, got: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got.contains(&b'\n')
 }
 
 fn state(lp: &Loop, i: usize) -> String {
@@ -398,24 +404,18 @@ fn state_left_to_the_loop_waits_for_the_launches_and_a_status_waits_for_state() 
     assert!(turn_until(&mut lp, Duration::from_secs(3), |_| began
         .load(Ordering::SeqCst)));
     let mut got = Vec::new();
-    let mut read = |got: &mut Vec<u8>| {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = conn.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        got.contains(&b'\n')
-    };
     assert!(
-        !turn_until(&mut lp, Duration::from_millis(300), |_| read(&mut got)),
+        !turn_until(&mut lp, Duration::from_millis(300), |_| read_answer(
+            &mut conn, &mut got
+        )),
         "answered before STATE was set up"
     );
     release.send(()).expect("release the job");
-    assert!(turn_until(&mut lp, Duration::from_secs(3), |_| read(
-        &mut got
-    )));
+    assert!(turn_until(
+        &mut lp,
+        Duration::from_secs(3),
+        |_| read_answer(&mut conn, &mut got)
+    ));
     let Ok(Response::Success(Outcome::Status(status))) = decode_response(&got) else {
         panic!("no status: {}", String::from_utf8_lossy(&got));
     };
