@@ -11,7 +11,9 @@ echo "== clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
 echo "== static berth binary"
-RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
+# The same RUSTFLAGS as berth-image's build (STATIC_RUSTFLAGS in
+# initramfs/src/berth_binary.rs), so the tests reuse this build.
+RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" CARGO_TARGET_DIR=target/static \
   cargo build -q --release -p berth --target x86_64-unknown-linux-gnu
 bin=target/static/x86_64-unknown-linux-gnu/release/berth
 info=$(file -b "$bin")

@@ -7,6 +7,10 @@
 //! `target/static`: an outer cargo (running these tests) holds the lock of
 //! `target/`, and different RUSTFLAGS would throw away its fingerprints.
 //! libseccomp is linked statically through `.cargo/config.toml`'s `[env]`.
+//! Its relative relocations are packed (`DT_RELR`, glibc 2.36 and binutils
+//! 2.38 or later): the static-pie start-up reads 5 KiB of them instead of
+//! 360 KiB of `.rela.dyn`, which took 0.36 MiB off the binary and about
+//! 0.4 MiB off PID 1's RSS, with ASLR unchanged.
 //!
 //! `BERTH_BINARY=PATH` uses a prebuilt file instead. Either way the result
 //! must be a static x86-64 ELF: the images carry no dynamic loader.
@@ -18,6 +22,10 @@ use crate::elf::{self, ElfError};
 use crate::tool::{Tool, ToolError};
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// RUSTFLAGS of the static build; `scripts/test.sh` uses the same, so
+/// that its build and the tests' share one fingerprint.
+pub const STATIC_RUSTFLAGS: &str =
+    "-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs";
 const CARGO: Tool = Tool {
     program: "cargo",
     package: "cargo (or rustup)",
@@ -74,7 +82,7 @@ pub fn build_command(workspace: &Path) -> Command {
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "-p", "berth", "--target", TARGET])
         .current_dir(workspace)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
         // Would take precedence over RUSTFLAGS.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env("CARGO_TARGET_DIR", workspace.join("target/static"));
@@ -106,10 +114,7 @@ mod tests {
             ["build", "--release", "-p", "berth", "--target", TARGET]
         );
         let envs: Vec<_> = cmd.get_envs().collect();
-        assert!(envs.contains(&(
-            "RUSTFLAGS".as_ref(),
-            Some("-C target-feature=+crt-static".as_ref())
-        )));
+        assert!(envs.contains(&("RUSTFLAGS".as_ref(), Some(STATIC_RUSTFLAGS.as_ref()))));
         assert!(envs.contains(&(
             "CARGO_TARGET_DIR".as_ref(),
             Some(Path::new("/ws/target/static").as_os_str())
