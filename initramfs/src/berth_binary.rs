@@ -115,6 +115,14 @@ mod tests {
         );
         let envs: Vec<_> = cmd.get_envs().collect();
         assert!(envs.contains(&("RUSTFLAGS".as_ref(), Some(STATIC_RUSTFLAGS.as_ref()))));
+        // scripts/test.sh builds first with the same flags; different ones
+        // would make every test build the binary again.
+        let script = std::fs::read_to_string(workspace_root().join("scripts/test.sh"))
+            .expect("read scripts/test.sh");
+        assert!(
+            script.contains(&format!("RUSTFLAGS=\"{STATIC_RUSTFLAGS}\"")),
+            "scripts/test.sh does not build with {STATIC_RUSTFLAGS}"
+        );
         assert!(envs.contains(&(
             "CARGO_TARGET_DIR".as_ref(),
             Some(Path::new("/ws/target/static").as_os_str())
