@@ -147,6 +147,9 @@ pub(crate) struct Loop {
     state: crate::disk::later::Slot,
     /// When STATE is set up at the latest, if it is left to the loop.
     state_due: Option<Duration>,
+    /// The boot's pages are to be handed back once STATE is set up (its
+    /// set-up after the first launches runs code the loop never needs).
+    release_due: bool,
     /// Requests that read or write STATE, held until it is set up.
     state_waiters: Vec<(ConnId, berth_supervisor::api::Request)>,
     /// Threads answering from the disk (`boot-log`).
@@ -155,6 +158,19 @@ pub(crate) struct Loop {
     reset: Option<crate::disk::reset::Reset>,
     /// The console, to poll for POLLOUT ([`crate::console::Console::poll_handle`]).
     console_fd: Option<std::fs::File>,
+}
+
+/// Pages out what the boot touched of PID 1's binary (see
+/// [`crate::footprint::release_boot_pages`]): once the boot's first launches
+/// have ended and STATE is set up.
+fn release_boot_pages() {
+    if let Some((before, after)) = crate::footprint::release_boot_pages() {
+        log::info!(
+            "PID 1 handed back {} KiB of its binary's pages touched during boot; RSS now {}",
+            before.saturating_sub(after),
+            rss_line()
+        );
+    }
 }
 
 /// Runs forever; returns only if the loop cannot be set up.
@@ -251,6 +267,7 @@ impl Loop {
                 .is_none()
                 .then(|| uptime() + crate::disk::later::STATE_LATEST),
             state: parts.state,
+            release_due: false,
             state_waiters: Vec::new(),
             reset: None,
             readers: readers::Readers::new()?,
@@ -308,13 +325,7 @@ impl Loop {
                     "supervising {running} of {total} container(s); PID 1 RSS {}",
                     rss_line()
                 );
-                if let Some((before, after)) = crate::footprint::release_boot_pages() {
-                    log::info!(
-                        "PID 1 handed back {} KiB of its binary's pages touched during boot; RSS now {}",
-                        before.saturating_sub(after),
-                        rss_line()
-                    );
-                }
+                self.release_due = true;
                 self.begin_state();
                 self.start_scrub();
             }
@@ -579,6 +590,9 @@ impl Loop {
         if self.state.ready().is_some() {
             for (conn, request) in std::mem::take(&mut self.state_waiters) {
                 self.handle(conn, request);
+            }
+            if std::mem::take(&mut self.release_due) {
+                release_boot_pages();
             }
         }
     }
