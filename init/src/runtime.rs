@@ -12,20 +12,25 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 
 /// libcontainer's handle of a created container.
 pub type Handle = Container;
+use libcontainer::capabilities;
 use libcontainer::error::LibcontainerError;
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec};
+use libcontainer::oci_spec::runtime::{
+    Capabilities, LinuxCapabilities, LinuxNamespaceType, LinuxSeccomp, Process, Spec,
+};
 use libcontainer::oci_spec::OciSpecError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::fcntl::OFlag;
-use nix::unistd::{pipe2, Pid};
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::{pipe2, Gid, Pid, Uid};
 
 /// A launch or removal step failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +55,8 @@ pub enum RuntimeError {
     ExecSpec(String, PathBuf, #[source] OciSpecError),
     #[error("exec in container {0}: write the process description {1}")]
     ExecProcess(String, PathBuf, #[source] std::io::Error),
+    #[error("exec in container {0}: open its user namespace {1}")]
+    ExecUserNamespace(String, PathBuf, #[source] std::io::Error),
     #[error("delete container {0}")]
     Delete(String, #[source] LibcontainerError),
 }
@@ -122,7 +129,10 @@ impl Runtime {
             .with_stderr(err_w)
             // libcontainer loads the spec's filter for the container's own
             // process itself.
-            .with_executor(BerthExecutor { seccomp: None })
+            .with_executor(BerthExecutor {
+                seccomp: None,
+                userns: None,
+            })
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -158,16 +168,28 @@ impl Runtime {
     /// and working directory (the spec's `process` with `argv` as its
     /// arguments, handed over as a process description), and its seccomp
     /// filter. libcontainer's tenant builder keeps only namespaces, cgroup,
-    /// personality and time offsets of the spec's `linux` section, so the
-    /// filter is loaded by [`BerthExecutor`] right before the `execve`.
+    /// personality and time offsets of the spec's `linux` section, and of
+    /// the namespaces all but the user namespace, so [`BerthExecutor`]
+    /// enters that one and loads the filter right before the `execve`.
     pub fn exec(&self, id: &str, argv: &[String]) -> Result<Exec, RuntimeError> {
-        let spec = self.container_spec(id)?;
+        let (spec, pid) = self.container_spec(id)?;
+        let userns = match (has_user_namespace(&spec), pid) {
+            (true, Some(pid)) => {
+                let path = PathBuf::from(format!("/proc/{pid}/ns/user"));
+                let ns = File::open(&path)
+                    .map_err(|e| RuntimeError::ExecUserNamespace(id.into(), path, e))?;
+                Some(Arc::new(OwnedFd::from(ns)))
+            }
+            // libcontainer refuses a container without a pid itself.
+            _ => None,
+        };
         let process = exec_process(&spec, argv);
         let process_path = self.state_dir.join(format!("{id}.exec.json"));
         write_process(&process_path, &process)
             .map_err(|e| RuntimeError::ExecProcess(id.into(), process_path.clone(), e))?;
         let executor = BerthExecutor {
             seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+            userns,
         };
         let Stdio {
             null,
@@ -199,12 +221,14 @@ impl Runtime {
         })
     }
 
-    /// The runtime spec the running container `id` was created from.
-    fn container_spec(&self, id: &str) -> Result<Spec, RuntimeError> {
+    /// The runtime spec the running container `id` was created from, and
+    /// the pid of its process.
+    fn container_spec(&self, id: &str) -> Result<(Spec, Option<Pid>), RuntimeError> {
         let container = Container::load(self.state_dir.join(id))
             .map_err(|e| RuntimeError::Exec(id.into(), e))?;
         let path = container.bundle().join("config.json");
-        Spec::load(&path).map_err(|e| RuntimeError::ExecSpec(id.into(), path, e))
+        let spec = Spec::load(&path).map_err(|e| RuntimeError::ExecSpec(id.into(), path, e))?;
+        Ok((spec, container.pid()))
     }
 
     /// Removes a container whose process has been reaped: its state
@@ -260,10 +284,23 @@ fn write_process(path: &Path, process: &Process) -> std::io::Result<()> {
 #[derive(Debug, Clone)]
 pub struct BerthExecutor {
     pub seccomp: Option<LinuxSeccomp>,
+    /// The user namespace of the container a process enters, when it has
+    /// one: libcontainer's tenant builder joins the container's other
+    /// namespaces but not this one, and the process would run as the
+    /// node's root with its capabilities counting on the node.
+    pub userns: Option<Arc<OwnedFd>>,
 }
 
 impl Executor for BerthExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(ns) = &self.userns {
+            if let Err(e) = enter_user_namespace(ns, spec) {
+                eprintln!("berth: cannot enter the container's user namespace: {e}");
+                return Err(ExecutorError::Other(format!(
+                    "enter the container's user namespace: {e}"
+                )));
+            }
+        }
         if let Some(seccomp) = &self.seccomp {
             // A filter that fails to load must stop the exec: running the
             // command unfiltered is the escape this executor closes.
@@ -288,6 +325,52 @@ impl Executor for BerthExecutor {
             eprintln!("berth: cannot execute {}: {e}", program(spec));
         })
     }
+}
+
+/// Whether the container's spec gives it a user namespace of its own.
+fn has_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == LinuxNamespaceType::User))
+}
+
+/// Moves the calling process (libcontainer's tenant process, in the
+/// container's other namespaces already, about to execute) into the
+/// container's user namespace `ns`, then gives it the container's ids and
+/// capabilities again, in the order libcontainer uses for the container's
+/// own process. Joining a user namespace grants every capability in it,
+/// bounding set included, and leaves the ids as they were (the node's
+/// root, which means nothing there): both are set anew from the spec.
+fn enter_user_namespace(ns: &OwnedFd, spec: &Spec) -> Result<(), String> {
+    let process = spec.process().as_ref().ok_or("the spec has no process")?;
+    setns(ns, CloneFlags::CLONE_NEWUSER).map_err(|e| format!("setns: {e}"))?;
+    let syscall = SyscallType::default().create_syscall();
+    let user = process.user();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    // Always: the groups held so far are the node's.
+    syscall
+        .set_groups(&groups)
+        .map_err(|e| format!("set supplementary groups {groups:?}: {e}"))?;
+    syscall
+        .set_id(Uid::from_raw(user.uid()), Gid::from_raw(user.gid()))
+        .map_err(|e| format!("set uid {} and gid {}: {e}", user.uid(), user.gid()))?;
+    let none = LinuxCapabilities::default()
+        .set_bounding(Some(Capabilities::new()))
+        .set_effective(Some(Capabilities::new()))
+        .set_permitted(Some(Capabilities::new()))
+        .set_inheritable(Some(Capabilities::new()))
+        .set_ambient(Some(Capabilities::new()))
+        .clone();
+    let caps = process.capabilities().as_ref().unwrap_or(&none);
+    capabilities::reset_effective(syscall.as_ref())
+        .and_then(|()| capabilities::drop_privileges(caps, syscall.as_ref()))
+        .map_err(|e| format!("set capabilities: {e}"))
 }
 
 /// The program a spec runs, for messages.

@@ -238,6 +238,11 @@ try read-root-disk sh -c 'head -c 16 /dev/vda > /dev/null'
 echo attacks done
 "#;
 
+/// What a process in the `userns` container `mapped` prints of itself: its
+/// id map, ids and bounding set, and whether it could change a file of the
+/// node's root (no quotes: it goes into a shell's `-c '…'`).
+const MAPPED_CHECK: &str = "echo map $(cat /proc/self/uid_map); echo ids $(id -u):$(id -g) groups $(id -G); grep CapBnd /proc/self/status; if touch /bin/busybox 2>/dev/null; then echo node-file: CHANGED; else echo node-file: refused; fi";
+
 /// Names of the attacks in [`ENTERING_ATTACKS`].
 const ENTERING_NAMES: [&str; 6] = [
     "mknod-disk",
@@ -274,6 +279,23 @@ user = "1000:1000"
 rlimits = { nofile = 777 }
 command = ["/bin/sh", "-c", "while :; do sleep 1; done"]
 
+# A workload in its own user namespace: what enters it (`berth exec`, its
+# probe) must enter that namespace too and be its root, not the node's.
+# /bin/busybox belongs to the node's root, so only the node's root may
+# change it; the check prints the same lines for each of the three.
+[container.mapped]
+rootfs = "@BUSYBOX@"
+userns = true
+health = { exec = ["/bin/sh", "-c", "(@MAPPED@) > /tmp/probe.new 2>&1; mv /tmp/probe.new /tmp/probe"], interval = "1s", timeout = "20s", retries = 100 }
+command = ["/bin/sh", "-c", '''
+(@MAPPED@) | sed 's/^/self: /'
+n=0
+until [ -f /tmp/probe ]; do n=$((n+1)); [ $n -gt 120 ] && break; sleep 1; done
+sed 's/^/probe: /' /tmp/probe
+echo mapped done
+while :; do sleep 1; done
+''']
+
 # A host container (not privileged) given node devices by bind mounts: the
 # device cgroup still refuses to open them.
 [container.devices]
@@ -300,6 +322,7 @@ cat > /tmp/attacks.sh <<'END'
 @ATTACKS@
 END
 berth exec probed -- /bin/sh -c "$(cat /tmp/attacks.sh)" | sed 's/^/exec: /'
+berth exec mapped -- /bin/sh -c '@MAPPED@' | sed 's/^/mapped exec: /'
 berth exec plain -- /bin/sh -c 'echo "plain: uid $(id -u):$(id -g) nofile $(ulimit -n) $(grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status | tr "\t\n" "  ")"'
 echo admin done
 ''']
@@ -309,13 +332,16 @@ echo admin done
 fn processes_that_enter_a_container_keep_its_confinement() {
     let manifest = ENTERING_MANIFEST
         .replace("@ATTACKS@", ENTERING_ATTACKS)
-        .replace("@TRY@", TRY);
+        .replace("@TRY@", TRY)
+        .replace("@MAPPED@", MAPPED_CHECK);
     let image = TestImage::build("entering", &manifest);
     let mut vm = Vm::boot(&image);
     vm.wait_for("admin | admin done", BOOT + Duration::from_secs(60));
     vm.wait_for("probed | probe report done", BOOT + Duration::from_secs(60));
     vm.wait_for("devices | devices done", BOOT);
+    vm.wait_for("mapped | mapped done", BOOT + Duration::from_secs(60));
     let console = vm.console();
+    entering_a_user_namespace(&console);
     for (source, prefix) in [("admin", "exec: "), ("probed", "probe: ")] {
         let lines: Vec<&str> = console
             .lines()
@@ -379,4 +405,28 @@ fn processes_that_enter_a_container_keep_its_confinement() {
         1,
         "scrub start lines"
     );
+}
+
+/// The probe and `berth exec` of the `userns` container `mapped` print
+/// what its own process prints: the same id map, ids and bounding set,
+/// and the node root's file refused.
+fn entering_a_user_namespace(console: &str) {
+    let lines = |source: &str, prefix: &str| -> Vec<String> {
+        let marker = format!("{source} | {prefix}");
+        console
+            .lines()
+            .filter_map(|l| l.split_once(marker.as_str()))
+            .map(|(_, rest)| rest.trim().to_owned())
+            .collect()
+    };
+    let own = lines("mapped", "self: ");
+    assert_eq!(own.len(), 4, "mapped's own lines: {own:?}");
+    assert!(
+        own[0].starts_with("map 0 ") && own[0] != "map 0 0 4294967295",
+        "{own:?}"
+    );
+    assert_eq!(own[3], "node-file: refused", "{own:?}");
+    for (source, prefix) in [("mapped", "probe: "), ("admin", "mapped exec: ")] {
+        assert_eq!(lines(source, prefix), own, "{source} {prefix}");
+    }
 }
