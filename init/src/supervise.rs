@@ -494,6 +494,9 @@ impl Loop {
             }
         };
         self.dispatch(&ready);
+        if let Some(line) = self.launcher.enforce(Instant::now()) {
+            log::warn!("{line}");
+        }
         if self.reap_due && !self.launcher.busy() {
             self.reap_due = false;
             self.reap();
@@ -696,6 +699,7 @@ impl Loop {
             .deadline()
             .into_iter()
             .chain(self.sessions.deadline())
+            .chain(self.launcher.deadline())
             .min()
             .map(|d| d.saturating_duration_since(Instant::now()));
         let wait = since_boot

@@ -80,6 +80,24 @@ crash-loop-starts = 3
 # dd is the container's init: the OOM kill ends the run.
 command = ["/bin/sh", "-c", "echo hog run; exec dd if=/dev/zero of=/dev/null bs=96M count=1"]
 
+# Stops every process that enters it (its health check) before that one
+# runs: PID 1 kills them at their limit and goes on. Its CPU bound slows
+# what enters it as much as itself.
+[container.stopper]
+rootfs = "@BUSYBOX@"
+cpus = 0.25
+health = { exec = ["/bin/true"], interval = "2s", timeout = "5s", retries = 100 }
+command = ["/bin/sh", "-c", "while :; do kill -STOP -1 2>/dev/null; done"]
+
+# Ends every second and is started again: launches and reaping go on.
+[container.ticker]
+rootfs = "@BUSYBOX@"
+restart = "always"
+backoff-initial = "500ms"
+backoff-max = "500ms"
+crash-loop-starts = 1000
+command = ["/bin/sh", "-c", "echo tick; sleep 1"]
+
 [container.admin]
 kind = "host"
 rootfs = "@BUSYBOX@"
@@ -97,12 +115,42 @@ echo admin done
 """]
 "#;
 
+/// PID 1's line when it kills the stopper's stopped health check.
+const STOPPED_PROBE_KILLED: &str =
+    "exec of /bin/true in stopper: not under way after 10 s; killed its process(es)";
+
 #[test]
 fn attacks_from_a_workload_fail_and_the_node_stays_healthy() {
     let image = TestImage::build("attacks", &MANIFEST.replace("@TRY@", TRY));
     let mut vm = Vm::boot(&image);
     vm.wait_for("admin | admin done", BOOT + Duration::from_secs(120));
+    vm.wait_for(STOPPED_PROBE_KILLED, BOOT + Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(5));
     let console = vm.console();
+    // The stopper's probe was stopped and killed at its limit, and the
+    // ticker ran again since: launches and reaping did not stall.
+    let killed = console
+        .lines()
+        .position(|l| l.contains(STOPPED_PROBE_KILLED))
+        .expect("the stopped probe's line");
+    let ticks = console
+        .lines()
+        .skip(killed)
+        .filter(|l| l.contains("ticker | tick"))
+        .count();
+    assert!(
+        ticks >= 2,
+        "{ticks} ticks after the stopped probe was killed"
+    );
+    // Its next probes are refused for a while instead of held again.
+    assert!(
+        console.contains("(a container can stop what enters it); no exec into stopper for 60 s"),
+        "no refusal announced"
+    );
+    assert!(
+        console.contains("health probe of stopper did not start: stopper stopped the last process that entered it; no exec into it for another "),
+        "no probe refused"
+    );
     let attacks: Vec<&str> = console.lines().filter(|l| l.contains("ATTACK ")).collect();
     let expected = [
         "mount",

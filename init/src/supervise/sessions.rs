@@ -179,6 +179,10 @@ impl Loop {
         let token = self.next_token;
         self.execs.insert(token, purpose);
         let name = self.name(i).to_owned();
+        if let Some(why) = self.launcher.refusal(&name, Instant::now()) {
+            self.exec_started(token, Err(why));
+            return;
+        }
         self.launcher.submit(Job::Exec { token, name, argv });
     }
 
