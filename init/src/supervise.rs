@@ -494,7 +494,7 @@ impl Loop {
             }
         };
         self.dispatch(&ready);
-        if let Some(line) = self.launcher.enforce(Instant::now()) {
+        if let Some(line) = self.launcher.enforce() {
             log::warn!("{line}");
         }
         if self.reap_due && !self.launcher.busy() {
